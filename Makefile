@@ -1,0 +1,38 @@
+# Rollout Workbench. Needs only Python 3.11+, pip and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lab lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make demo: run a real scenario end to end and write its report to runs/demo/
+demo: $(STAMP)
+	$(BIN)/workbench run scenarios/progressive_bad_candidate.toml --out runs/demo
+	@echo "report: runs/demo/report.md"
+
+## make test: lint, then every test (unit, end-to-end, doctests, notebooks, browser when Chromium exists)
+test: $(STAMP)
+	$(BIN)/ruff check workbench tests bench
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+## make lab: JupyterLab on notebooks/
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(BIN)/ruff check workbench tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

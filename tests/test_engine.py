@@ -1,0 +1,261 @@
+"""The SimPy engine against queueing theory, determinism, conservation and faults."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import workbench
+from workbench.engine import generate_traffic
+
+
+def mmc(rate, mean_ms, c, duration=3600, **extra):
+    return {
+        "name": "mmc",
+        "duration_s": duration,
+        "warmup_s": min(200, duration / 4),
+        "traffic": {"rate_per_s": rate, "users": 1000},
+        "models": {
+            "legacy": {
+                "latency": {"dist": "exponential", "mean_ms": mean_ms},
+                "replicas": c,
+                "error_rate": 0.0,
+                **extra,
+            }
+        },
+    }
+
+
+def erlang_c_wait_s(lam: float, mu: float, c: int) -> float:
+    """Mean wait in queue of M/M/c (reference.md, Erlang C)."""
+    a = lam / mu
+    rho = a / c
+    top = a**c / (math.factorial(c) * (1 - rho))
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait / (c * mu - lam)
+
+
+@pytest.mark.parametrize("rate,mean_ms,c", [(40.0, 50.0, 3), (16.0, 50.0, 1)])
+def test_queueing_matches_erlang_c_and_littles_law(rate, mean_ms, c):
+    mu = 1000.0 / mean_ms
+    expected_wq = erlang_c_wait_s(rate, mu, c)
+    waits, utils, little = [], [], []
+    for seed in range(6):
+        r = workbench.run(mmc(rate, mean_ms, c), seed=seed)
+        req = r.requests[r.requests.time_s >= 200]
+        waits.append(req.queue_ms.mean() / 1000.0)
+        utils.append(r.summary["models"]["legacy"]["utilisation"])
+        # Little's law on the queue: Lq = lambda_hat * Wq, with Lq measured as the
+        # time-average number waiting (integral of waiting intervals over the window)
+        window = r.scenario.duration_s - 200
+        lam_hat = len(req) / window
+        lq = (req.queue_ms / 1000.0).sum() / window
+        little.append((lq, lam_hat * req.queue_ms.mean() / 1000.0))
+    assert np.mean(waits) == pytest.approx(expected_wq, rel=0.05)
+    # utilisation over the whole run (busy replica-seconds / (c * T)) matches lambda / (c mu)
+    assert np.mean(utils) == pytest.approx(rate / (c * mu), rel=0.05)
+    for lq, lam_wq in little:
+        assert lq == pytest.approx(lam_wq, rel=1e-9)
+
+
+def test_mean_response_time_little_law_in_system():
+    """L = lambda W: the time-average number in system from the log equals lambda * W."""
+    r = workbench.run(mmc(30.0, 50.0, 2, duration=1800), seed=3)
+    req = r.requests
+    # number in system sampled on a fine grid, from arrival and end times
+    grid = np.linspace(300, 1700, 20001)
+    arrivals = np.searchsorted(np.sort(req.time_s.to_numpy()), grid)
+    departures = np.searchsorted(np.sort(req.end_time_s.to_numpy()), grid)
+    L = (arrivals - departures).mean()
+    lam = len(req) / 1800
+    W = (req.latency_ms / 1000).mean()
+    assert L == pytest.approx(lam * W, rel=0.08)
+
+
+def test_arrivals_are_poisson():
+    tr = generate_traffic(workbench.load_scenario(mmc(50.0, 10.0, 1, duration=2000)), seed=11)
+    gaps = np.diff(tr.time_s)
+    assert len(tr.time_s) == pytest.approx(50 * 2000, rel=0.02)
+    # exponential inter-arrival times: KS test against Exp(50)
+    assert stats.kstest(gaps, "expon", args=(0, 1 / 50)).pvalue > 0.001
+
+
+def test_diurnal_rate_follows_the_cycle():
+    sc = mmc(40.0, 10.0, 1, duration=2400)
+    sc["traffic"].update(pattern="diurnal", period_s=1200, amplitude=0.5)
+    tr = generate_traffic(workbench.load_scenario(sc), seed=1)
+    counts, _ = np.histogram(tr.time_s, bins=np.arange(0, 2401, 300))
+    # first quarter of each cycle (sin > 0) busier than the third quarter (sin < 0)
+    assert counts[0] > 1.3 * counts[2] and counts[4] > 1.3 * counts[6]
+    assert len(tr.time_s) == pytest.approx(40 * 2400, rel=0.03)
+
+
+def test_users_come_back_with_skewed_activity():
+    r = workbench.run(mmc(50.0, 10.0, 4, duration=600), seed=2)
+    per_user = r.requests.user_id.value_counts()
+    assert per_user.iloc[0] > 20 * per_user.median()
+    assert r.requests.user_id.nunique() < len(r.requests)
+
+
+def test_conservation_every_arrival_has_one_terminal_status():
+    sc = mmc(60.0, 50.0, 2, duration=600, queue_limit=5, timeout_ms=300)
+    sc["faults"] = [
+        {"kind": "error_burst", "target": "legacy", "start_s": 100, "duration_s": 100, "error_rate": 0.3},
+        {"kind": "outage", "target": "legacy", "start_s": 300, "duration_s": 30},
+    ]
+    r = workbench.run(sc, seed=5)
+    req = r.requests
+    counts = r.summary["status_counts"]
+    assert sum(counts.values()) == len(req)
+    assert set(counts) == {"ok", "error", "timeout", "dropped"}
+    assert all(counts[s] > 0 for s in counts), counts
+    assert req.request_id.is_unique and (req.request_id.to_numpy() == np.arange(len(req))).all()
+    assert req.status.notna().all() and req.model.notna().all()
+    assert (req.end_time_s >= req.time_s - 1e-9).all()
+    # latency is what the user waited: end - arrival (timeouts end at exactly timeout_ms)
+    np.testing.assert_allclose(req.latency_ms, (req.end_time_s - req.time_s) * 1000, atol=1e-6)
+    assert (req.loc[req.status == "timeout", "latency_ms"] == 300).all()
+    assert (req.loc[req.status == "dropped", "latency_ms"] == 0).all()
+    assert req.loc[req.status != "ok", "prediction"].isna().all()
+    assert req.loc[req.status == "ok", "prediction"].notna().all()
+
+
+def test_same_seed_same_requests_in_processes_with_different_hash_seeds(tmp_path):
+    code = (
+        "import sys, workbench;"
+        "r = workbench.run('scenarios/ab_test.toml', overrides={'duration_s': 120});"
+        "r.requests.to_parquet(sys.argv[1])"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    outs = []
+    for hash_seed in ("1", "4242"):
+        out = tmp_path / f"r{hash_seed}.parquet"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=root, env=env)
+        outs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    other = workbench.run("scenarios/ab_test.toml", seed=99, overrides={"duration_s": 120}).requests
+    assert len(other) != len(outs[0]) or not np.allclose(other.time_s, outs[0].time_s)
+
+
+def test_common_random_numbers_across_strategy_and_candidate_latency(scenarios_dir):
+    base = workbench.load_scenario(scenarios_dir / "ab_test.toml").with_overrides({"duration_s": 300})
+    a = workbench.run(base).requests
+    b = workbench.run(base, overrides={"strategy": {"kind": "single"}}).requests
+    c = workbench.run(base, overrides={"models.candidate.latency": {"dist": "constant", "ms": 500}}).requests
+    for other in (b, c):
+        for col in ("time_s", "user_id", "feature_x1", "feature_x2", "feature_x3", "label"):
+            np.testing.assert_array_equal(a[col].to_numpy(), other[col].to_numpy())
+    # and the routing did change
+    assert (b.model == "legacy").all() and (a.model == "candidate").any()
+
+
+def test_latency_spike_only_inside_window_and_only_for_target():
+    sc = {
+        "name": "spike",
+        "duration_s": 600,
+        "traffic": {"rate_per_s": 40},
+        "models": {"legacy": {"latency": {"dist": "lognormal", "median_ms": 40, "p99_ms": 120}},
+                   "candidate": {"latency": {"dist": "lognormal", "median_ms": 40, "p99_ms": 120}}},
+        "strategy": {"kind": "ab", "candidate_fraction": 0.5},
+        "faults": [{"kind": "latency_spike", "target": "candidate", "start_s": 200, "duration_s": 100, "multiplier": 3.0}],
+    }
+    spiked = workbench.run(sc, seed=1).requests
+    calm = workbench.run(sc | {"faults": []}, seed=1).requests
+    inside = (spiked.time_s >= 200) & (spiked.time_s < 300)
+    cand = spiked.model == "candidate"
+    np.testing.assert_allclose(spiked.latency_ms[inside & cand], 3 * calm.latency_ms[inside & cand])
+    np.testing.assert_array_equal(spiked.latency_ms[~(inside & cand)], calm.latency_ms[~(inside & cand)])
+
+
+def test_error_burst_rate_inside_window_matches_configuration():
+    sc = mmc(80.0, 20.0, 8, duration=900)
+    sc["faults"] = [{"kind": "error_burst", "target": "legacy", "start_s": 300, "duration_s": 300, "error_rate": 0.2}]
+    r = workbench.run(sc, seed=8)
+    req = r.requests
+    inside = req[(req.time_s >= 300) & (req.time_s < 600)]
+    outside = req[(req.time_s < 300) | (req.time_s >= 600)]
+    k, n = int((inside.status == "error").sum()), len(inside)
+    ci = stats.binomtest(k, n).proportion_ci(0.999)
+    assert ci.low <= 0.2 <= ci.high
+    assert (outside.status == "error").sum() == 0
+    ev = r.events
+    assert list(ev.kind[ev.source == "faults"]) == ["fault_start", "fault_end"]
+    assert list(ev.time_s[ev.source == "faults"]) == [300.0, 600.0]
+
+
+def test_data_drift_moves_the_feature_mean_by_the_shift():
+    sc = mmc(50.0, 10.0, 4, duration=1200)
+    sc["faults"] = [{"kind": "data_drift", "feature": "x2", "start_s": 600, "shift": 1.5, "scale": 2.0}]
+    req = workbench.run(sc, seed=4).requests
+    before = req.feature_x2[req.time_s < 600]
+    after = req.feature_x2[req.time_s >= 600]
+    assert after.mean() - before.mean() == pytest.approx(1.5, abs=0.05)
+    assert after.std() / before.std() == pytest.approx(2.0, rel=0.05)
+    # other features are untouched
+    assert req.feature_x1[req.time_s >= 600].mean() == pytest.approx(0.0, abs=0.05)
+
+
+def test_gradual_data_drift_ramps_linearly():
+    sc = mmc(50.0, 10.0, 4, duration=1200)
+    sc["faults"] = [{"kind": "data_drift", "feature": "x1", "start_s": 300, "ramp_s": 600, "shift": 2.0}]
+    req = workbench.run(sc, seed=4).requests
+    mid = req.feature_x1[(req.time_s >= 550) & (req.time_s < 650)].mean()
+    assert mid == pytest.approx(1.0, abs=0.15)
+
+
+def test_concept_drift_worsens_predictions_but_not_health():
+    sc = mmc(40.0, 20.0, 4, duration=1200)
+    sc["models"]["legacy"]["noise"] = 0.2
+    sc["faults"] = [{"kind": "concept_drift", "start_s": 600, "weight_shift": {"x1": 1.0}}]
+    r = workbench.run(sc, seed=2)
+    req = r.requests[r.requests.status == "ok"]
+    before = req.abs_error[req.time_s < 600].mean()
+    after = req.abs_error[req.time_s >= 600].mean()
+    assert after > 2.5 * before
+    drifted = workbench.run(sc | {"faults": []}, seed=2).requests
+    np.testing.assert_array_equal(r.requests.latency_ms, drifted.latency_ms)
+
+
+def test_outage_refuse_and_hang():
+    sc = mmc(20.0, 20.0, 4, duration=300, timeout_ms=500)
+    sc["faults"] = [{"kind": "outage", "target": "legacy", "start_s": 100, "duration_s": 50}]
+    req = workbench.run(sc, seed=1).requests
+    inside = (req.time_s >= 100) & (req.time_s < 150)
+    assert (req.status[inside] == "error").all() and (req.latency_ms[inside] == 0).all()
+    assert (req.status[~inside] != "error").all()
+    sc["faults"][0]["mode"] = "hang"
+    req = workbench.run(sc, seed=1).requests
+    assert (req.status[inside] != "ok").all()
+    assert (req.status[inside & (req.status == "timeout")].count()) > 0.9 * inside.sum()
+
+
+def test_sklearn_model_can_stand_in_for_a_synthetic_one():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+
+    X, y = load_diabetes(return_X_y=True)
+    est = Ridge(alpha=1.0).fit(X[:, :3], y)
+    sc = mmc(20.0, 20.0, 4, duration=120)
+    r = workbench.run(sc, seed=1, models={"legacy": est})
+    ok = r.requests[r.requests.status == "ok"]
+    feats = ok[["feature_x1", "feature_x2", "feature_x3"]].to_numpy()
+    np.testing.assert_allclose(ok.prediction.to_numpy(), est.predict(feats))
+    assert sklearn.__version__
+
+
+def test_run_result_writes_readable_tables(tmp_path, scenarios_dir):
+    r = workbench.run(scenarios_dir / "error_burst.toml", overrides={"duration_s": 400})
+    out = r.to_dir(tmp_path / "run")
+    back = pd.read_parquet(out / "requests.parquet")
+    pd.testing.assert_frame_equal(back, r.requests, check_categorical=False)
+    assert (out / "summary.json").exists() and (out / "report.md").read_text().startswith("# Run report")
+    assert not list(out.glob(".*.tmp"))

@@ -1,0 +1,162 @@
+"""The public entry points: :func:`run` (one scenario, one seed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .engine import EVENT_COLUMNS, Simulation
+from .result import STATUS_CATEGORIES, RunResult, summarise
+from .scenario import Scenario, load_scenario
+from .strategies import STATUS_NAMES, Strategy
+
+__all__ = ["run", "resolve_scenario"]
+
+
+def resolve_scenario(
+    scenario: Scenario | str | os.PathLike | Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> Scenario:
+    """A :class:`Scenario` from a scenario, a path or a mapping, with overrides applied."""
+    if isinstance(scenario, Scenario):
+        return scenario.with_overrides(overrides)
+    if isinstance(scenario, (str, Path, os.PathLike)):
+        return load_scenario(scenario, overrides=overrides)
+    return load_scenario(scenario, overrides=overrides)
+
+
+def run(
+    scenario: Scenario | str | os.PathLike | Mapping[str, Any],
+    seed: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    models: Mapping[str, Any] | None = None,
+    strategy: Strategy | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Simulate a scenario and return its :class:`~workbench.result.RunResult`.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or mapping
+    seed : int, optional
+        Defaults to the scenario's ``seed``. Same scenario and seed, same results.
+    overrides : mapping, optional
+        Dotted paths to values, e.g. ``{"traffic.rate_per_s": 80}``.
+    models : mapping, optional
+        Real estimators (anything with ``predict``) to serve instead of synthetic models.
+    strategy : Strategy, optional
+        A custom strategy object instead of the scenario's ``[strategy]``.
+
+    Examples
+    --------
+    >>> import workbench
+    >>> r = workbench.run({"name": "tiny", "duration_s": 10, "models": {"legacy": {}}}, seed=1)
+    >>> int(r.summary["status_counts"]["ok"]) + int(r.summary["status_counts"]["error"]) == len(r.requests)
+    True
+    """
+    sc = resolve_scenario(scenario, overrides)
+    seed = sc.seed if seed is None else int(seed)
+    sim = Simulation(sc, seed, models=models, strategy=strategy, progress=progress).run()
+    return build_result(sim)
+
+
+def build_result(sim: Simulation) -> RunResult:
+    """Turn a finished simulation's buffers into DataFrames and a summary."""
+    sc = sim.scenario
+    tr = sim.traffic
+    n = sim.n
+    model_idx = np.frombuffer(sim.log_model, dtype=np.int8).copy()
+    status_idx = np.frombuffer(sim.log_status, dtype=np.int8).copy()
+    if n and (status_idx < 0).any():  # pragma: no cover - conservation guard
+        raise RuntimeError(f"{int((status_idx < 0).sum())} requests never finished")
+    latency = np.frombuffer(sim.log_latency_ms, dtype=np.float64).copy()
+    prediction = np.full(n, np.nan)
+    ok = status_idx == 0
+    for k, d in enumerate(sim.draws):
+        sel = ok & (model_idx == k)
+        prediction[sel] = d.prediction[sel]
+    abs_error = np.abs(prediction - tr.label)
+    converted = np.zeros(n)
+    for k, d in enumerate(sim.draws):
+        sel = np.nonzero(ok & (model_idx == k))[0]
+        converted[sel] = sim._conversions(sel, d.name)
+    columns: dict[str, Any] = {
+        "request_id": np.arange(n, dtype=np.int64),
+        "time_s": tr.time_s,
+        "user_id": tr.user_id,
+        "model": pd.Categorical.from_codes(model_idx, categories=list(sim.model_names)),
+        "status": pd.Categorical.from_codes(status_idx, dtype=STATUS_CATEGORIES),
+        "queue_ms": np.frombuffer(sim.log_queue_ms, dtype=np.float64).copy(),
+        "latency_ms": latency,
+        "end_time_s": np.frombuffer(sim.log_end_s, dtype=np.float64).copy(),
+        "prediction": prediction,
+        "label": tr.label,
+        "label_time_s": tr.label_time_s,
+        "abs_error": abs_error,
+        "converted": converted,
+        "slo_breach": (latency > sc.slo.latency_ms) & (status_idx != 3),
+    }
+    for j, name in enumerate(tr.feature_names):
+        columns[f"feature_{name}"] = tr.features[:, j]
+    requests = pd.DataFrame(columns)
+    started = np.frombuffer(sim._started, dtype=np.int8).astype(bool)
+    busy_s: dict[str, float] = {}
+    for k, d in enumerate(sim.draws):
+        sel = started & (model_idx == k)
+        hold = d.service_s[sel]
+        timeout_s = sim._timeout_s[k]
+        if timeout_s is not None:
+            hang = d.outage[sel] == 2
+            wait = requests["queue_ms"].to_numpy()[sel] / 1000.0
+            hold = np.where(hang, np.maximum(timeout_s - wait, 0.0), hold)
+        busy_s[d.name] = float(hold.sum())
+    events = pd.DataFrame(sim.events, columns=EVENT_COLUMNS)
+    if not events.empty:
+        events = events.sort_values("time_s", kind="stable").reset_index(drop=True)
+    shadow = sim.mirror.to_frame(sim) if sim.mirror is not None else _empty_shadow()
+    incidents = pd.DataFrame(getattr(sim, "incidents", []), columns=INCIDENT_COLUMNS)
+    summary = summarise(
+        requests,
+        scenario=sc,
+        seed=sim.seed,
+        busy_s_by_model=busy_s,
+        strategy_summary=sim.strategy.summary(),
+    )
+    summary["rollback"] = {
+        "rolled_back": sim.rolled_back,
+        "time_s": sim.rollback_time_s,
+    }
+    extra = getattr(sim, "extra_summary", None)
+    if extra:
+        summary.update(extra())
+    return RunResult(
+        scenario=sc,
+        seed=sim.seed,
+        requests=requests,
+        shadow=shadow,
+        events=events,
+        incidents=incidents,
+        summary=summary,
+    )
+
+
+INCIDENT_COLUMNS = ["time_s", "trigger", "reason", "violations", "metrics", "strategy_state"]
+
+
+def _empty_shadow() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "request_id": pd.Series(dtype="int64"),
+            "time_s": pd.Series(dtype="float64"),
+            "status": pd.Categorical([], categories=list(STATUS_NAMES)),
+            "latency_ms": pd.Series(dtype="float64"),
+            "prediction": pd.Series(dtype="float64"),
+            "legacy_prediction": pd.Series(dtype="float64"),
+            "prediction_diff": pd.Series(dtype="float64"),
+        }
+    )

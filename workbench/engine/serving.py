@@ -1,0 +1,130 @@
+"""Per-model service draws and the replica pool.
+
+Everything about a model that does not depend on routing is drawn up front,
+vectorised, from the model's own streams and indexed by request id: the service
+time it would take, whether it would fail, and its prediction. A fault window
+changes these arrays for the requests that arrive inside it. The simulation then
+only decides *which* model serves a request and *when* it gets a replica.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models import Model, SyntheticModel, as_model
+from ..rng import stream
+from ..scenario import (
+    ConstantLatency,
+    ErrorBurst,
+    ExponentialLatency,
+    LatencySpike,
+    LognormalLatency,
+    ModelConfig,
+    Outage,
+    Scenario,
+)
+from .traffic import Traffic, true_signal
+
+__all__ = ["ModelDraws", "draw_model", "ReplicaPool", "OUTAGE_NONE", "OUTAGE_REFUSE", "OUTAGE_HANG"]
+
+OUTAGE_NONE, OUTAGE_REFUSE, OUTAGE_HANG = 0, 1, 2
+
+
+@dataclass
+class ModelDraws:
+    """Pre-drawn per-request quantities for one model (arrays indexed by request id)."""
+
+    name: str
+    config: ModelConfig
+    service_s: np.ndarray
+    fails: np.ndarray  # bool: the call would return an error
+    outage: np.ndarray  # int8: OUTAGE_NONE / OUTAGE_REFUSE / OUTAGE_HANG
+    prediction: np.ndarray
+
+
+def service_times_ms(latency, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` service times in milliseconds from a latency spec.
+
+    Lognormal by median and p99: ``sigma = ln(p99 / median) / z_0.99`` (reference.md).
+    """
+    if isinstance(latency, LognormalLatency):
+        return latency.median_ms * np.exp(latency.sigma * rng.standard_normal(n))
+    if isinstance(latency, ExponentialLatency):
+        return rng.exponential(latency.mean_ms, size=n)
+    if isinstance(latency, ConstantLatency):
+        return np.full(n, latency.ms)
+    raise TypeError(f"unknown latency spec {latency!r}")  # pragma: no cover
+
+
+def draw_model(
+    scenario: Scenario, name: str, traffic: Traffic, seed: int, model: Model | None = None
+) -> ModelDraws:
+    """Draw service times, failures and predictions of model ``name`` for every arrival."""
+    cfg = scenario.models[name]
+    n = traffic.n
+    t = traffic.time_s
+    service_ms = service_times_ms(cfg.latency, n, stream(seed, f"model:{name}:latency"))
+    error_rate = np.full(n, cfg.error_rate)
+    outage = np.zeros(n, dtype=np.int8)
+    for fault in scenario.faults:
+        if getattr(fault, "target", None) != name:
+            continue
+        inside = (t >= fault.start_s) & (t < fault.end_s)
+        if isinstance(fault, LatencySpike):
+            service_ms = np.where(inside, service_ms * fault.multiplier + fault.add_ms, service_ms)
+        elif isinstance(fault, ErrorBurst):
+            error_rate = np.where(inside, fault.error_rate, error_rate)
+        elif isinstance(fault, Outage):
+            code = OUTAGE_HANG if fault.mode == "hang" else OUTAGE_REFUSE
+            outage = np.where(inside, code, outage).astype(np.int8)
+    fails = stream(seed, f"model:{name}:errors").random(n) < error_rate
+    if model is None:
+        model = SyntheticModel(
+            lambda X: true_signal(scenario, X),
+            noise=cfg.noise,
+            bias=cfg.bias,
+            rng=stream(seed, f"model:{name}:noise"),
+        )
+    else:
+        model = as_model(model)
+    prediction = np.asarray(model.predict(traffic.features), dtype=float).reshape(-1)
+    if prediction.shape[0] != n:
+        raise ValueError(f"model {name!r} returned {prediction.shape[0]} predictions for {n} rows")
+    return ModelDraws(
+        name=name,
+        config=cfg,
+        service_s=service_ms / 1000.0,
+        fails=fails,
+        outage=outage,
+        prediction=prediction,
+    )
+
+
+class ReplicaPool:
+    """``capacity`` replicas serving in parallel with a FIFO queue beyond them.
+
+    ``capacity`` None means unlimited concurrency. ``queue_limit`` bounds the
+    waiting line (arrivals beyond it are dropped). The capacity may change during
+    a run (autoscaling): a larger pool starts queued work at once; a smaller one
+    lets running work finish and starts nothing new until ``busy < capacity``.
+    """
+
+    __slots__ = ("name", "capacity", "queue_limit", "busy", "queue")
+
+    def __init__(self, name: str, capacity: int | None, queue_limit: int | None):
+        self.name = name
+        self.capacity = capacity
+        self.queue_limit = queue_limit
+        self.busy = 0
+        self.queue: deque[int] = deque()
+
+    @property
+    def has_free_replica(self) -> bool:
+        return self.capacity is None or self.busy < self.capacity
+
+    @property
+    def queue_full(self) -> bool:
+        return self.queue_limit is not None and len(self.queue) >= self.queue_limit

@@ -1,0 +1,431 @@
+"""The SimPy engine: arrivals, routing, replica queues, outcomes, labels, ticks, rollback.
+
+The traffic and each model's per-request draws are made up front (see
+:mod:`.traffic` and :mod:`.serving`); the event loop decides which model serves
+each request and when a replica is free. Events are plain SimPy timeouts with
+callbacks (no process per request), so the engine costs about what a bare SimPy
+M/M/c loop costs (``bench/engine.py`` measures it).
+
+Statuses: every arrival ends in exactly one of ``ok``, ``error``, ``timeout``,
+``dropped``. ``latency_ms`` is what the user waited (queue plus service, or the
+timeout), ``queue_ms`` the wait for a replica.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from array import array
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import simpy
+from simpy.events import Timeout
+
+from ..rng import stream
+from ..scenario import Scenario
+from ..strategies import (
+    DROPPED,
+    ERROR,
+    OK,
+    TIMEOUT,
+    Request,
+    Strategy,
+    WindowMetrics,
+    build_strategy,
+)
+from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ModelDraws, ReplicaPool, draw_model
+from .traffic import Traffic, generate_traffic
+
+__all__ = ["Simulation", "EVENT_COLUMNS"]
+
+PENDING = -1
+EVENT_COLUMNS = ["time_s", "kind", "source", "model", "reason", "details"]
+
+
+def _zeros(code: str, n: int, fill=0) -> array:
+    a = array(code, [fill])
+    return a * n if n else array(code)
+
+
+class Simulation:
+    """One run of one scenario with one seed. Use :func:`workbench.run` instead.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    seed : int
+    models : mapping of model name to an object with ``predict``, optional
+        Real estimators to serve instead of the synthetic models.
+    strategy : Strategy, optional
+        A strategy object to use instead of the scenario's ``[strategy]``.
+    progress : callable, optional
+        ``progress(fraction_done)`` called about 100 times during the run.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        *,
+        models: Mapping[str, Any] | None = None,
+        strategy: Strategy | None = None,
+        progress: Callable[[float], None] | None = None,
+    ):
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.env = simpy.Environment()
+        self.traffic: Traffic = generate_traffic(scenario, self.seed)
+        models = dict(models or {})
+        unknown = set(models) - set(scenario.models)
+        if unknown:
+            raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
+        self.model_names: tuple[str, ...] = tuple(scenario.models)
+        self.model_index = {name: k for k, name in enumerate(self.model_names)}
+        self.draws: list[ModelDraws] = [
+            draw_model(scenario, name, self.traffic, self.seed, models.get(name))
+            for name in self.model_names
+        ]
+        self.strategy = strategy if strategy is not None else build_strategy(scenario)
+        self.progress = progress
+        n = self.traffic.n
+        self.n = n
+        # request log: columnar buffers, one slot per arrival, filled in place
+        self.log_model = _zeros("b", n, -1)
+        self.log_status = _zeros("b", n, PENDING)
+        self.log_queue_ms = _zeros("d", n, 0.0)
+        self.log_latency_ms = _zeros("d", n, 0.0)
+        self.log_end_s = _zeros("d", n, math.nan)
+        self._started = _zeros("b", n, 0)
+        self.events: list[tuple] = []
+        self.pools = [
+            ReplicaPool(d.name, d.config.replicas, d.config.queue_limit) for d in self.draws
+        ]
+        self.rolled_back = False
+        self.rollback_time_s: float | None = None
+        self.rollback_listeners: list[Callable[[float, str], None]] = []
+        self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
+        self._next = 0
+        self._label_ptr = 0
+        self._late_labels: list[int] = []
+        self.finished = False
+        self.mirror = None  # set by a shadow strategy's engine extension
+        self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
+        self._business_u = stream(self.seed, "business").random(n)
+        # fast per-model lookups (array.array indexing returns Python scalars)
+        self._service = [array("d", d.service_s.tobytes()) for d in self.draws]
+        self._fails = [array("b", d.fails.astype(np.int8).tobytes()) for d in self.draws]
+        self._outage = [array("b", d.outage.tobytes()) for d in self.draws]
+        self._outage_any = [bool(d.outage.any()) for d in self.draws]
+        self._timeout_s = [
+            (d.config.timeout_ms / 1000.0) if d.config.timeout_ms is not None else None
+            for d in self.draws
+        ]
+        self._times = array("d", self.traffic.time_s.tobytes())
+        self._users = self.traffic.user_id.tolist()
+
+    # ------------------------------------------------------------------ context for strategies
+    @property
+    def now_s(self) -> float:
+        return self.env.now
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.model_names
+
+    @property
+    def slo_latency_ms(self) -> float:
+        return self.scenario.slo.latency_ms
+
+    def emit(self, kind: str, reason: str = "", *, source: str | None = None, model: str = "", time_s: float | None = None, **details: Any) -> None:
+        """Record an event row (strategy decisions, gates, faults, rollbacks)."""
+        src = source or f"strategy:{self.strategy.kind}"
+        t = self.env.now if time_s is None else time_s
+        self.events.append((float(t), kind, src, model, reason, _json(details)))
+
+    def rollback(self, reason: str, trigger: str, **details: Any) -> bool:
+        """Send every request to legacy from the next one on. Returns False if already rolled back."""
+        if self.rolled_back:
+            return False
+        self.rolled_back = True
+        self.rollback_time_s = self.env.now
+        self.emit("rollback", reason, source=trigger, model="candidate", **details)
+        self.strategy.on_rollback(self.env.now)
+        for listener in self.rollback_listeners:
+            listener(self.env.now, reason)
+        return True
+
+    def _window_slice(self, start_s: float, end_s: float | None) -> tuple[int, int, float]:
+        now = self.env.now
+        end = now if end_s is None else min(end_s, now)
+        lo = int(np.searchsorted(self.traffic.time_s, start_s, side="left"))
+        hi = int(np.searchsorted(self.traffic.time_s, end, side="left"))
+        return lo, hi, now
+
+    def _window_arrays(self, model: str, start_s: float, end_s: float | None):
+        lo, hi, now = self._window_slice(start_s, end_s)
+        m = self.model_index[model]
+        model_col = np.frombuffer(self.log_model, dtype=np.int8)[lo:hi]
+        status = np.frombuffer(self.log_status, dtype=np.int8)[lo:hi]
+        end = np.frombuffer(self.log_end_s, dtype=np.float64)[lo:hi]
+        done = (model_col == m) & (status >= 0) & (end <= now)
+        idx = np.nonzero(done)[0] + lo
+        return idx, now
+
+    def window_values(self, model: str, start_s: float, end_s: float | None = None) -> dict[str, np.ndarray]:
+        """Per-request values of ``model`` for requests that arrived in the window and finished.
+
+        Keys: ``latency_ms`` (non-dropped), ``error`` (1.0 for error/timeout/dropped),
+        ``abs_error`` and ``business`` (for ``ok`` requests whose label has arrived).
+        """
+        idx, now = self._window_arrays(model, start_s, end_s)
+        status = np.frombuffer(self.log_status, dtype=np.int8)[idx]
+        latency = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx]
+        served = status != DROPPED
+        labelled = idx[(status == OK) & (self.traffic.label_time_s[idx] <= now)]
+        d = self.draws[self.model_index[model]]
+        abs_err = np.abs(d.prediction[labelled] - self.traffic.label[labelled])
+        return {
+            "latency_ms": latency[served],
+            "error": (status != OK).astype(float),
+            "abs_error": abs_err,
+            "business": self._conversions(labelled, model),
+        }
+
+    def _conversions(self, idx: np.ndarray, model: str) -> np.ndarray:
+        b = self.scenario.business
+        d = self.draws[self.model_index[model]]
+        abs_err = np.abs(d.prediction[idx] - self.traffic.label[idx])
+        lat_s = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx] / 1000.0
+        p = b.base_conversion * np.exp(-abs_err / b.error_scale) * np.exp(-lat_s * b.latency_penalty_per_s)
+        return (self._business_u[idx] < p).astype(float)
+
+    def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics:
+        """Aggregates of ``model`` over requests that arrived in ``[start_s, end_s)`` and finished."""
+        idx, now = self._window_arrays(model, start_s, end_s)
+        lo, hi, _ = self._window_slice(start_s, end_s)
+        status = np.frombuffer(self.log_status, dtype=np.int8)[idx]
+        latency = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx]
+        n = int(idx.size)
+        errors = int(np.count_nonzero(status == ERROR))
+        timeouts = int(np.count_nonzero(status == TIMEOUT))
+        dropped = int(np.count_nonzero(status == DROPPED))
+        lat = latency[status != DROPPED]
+        if lat.size:
+            p50, p95, p99 = np.percentile(lat, [50, 95, 99])
+        else:
+            p50 = p95 = p99 = math.nan
+        labelled = idx[(status == OK) & (self.traffic.label_time_s[idx] <= now)]
+        d = self.draws[self.model_index[model]]
+        mae = float(np.mean(np.abs(d.prediction[labelled] - self.traffic.label[labelled]))) if labelled.size else math.nan
+        conv = self._conversions(labelled, model)
+        return WindowMetrics(
+            model=model,
+            start_s=float(start_s),
+            end_s=float(now if end_s is None else min(end_s, now)),
+            n=n,
+            errors=errors,
+            timeouts=timeouts,
+            dropped=dropped,
+            error_rate=(errors + timeouts + dropped) / n if n else math.nan,
+            latency_p50_ms=float(p50),
+            latency_p95_ms=float(p95),
+            latency_p99_ms=float(p99),
+            n_labelled=int(labelled.size),
+            prediction_mae=mae,
+            business_rate=float(conv.mean()) if conv.size else math.nan,
+            slo_breaches=int(np.count_nonzero(lat > self.scenario.slo.latency_ms)),
+        )
+
+    # ------------------------------------------------------------------ event loop
+    def run(self) -> Simulation:
+        """Simulate the whole scenario, then let in-flight requests finish."""
+        env = self.env
+        sc = self.scenario
+        for k, fault in enumerate(sc.faults):
+            target = getattr(fault, "target", None) or getattr(fault, "feature", "") or "labels"
+            details = fault.model_dump(mode="json")
+            self.events.append((float(fault.start_s), "fault_start", "faults", target, f"{fault.kind} #{k} starts", _json(details)))
+            if fault.end_s < sc.duration_s:
+                self.events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends", _json(details)))
+        self.strategy.start(self)
+        if self.n:
+            first = Timeout(env, self._times[0])
+            first.callbacks.append(self._on_arrival)
+        if self.strategy.tick_interval_s or self.strategy.wants_labels:
+            env.process(self._ticker())
+        if self.progress is not None:
+            env.process(self._progress_ticker())
+        env.run(until=sc.duration_s)
+        self.finished = True
+        env.run()  # drain: in-flight requests complete, nothing new arrives
+        if self.progress is not None:
+            self.progress(1.0)
+        return self
+
+    def _progress_ticker(self):
+        step = self.scenario.duration_s / 100.0
+        while self.env.now + step < self.scenario.duration_s:
+            yield self.env.timeout(step)
+            self.progress(self.env.now / self.scenario.duration_s)
+
+    def _ticker(self):
+        strategy = self.strategy
+        interval = strategy.tick_interval_s or 1.0
+        label_step = min(interval, 1.0) if strategy.wants_labels else interval
+        next_tick = interval
+        while True:
+            step = min(label_step, next_tick - self.env.now)
+            if self.env.now + step > self.scenario.duration_s:
+                return
+            yield self.env.timeout(step)
+            if strategy.wants_labels:
+                self._deliver_labels()
+            if strategy.tick_interval_s and self.env.now >= next_tick - 1e-9:
+                next_tick += interval
+                strategy.tick(self.env.now)
+
+    def _deliver_labels(self) -> None:
+        now = self.env.now
+        label_time = self.traffic.label_time_s
+        status = self.log_status
+        late, self._late_labels = self._late_labels, []
+        ptr = self._label_ptr
+        n = self.n
+        pending = late
+        while ptr < n and label_time[ptr] <= now:
+            pending.append(ptr)
+            ptr += 1
+        self._label_ptr = ptr
+        if not pending:
+            return
+        on_label = self.strategy.on_label
+        label = self.traffic.label
+        for i in pending:
+            st = status[i]
+            if st == PENDING:
+                self._late_labels.append(i)  # still in flight: deliver when it has finished
+                continue
+            if st != OK:
+                continue
+            m = self.log_model[i]
+            on_label(i, self.model_names[m], now, float(self.draws[m].prediction[i]), float(label[i]))
+
+    def _on_arrival(self, _event) -> None:
+        env = self.env
+        i = self._next
+        self._next = i + 1
+        t = self._times[i]
+        if i + 1 < self.n:
+            nxt = Timeout(env, self._times[i + 1] - env.now)
+            nxt.callbacks.append(self._on_arrival)
+        strategy = self.strategy
+        if self.rolled_back:
+            m = 0  # legacy
+            request = None
+        else:
+            request = Request(i, t, self._users[i], self.traffic.features)
+            name = strategy.route(request)
+            try:
+                m = self.model_index[name]
+            except KeyError:
+                raise RuntimeError(f"strategy {strategy.kind!r} routed to unknown model {name!r}") from None
+        self.log_model[i] = m
+        if strategy.mirrors and request is not None and self.mirror is not None and strategy.mirror(request):
+            self.mirror.send(i, t)
+        self._dispatch(i, m, t)
+
+    def _dispatch(self, i: int, m: int, t: float) -> None:
+        if self._outage_any[m] and self._outage[m][i] == OUTAGE_REFUSE:
+            self._finish(i, m, ERROR, 0.0, 0.0)
+            return
+        pool = self.pools[m]
+        if pool.capacity is None or pool.busy < pool.capacity:
+            pool.busy += 1
+            self._start(i, m, t, 0.0)
+        elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
+            self._finish(i, m, DROPPED, 0.0, 0.0)
+        else:
+            pool.queue.append(i)
+            timeout_s = self._timeout_s[m]
+            if timeout_s is not None:
+                ev = Timeout(self.env, timeout_s, i)
+                ev.callbacks.append(self._on_queue_timeout)
+
+    def _start(self, i: int, m: int, t: float, wait_s: float) -> None:
+        """Request ``i`` takes a replica of model ``m`` now, after waiting ``wait_s``."""
+        env = self.env
+        service_s = self._service[m][i]
+        hang = self._outage_any[m] and self._outage[m][i] == OUTAGE_HANG
+        timeout_s = self._timeout_s[m]
+        self.log_queue_ms[i] = wait_s * 1000.0
+        self._started[i] = 1
+        if timeout_s is not None and (hang or wait_s + service_s > timeout_s):
+            # the user gives up at t + timeout; the replica stays busy until the work ends
+            user_left = Timeout(env, max(0.0, timeout_s - wait_s), i)
+            user_left.callbacks.append(self._on_user_timeout)
+            hold_s = max(0.0, timeout_s - wait_s) if hang else service_s
+            release = Timeout(env, hold_s, m)
+            release.callbacks.append(self._on_release)
+        else:
+            done = Timeout(env, service_s, i)
+            done.callbacks.append(self._on_service_done)
+
+    def _on_service_done(self, event) -> None:
+        i = event._value
+        m = self.log_model[i]
+        now = self.env.now
+        status = ERROR if self._fails[m][i] else OK
+        self._finish(i, m, status, self.log_queue_ms[i], (now - self._times[i]) * 1000.0)
+        self._release(m)
+
+    def _on_user_timeout(self, event) -> None:
+        i = event._value
+        m = self.log_model[i]
+        self._finish(i, m, TIMEOUT, self.log_queue_ms[i], self._timeout_s[m] * 1000.0)
+
+    def _on_release(self, event) -> None:
+        self._release(event._value)
+
+    def _on_queue_timeout(self, event) -> None:
+        i = event._value
+        if self.log_status[i] != PENDING or self._started[i]:
+            return  # already served or being served
+        m = self.log_model[i]
+        timeout_ms = self._timeout_s[m] * 1000.0
+        self._finish(i, m, TIMEOUT, timeout_ms, timeout_ms)  # gave up in the queue
+
+    def _release(self, m: int) -> None:
+        pool = self.pools[m]
+        pool.busy -= 1
+        queue = pool.queue
+        while queue and (pool.capacity is None or pool.busy < pool.capacity):
+            j = queue.popleft()
+            if self.log_status[j] != PENDING:
+                continue  # gave up while waiting
+            pool.busy += 1
+            self._start(j, m, self._times[j], self.env.now - self._times[j])
+
+    def _finish(self, i: int, m: int, status: int, queue_ms: float, latency_ms: float) -> None:
+        now = self.env.now
+        self.log_status[i] = status
+        self.log_queue_ms[i] = queue_ms
+        self.log_latency_ms[i] = latency_ms
+        self.log_end_s[i] = now
+        if self.strategy.wants_outcomes:
+            self.strategy.on_outcome(i, self.model_names[m], now, status, latency_ms)
+        for listener in self.outcome_listeners:
+            listener(i, m, now, status, latency_ms)
+
+
+def _json(details: Mapping[str, Any]) -> str:
+    return json.dumps(details, sort_keys=True, default=_json_default, allow_nan=True)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,186 @@
+"""Traffic: Poisson arrivals (constant, diurnal, bursty), returning users, features, labels.
+
+Everything that does not depend on routing is drawn up front, vectorised, from
+its own named stream, so that changing the strategy or a model never changes the
+traffic (common random numbers), and the per-request work in the simulation is
+an array lookup.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..rng import stream
+from ..scenario import ConceptDrift, DataDrift, FeatureSpec, Scenario
+
+__all__ = ["Traffic", "generate_traffic", "rate_at", "ramp_factor", "true_signal"]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Pre-drawn arrivals of one run (arrays of equal length, sorted by time)."""
+
+    time_s: np.ndarray
+    user_id: np.ndarray
+    features: np.ndarray  # (n, d), after data drift
+    feature_names: tuple[str, ...]
+    signal: np.ndarray  # the target function as the models learnt it, at the (drifted) features
+    label: np.ndarray  # ground truth, after concept drift and noise
+    label_time_s: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.time_s.shape[0])
+
+
+def rate_at(scenario: Scenario, t_s: np.ndarray, burst_on: np.ndarray | None = None) -> np.ndarray:
+    """Arrival rate (per second) at times ``t_s`` for the scenario's pattern."""
+    tr = scenario.traffic
+    t_s = np.asarray(t_s, dtype=float)
+    if tr.pattern == "diurnal":
+        return tr.rate_per_s * (1.0 + tr.amplitude * np.sin(2 * np.pi * t_s / tr.period_s))
+    if tr.pattern == "bursty":
+        if burst_on is None:
+            raise ValueError("bursty rate needs the burst indicator")
+        return np.where(burst_on, tr.rate_per_s * tr.burst_multiplier, tr.rate_per_s)
+    return np.full_like(t_s, tr.rate_per_s)
+
+
+def _burst_windows(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    """Alternating calm/burst periods with exponential lengths: rows (start_s, end_s) of bursts."""
+    tr = scenario.traffic
+    windows = []
+    t = 0.0
+    while t < scenario.duration_s:
+        t += rng.exponential(tr.calm_mean_s)
+        if t >= scenario.duration_s:
+            break
+        length = rng.exponential(tr.burst_mean_s)
+        windows.append((t, min(t + length, scenario.duration_s)))
+        t += length
+    return np.array(windows, dtype=float).reshape(-1, 2)
+
+
+def _in_windows(t_s: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    if windows.size == 0:
+        return np.zeros(t_s.shape, dtype=bool)
+    idx = np.searchsorted(windows[:, 0], t_s, side="right") - 1
+    ok = idx >= 0
+    out = np.zeros(t_s.shape, dtype=bool)
+    out[ok] = t_s[ok] < windows[idx[ok], 1]
+    return out
+
+
+def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson arrivals on [0, duration) by thinning a homogeneous process at the peak rate."""
+    tr = scenario.traffic
+    duration = scenario.duration_s
+    bursts = np.empty((0, 2))
+    if tr.pattern == "constant":
+        peak = tr.rate_per_s
+    elif tr.pattern == "diurnal":
+        peak = tr.rate_per_s * (1.0 + tr.amplitude)
+    else:
+        bursts = _burst_windows(scenario, rng)
+        peak = tr.rate_per_s * tr.burst_multiplier
+    n = rng.poisson(peak * duration)
+    times = np.sort(rng.uniform(0.0, duration, size=n))
+    if tr.pattern != "constant":
+        on = _in_windows(times, bursts) if tr.pattern == "bursty" else None
+        keep = rng.uniform(size=n) * peak < rate_at(scenario, times, on)
+        times = times[keep]
+    return times, bursts
+
+
+def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+    tr = scenario.traffic
+    if tr.user_skew == 0:
+        return rng.integers(0, tr.users, size=n)
+    weights = 1.0 / np.arange(1, tr.users + 1) ** tr.user_skew
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    ranks = np.searchsorted(cdf, rng.uniform(size=n), side="right")
+    ranks = np.minimum(ranks, tr.users - 1)
+    # the most active users are not simply the smallest ids
+    perm = stream(scenario.seed, "users:permutation").permutation(tr.users)
+    return perm[ranks].astype(np.int64)
+
+
+def feature_mean(spec: FeatureSpec) -> float:
+    """Population mean of a feature distribution (the centre for drift scaling)."""
+    if spec.dist == "normal":
+        return spec.mean
+    if spec.dist == "uniform":
+        return (spec.low + spec.high) / 2
+    return math.exp(spec.mean + spec.sd**2 / 2)
+
+
+def _draw_feature(spec: FeatureSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    if spec.dist == "normal":
+        return rng.normal(spec.mean, spec.sd, size=n)
+    if spec.dist == "uniform":
+        return rng.uniform(spec.low, spec.high, size=n)
+    return rng.lognormal(spec.mean, spec.sd, size=n)
+
+
+def ramp_factor(t_s: np.ndarray, start_s: float, end_s: float, ramp_s: float) -> np.ndarray:
+    """0 outside [start, end); inside, rises linearly to 1 over ``ramp_s`` (abrupt when 0)."""
+    t_s = np.asarray(t_s, dtype=float)
+    inside = (t_s >= start_s) & (t_s < end_s)
+    if ramp_s > 0:
+        level = np.clip((t_s - start_s) / ramp_s, 0.0, 1.0)
+    else:
+        level = np.ones_like(t_s)
+    return np.where(inside, level, 0.0)
+
+
+def true_signal(scenario: Scenario, features: np.ndarray) -> np.ndarray:
+    """The target function the models were trained on (before any concept drift)."""
+    tgt = scenario.target
+    names = scenario.feature_names
+    weights = np.array([tgt.weights.get(f, 1.0) for f in names])
+    out = tgt.intercept + features @ weights
+    if tgt.nonlinearity:
+        out = out + tgt.nonlinearity * np.sin(features[:, 0])
+    return out
+
+
+def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
+    """Draw every arrival of a run: times, users, features (with data drift), labels."""
+    times, _ = _arrival_times(scenario, stream(seed, "arrivals"))
+    n = times.shape[0]
+    users = _zipf_users(scenario, n, stream(seed, "users"))
+    names = tuple(scenario.feature_names)
+    features = np.empty((n, len(names)))
+    for j, name in enumerate(names):
+        spec = scenario.traffic.features[name]
+        features[:, j] = _draw_feature(spec, n, stream(seed, f"features:{name}"))
+    for fault in scenario.faults:
+        if isinstance(fault, DataDrift):
+            j = names.index(fault.feature)
+            r = ramp_factor(times, fault.start_s, fault.end_s, fault.ramp_s)
+            centre = feature_mean(scenario.traffic.features[fault.feature])
+            scale = 1.0 + (fault.scale - 1.0) * r
+            features[:, j] = centre + (features[:, j] - centre) * scale + fault.shift * r
+    signal = true_signal(scenario, features)
+    label = signal + scenario.target.noise_sd * stream(seed, "labels:noise").standard_normal(n)
+    for fault in scenario.faults:
+        if isinstance(fault, ConceptDrift):
+            r = ramp_factor(times, fault.start_s, fault.end_s, fault.ramp_s)
+            delta = np.full(n, fault.offset)
+            for name, shift in fault.weight_shift.items():
+                delta += shift * features[:, names.index(name)]
+            label = label + r * delta
+    label_time = times + scenario.traffic.label_delay_s
+    return Traffic(
+        time_s=times,
+        user_id=users,
+        features=features,
+        feature_names=names,
+        signal=signal,
+        label=label,
+        label_time_s=label_time,
+    )

@@ -1,0 +1,226 @@
+"""Run results: tidy DataFrames, a summary of KPIs, and writing them to a directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .scenario import Scenario
+from .strategies import STATUS_NAMES
+
+__all__ = ["RunResult", "summarise", "format_summary", "STATUS_CATEGORIES"]
+
+STATUS_CATEGORIES = pd.CategoricalDtype(list(STATUS_NAMES))
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes
+    ----------
+    requests : DataFrame
+        One row per arrival: ``request_id, time_s, user_id, model, status, queue_ms,
+        latency_ms, end_time_s, prediction, label, label_time_s, abs_error,
+        converted, slo_breach`` and ``feature_<name>`` columns.
+    shadow : DataFrame
+        Mirrored calls (shadow strategy): candidate latency, status, prediction and
+        the difference from legacy's prediction. Empty otherwise.
+    events : DataFrame
+        ``time_s, kind, source, model, reason, details`` (details as JSON text):
+        fault windows, strategy decisions, gates, rollbacks, promotions.
+    incidents : DataFrame
+        One row per rollback incident (time, trigger, violations).
+    summary : dict
+        KPIs: counts by status, error rate, latency percentiles, utilisation,
+        prediction error and conversion per model, strategy outcome.
+    """
+
+    scenario: Scenario
+    seed: int
+    requests: pd.DataFrame
+    shadow: pd.DataFrame
+    events: pd.DataFrame
+    incidents: pd.DataFrame
+    summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def to_dir(self, path: str | os.PathLike) -> Path:
+        """Write the tables (Parquet), ``summary.json``, ``scenario.json`` and ``report.md``.
+
+        Each file is written to a temporary name and renamed, so a file that exists
+        is always complete, even if the process dies half-way.
+        """
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_json(out / "summary.json", self.summary)
+        _atomic_json(out / "scenario.json", {"seed": self.seed, "scenario": self.scenario.to_mapping()})
+        tables = {
+            "requests": self.requests,
+            "shadow": self.shadow,
+            "events": self.events,
+            "incidents": self.incidents,
+            **self.tables,
+        }
+        for name, frame in tables.items():
+            tmp = out / f".{name}.parquet.tmp"
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, out / f"{name}.parquet")
+        tmp = out / ".report.md.tmp"
+        tmp.write_text(self.report_markdown(), encoding="utf-8")
+        os.replace(tmp, out / "report.md")
+        return out
+
+    def report_markdown(self) -> str:
+        """A short human-readable report of the run."""
+        s = self.summary
+        lines = [
+            f"# Run report: {self.scenario.name}",
+            "",
+            self.scenario.description.strip() or "(no description)",
+            "",
+            f"- seed: {self.seed}; simulated {s['duration_s']:.0f} s; warm-up {s['warmup_s']:.0f} s excluded from KPIs",
+            f"- arrivals: {s['requests']} from {s['users']} users "
+            f"({s['throughput_per_s']:.1f} ok requests/s)",
+            f"- status counts: {s['status_counts']}",
+            f"- strategy: {s['strategy'].get('kind')} (final state: {s['strategy'].get('final_state')})",
+            "",
+            "## Per model",
+            "",
+            format_summary(s, markdown=True),
+            "",
+        ]
+        if not self.events.empty:
+            lines += ["## Events", "", "| time_s | kind | source | model | reason |", "|---|---|---|---|---|"]
+            for row in self.events.head(200).itertuples(index=False):
+                lines.append(f"| {row.time_s:.1f} | {row.kind} | {row.source} | {row.model} | {row.reason} |")
+            if len(self.events) > 200:
+                lines.append(f"| ... | {len(self.events) - 200} more rows in events.parquet | | | |")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_default) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return str(obj)
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else math.nan
+
+
+def summarise(
+    requests: pd.DataFrame,
+    *,
+    scenario: Scenario,
+    seed: int,
+    busy_s_by_model: dict[str, float],
+    strategy_summary: dict[str, Any],
+) -> dict[str, Any]:
+    """KPIs of a run. Per-model metrics use requests arriving after ``warmup_s``."""
+    duration = scenario.duration_s
+    warm = requests[requests["time_s"] >= scenario.warmup_s]
+    counts = requests["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
+    n = int(len(requests))
+    models: dict[str, Any] = {}
+    for name, cfg in scenario.models.items():
+        part = warm[warm["model"] == name]
+        k = int(len(part))
+        status = part["status"].to_numpy()
+        ok = status == "ok"
+        served = status != "dropped"
+        lat = part["latency_ms"].to_numpy()[served]
+        abs_err = part["abs_error"].to_numpy()[ok]
+        window_s = duration - scenario.warmup_s
+        util = (
+            busy_s_by_model.get(name, 0.0) / (cfg.replicas * duration)
+            if cfg.replicas
+            else math.nan
+        )
+        models[name] = {
+            "requests": k,
+            "users": int(part["user_id"].nunique()),
+            "ok": int(ok.sum()),
+            "error": int((status == "error").sum()),
+            "timeout": int((status == "timeout").sum()),
+            "dropped": int((status == "dropped").sum()),
+            "error_rate": float((~ok).mean()) if k else math.nan,
+            "latency_p50_ms": _pct(lat, 50),
+            "latency_p95_ms": _pct(lat, 95),
+            "latency_p99_ms": _pct(lat, 99),
+            "mean_latency_ms": float(lat.mean()) if lat.size else math.nan,
+            "mean_queue_ms": float(part["queue_ms"].to_numpy()[served].mean()) if lat.size else math.nan,
+            "throughput_per_s": float(ok.sum()) / window_s,
+            "utilisation": util,
+            "prediction_mae": float(abs_err.mean()) if abs_err.size else math.nan,
+            "prediction_rmse": float(np.sqrt(np.mean(abs_err**2))) if abs_err.size else math.nan,
+            "conversion_rate": float(part["converted"].mean()) if k else math.nan,
+            "slo_breaches": int(part["slo_breach"].sum()),
+        }
+    return {
+        "scenario": scenario.name,
+        "seed": int(seed),
+        "duration_s": float(duration),
+        "warmup_s": float(scenario.warmup_s),
+        "requests": n,
+        "users": int(requests["user_id"].nunique()),
+        "status_counts": {k: int(v) for k, v in counts.items()},
+        "error_rate": float((requests["status"] != "ok").mean()) if n else math.nan,
+        "throughput_per_s": float((requests["status"] == "ok").sum()) / duration,
+        "models": models,
+        "strategy": strategy_summary,
+    }
+
+
+_COLUMNS = [
+    ("requests", "requests", "{:d}"),
+    ("users", "users", "{:d}"),
+    ("ok", "ok", "{:d}"),
+    ("error", "error", "{:d}"),
+    ("timeout", "timeout", "{:d}"),
+    ("dropped", "dropped", "{:d}"),
+    ("error_rate", "err %", "{:.2%}"),
+    ("latency_p50_ms", "p50 ms", "{:.1f}"),
+    ("latency_p95_ms", "p95 ms", "{:.1f}"),
+    ("latency_p99_ms", "p99 ms", "{:.1f}"),
+    ("mean_queue_ms", "queue ms", "{:.2f}"),
+    ("utilisation", "util", "{:.2f}"),
+    ("prediction_mae", "MAE", "{:.3f}"),
+    ("conversion_rate", "conv %", "{:.2%}"),
+]
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return spec.format(value).replace("%", "") + ("%" if spec.endswith("%}") else "")
+
+
+def format_summary(summary: dict[str, Any], markdown: bool = False) -> str:
+    """The per-model table of a summary, as aligned text or markdown."""
+    header = ["model"] + [label for _, label, _ in _COLUMNS]
+    rows = [header]
+    for name, m in summary["models"].items():
+        rows.append([name] + [_fmt(m.get(key), spec) for key, _, spec in _COLUMNS])
+    if markdown:
+        out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        return "\n".join(out)
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)

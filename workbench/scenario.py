@@ -1,0 +1,723 @@
+"""Scenario files: schema, defaults, loading, overrides and errors that name the field.
+
+A scenario is a TOML file (read with :mod:`tomllib`) validated by pydantic into an
+immutable :class:`Scenario`. Every default lives in this module, next to the field it
+belongs to, so that this file is the one place to read them.
+
+Errors are :class:`ScenarioError` and name the file and the field path, e.g.
+``scenarios/x.toml: models.candidate.latency.p99_ms: must be greater than median_ms``.
+Unknown keys are errors: a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_override_value",
+    "apply_overrides",
+]
+
+LOGNORMAL_Z99 = 2.3263478740408408  # standard normal 99th percentile (reference.md)
+
+
+class ScenarioError(ValueError):
+    """A scenario is invalid. The message names the file (when known) and the field path."""
+
+    def __init__(self, message: str, *, source: str | None = None, errors: list[str] | None = None):
+        self.source = source
+        self.errors = errors or [message]
+        prefix = f"{source}: " if source else ""
+        if errors and len(errors) > 1:
+            text = prefix + f"{len(errors)} errors\n" + "\n".join(f"  {e}" for e in errors)
+        else:
+            text = prefix + message
+        super().__init__(text)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- latency
+class LognormalLatency(_Strict):
+    """Lognormal service time given by its median and 99th percentile (reference.md)."""
+
+    dist: Literal["lognormal"] = "lognormal"
+    median_ms: float = Field(gt=0)
+    p99_ms: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _p99_above_median(self) -> LognormalLatency:
+        if self.p99_ms <= self.median_ms:
+            raise _FieldError("p99_ms", "must be greater than median_ms")
+        return self
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p99_ms / self.median_ms) / LOGNORMAL_Z99
+
+    @property
+    def mean_ms(self) -> float:
+        return self.median_ms * math.exp(self.sigma**2 / 2)
+
+
+class ExponentialLatency(_Strict):
+    """Exponential service time with mean ``mean_ms`` (M/M/c checks use it)."""
+
+    dist: Literal["exponential"] = "exponential"
+    mean_ms: float = Field(gt=0)
+
+
+class ConstantLatency(_Strict):
+    """Deterministic service time of ``ms`` milliseconds."""
+
+    dist: Literal["constant"] = "constant"
+    ms: float = Field(ge=0)
+
+    @property
+    def mean_ms(self) -> float:
+        return self.ms
+
+
+Latency = Annotated[
+    LognormalLatency | ExponentialLatency | ConstantLatency, Field(discriminator="dist")
+]
+
+
+class _FieldError(ValueError):
+    """Raised inside validators to point at a sub-field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+# --------------------------------------------------------------------------- traffic
+class FeatureSpec(_Strict):
+    """Distribution of one numeric request feature."""
+
+    dist: Literal["normal", "uniform", "lognormal"] = "normal"
+    mean: float = 0.0  # normal: mean; lognormal: mean of log
+    sd: float = Field(default=1.0, gt=0)  # normal: sd; lognormal: sd of log
+    low: float = 0.0  # uniform
+    high: float = 1.0  # uniform
+
+    @model_validator(mode="after")
+    def _bounds(self) -> FeatureSpec:
+        if self.dist == "uniform" and self.high <= self.low:
+            raise _FieldError("high", "must be greater than low")
+        return self
+
+
+def _default_features() -> dict[str, FeatureSpec]:
+    return {
+        "x1": FeatureSpec(dist="normal", mean=0.0, sd=1.0),
+        "x2": FeatureSpec(dist="normal", mean=0.0, sd=1.0),
+        "x3": FeatureSpec(dist="uniform", low=0.0, high=1.0),
+    }
+
+
+class TrafficConfig(_Strict):
+    """Arrival process and user population.
+
+    ``rate_per_s`` is the mean Poisson rate (for ``bursty``, the calm rate; bursts
+    multiply it by ``burst_multiplier``). ``diurnal`` follows
+    ``rate * (1 + amplitude * sin(2 pi t / period_s))``. Users are drawn with Zipf-like
+    activity ``p(k) ~ 1 / k**user_skew`` (0 = uniform), so users come back.
+    """
+
+    rate_per_s: float = Field(default=50.0, gt=0)
+    pattern: Literal["constant", "diurnal", "bursty"] = "constant"
+    period_s: float = Field(default=86_400.0, gt=0)
+    amplitude: float = Field(default=0.5, ge=0, lt=1)
+    burst_multiplier: float = Field(default=4.0, ge=1)
+    burst_mean_s: float = Field(default=30.0, gt=0)
+    calm_mean_s: float = Field(default=270.0, gt=0)
+    users: int = Field(default=10_000, ge=1)
+    user_skew: float = Field(default=1.1, ge=0)
+    label_delay_s: float = Field(default=60.0, ge=0)
+    features: dict[str, FeatureSpec] = Field(default_factory=_default_features)
+
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, v: dict[str, FeatureSpec]) -> dict[str, FeatureSpec]:
+        if not v:
+            raise ValueError("at least one feature is required")
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"feature name {name!r} must be an identifier")
+        return v
+
+
+class TargetConfig(_Strict):
+    """Ground truth: ``label = intercept + sum(weights[f] * x_f) + nonlinearity * sin(x_first) + noise_sd * e``.
+
+    Features missing from ``weights`` get weight 1.0.
+    """
+
+    intercept: float = 0.0
+    weights: dict[str, float] = Field(default_factory=dict)
+    nonlinearity: float = 0.5
+    noise_sd: float = Field(default=0.1, ge=0)
+
+
+# --------------------------------------------------------------------------- models
+class ModelConfig(_Strict):
+    """A served model: its replicas, latency, failures and prediction quality.
+
+    ``replicas`` omitted means unlimited concurrency (no queueing). ``queue_limit``
+    bounds the FIFO queue (requests beyond it are ``dropped``). ``noise`` is the sd
+    of the model's prediction error around the true signal, ``bias`` a constant
+    offset. ``timeout_ms``: a request whose wait plus service exceeds it ends as
+    ``timeout`` after exactly ``timeout_ms``.
+    """
+
+    latency: Latency = Field(default_factory=lambda: LognormalLatency(median_ms=40, p99_ms=120))
+    error_rate: float = Field(default=0.001, ge=0, le=1)
+    replicas: int | None = Field(default=None, ge=1)
+    queue_limit: int | None = Field(default=None, ge=0)
+    timeout_ms: float | None = Field(default=None, gt=0)
+    noise: float = Field(default=0.3, ge=0)
+    bias: float = 0.0
+    version: str | None = None
+
+    @model_validator(mode="after")
+    def _queue_needs_replicas(self) -> ModelConfig:
+        if self.queue_limit is not None and self.replicas is None:
+            raise _FieldError("queue_limit", "needs replicas (unlimited replicas never queue)")
+        return self
+
+
+class SLOConfig(_Strict):
+    """Service-level objective: a request slower than ``latency_ms`` breaches it."""
+
+    latency_ms: float = Field(default=250.0, gt=0)
+
+
+class BusinessConfig(_Strict):
+    """Business KPI per request: a conversion with probability
+    ``base_conversion * exp(-|prediction - label| / error_scale) * exp(-latency_s * latency_penalty_per_s)``
+    for an ``ok`` request, 0 otherwise.
+    """
+
+    base_conversion: float = Field(default=0.1, ge=0, le=1)
+    error_scale: float = Field(default=1.0, gt=0)
+    latency_penalty_per_s: float = Field(default=0.5, ge=0)
+
+
+# --------------------------------------------------------------------------- strategies
+class SingleStrategy(_Strict):
+    """Everything to legacy."""
+
+    kind: Literal["single"] = "single"
+    model: str = "legacy"
+
+
+class ABStrategy(_Strict):
+    """Random split: ``candidate_fraction`` of requests (or of users when ``sticky``)."""
+
+    kind: Literal["ab"] = "ab"
+    candidate_fraction: float = Field(default=0.5, ge=0, le=1)
+    sticky: bool = False
+    salt: str = "ab"
+
+
+class RampPoint(_Strict):
+    at_s: float = Field(ge=0)
+    weight: float = Field(ge=0, le=100)
+
+
+class CanaryStrategy(_Strict):
+    """A cohort of users (stable hash of salt and user id, basis points) sees the candidate.
+
+    ``schedule`` optionally ramps the weight: ``[{at_s = 0, weight = 5}, {at_s = 600, weight = 10}]``.
+    ``per_request = true`` randomises every request instead (users then see both models).
+    """
+
+    kind: Literal["canary"] = "canary"
+    candidate_fraction: float = Field(default=0.05, ge=0, le=1)
+    schedule: list[RampPoint] = Field(default_factory=list)
+    per_request: bool = False
+    salt: str = "canary"
+
+    @field_validator("schedule")
+    @classmethod
+    def _monotone(cls, v: list[RampPoint]) -> list[RampPoint]:
+        for i in range(1, len(v)):
+            if v[i].at_s <= v[i - 1].at_s:
+                raise _FieldError(f"[{i}].at_s", "must be increasing")
+        return v
+
+
+class Step(_Strict):
+    """One progressive step: send ``weight`` percent to the candidate for ``pause_s``."""
+
+    weight: float = Field(gt=0, le=100)
+    pause_s: float | None = Field(default=None, gt=0)
+
+
+class Gate(_Strict):
+    """A threshold gate on one metric over the analysis window.
+
+    ``metric``: ``error_rate``, ``latency_p50_ms``, ``latency_p95_ms``,
+    ``latency_p99_ms``, ``prediction_mae`` (against labels that have arrived) or
+    ``business_rate``. ``direction = "max"`` fails when the value exceeds
+    ``threshold``; ``"min"`` when it falls below. ``relative_to_legacy`` compares
+    the candidate with legacy in the same window (threshold is then a ratio).
+    """
+
+    metric: Literal[
+        "error_rate",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "prediction_mae",
+        "business_rate",
+    ]
+    threshold: float
+    direction: Literal["max", "min"] = "max"
+    relative_to_legacy: bool = False
+    min_samples: int = Field(default=50, ge=1)
+
+
+class JudgeConfig(_Strict):
+    """Which judge decides an analysis: ``threshold`` gates (default), ``sequential``
+    (always-valid confidence sequence) or ``kayenta`` (Mann-Whitney canary score).
+    """
+
+    kind: Literal["threshold", "sequential", "kayenta"] = "threshold"
+    metric: str = "latency_ms"
+    direction: Literal["increase", "decrease", "either"] = "increase"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    metrics: list[str] = Field(default_factory=lambda: ["latency_ms", "error"])
+    pass_threshold: float = Field(default=95.0, ge=0, le=100)
+    marginal_threshold: float = Field(default=75.0, ge=0, le=100)
+    min_samples: int = Field(default=50, ge=1)
+
+
+class ProgressiveStrategy(_Strict):
+    """Argo/Flagger-style progressive delivery with analysis, gates and rollback."""
+
+    kind: Literal["progressive"] = "progressive"
+    steps: list[Step] = Field(min_length=1)
+    interval_s: float = Field(default=60.0, gt=0)
+    gates: list[Gate] = Field(default_factory=list)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    failure_limit: int = Field(default=0, ge=0)
+    consecutive: bool = True
+    inconclusive: Literal["hold", "fail", "pass"] = "hold"
+    inconclusive_limit: int | None = Field(default=None, ge=0)
+    salt: str = "progressive"
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, v: list[Step]) -> list[Step]:
+        for i in range(1, len(v)):
+            if v[i].weight <= v[i - 1].weight:
+                raise _FieldError(f"[{i}].weight", "must be greater than the previous step's weight")
+        for i, s in enumerate(v[:-1]):
+            if s.pause_s is None:
+                raise _FieldError(f"[{i}].pause_s", "is required on every step but the last")
+        return v
+
+
+class ShadowStrategy(_Strict):
+    """Users get legacy; ``mirror_fraction`` of requests are also sent to the candidate."""
+
+    kind: Literal["shadow"] = "shadow"
+    mirror_fraction: float = Field(default=1.0, gt=0, le=1)
+    candidate_replicas: int | None = Field(default=None, ge=1)
+
+
+class BlueGreenStrategy(_Strict):
+    """All traffic to legacy, switch to the candidate at ``switch_s``; gates may roll back."""
+
+    kind: Literal["blue_green"] = "blue_green"
+    switch_s: float = Field(default=600.0, ge=0)
+    interval_s: float = Field(default=30.0, gt=0)
+    gates: list[Gate] = Field(default_factory=list)
+    failure_limit: int = Field(default=0, ge=0)
+
+
+class BanditStrategy(_Strict):
+    """Thompson sampling (Beta-Bernoulli) or epsilon-greedy on reward "ok within the SLO"."""
+
+    kind: Literal["bandit"] = "bandit"
+    algorithm: Literal["thompson", "epsilon_greedy"] = "thompson"
+    epsilon: float = Field(default=0.1, ge=0, le=1)
+    min_legacy_share: float = Field(default=0.1, ge=0, le=1)
+    reward: Literal["ok_within_slo", "conversion"] = "ok_within_slo"
+    prior_alpha: float = Field(default=1.0, gt=0)
+    prior_beta: float = Field(default=1.0, gt=0)
+
+
+StrategyConfig = Annotated[
+    SingleStrategy
+    | ABStrategy
+    | CanaryStrategy
+    | ProgressiveStrategy
+    | ShadowStrategy
+    | BlueGreenStrategy
+    | BanditStrategy,
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- faults
+class _FaultBase(_Strict):
+    start_s: float = Field(ge=0)
+    duration_s: float | None = Field(default=None, gt=0)
+
+    @property
+    def end_s(self) -> float:
+        return math.inf if self.duration_s is None else self.start_s + self.duration_s
+
+
+class LatencySpike(_FaultBase):
+    """Requests to ``target`` arriving in the window take ``multiplier`` x longer plus ``add_ms``."""
+
+    kind: Literal["latency_spike"] = "latency_spike"
+    target: str
+    multiplier: float = Field(default=1.0, ge=0)
+    add_ms: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> LatencySpike:
+        if self.multiplier == 1.0 and self.add_ms == 0.0:
+            raise _FieldError("multiplier", "a latency spike needs multiplier != 1 or add_ms > 0")
+        return self
+
+
+class ErrorBurst(_FaultBase):
+    """Requests to ``target`` in the window fail with probability ``error_rate``."""
+
+    kind: Literal["error_burst"] = "error_burst"
+    target: str
+    error_rate: float = Field(ge=0, le=1)
+
+
+class Outage(_FaultBase):
+    """``target`` is unavailable: requests are refused at once (``error``) or hang until their timeout."""
+
+    kind: Literal["outage"] = "outage"
+    target: str
+    mode: Literal["refuse", "hang"] = "refuse"
+
+
+class DataDrift(_FaultBase):
+    """Feature ``feature`` becomes ``mean + (x - mean) * scale + shift``, reached over ``ramp_s``."""
+
+    kind: Literal["data_drift"] = "data_drift"
+    feature: str
+    shift: float = 0.0
+    scale: float = Field(default=1.0, gt=0)
+    ramp_s: float = Field(default=0.0, ge=0)
+
+
+class ConceptDrift(_FaultBase):
+    """The target function changes: weights move by ``weight_shift`` and the label by ``offset``.
+
+    The models keep predicting the old function, so their predictions quietly get worse.
+    """
+
+    kind: Literal["concept_drift"] = "concept_drift"
+    weight_shift: dict[str, float] = Field(default_factory=dict)
+    offset: float = 0.0
+    ramp_s: float = Field(default=0.0, ge=0)
+
+
+FaultConfig = Annotated[
+    LatencySpike | ErrorBurst | Outage | DataDrift | ConceptDrift, Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------- scenario
+class Scenario(_Strict):
+    """A validated, immutable scenario. Build with :func:`load_scenario`.
+
+    Examples
+    --------
+    >>> s = load_scenario({"name": "demo", "duration_s": 60, "models": {"legacy": {}}})
+    >>> s.traffic.rate_per_s
+    50.0
+    >>> s.with_overrides({"traffic.rate_per_s": 80}).traffic.rate_per_s
+    80.0
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    duration_s: float = Field(gt=0)
+    seed: int = Field(default=0, ge=0)
+    warmup_s: float = Field(default=0.0, ge=0)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    models: dict[str, ModelConfig]
+    strategy: StrategyConfig = Field(default_factory=SingleStrategy)
+    faults: list[FaultConfig] = Field(default_factory=list)
+    slo: SLOConfig = Field(default_factory=SLOConfig)
+    business: BusinessConfig = Field(default_factory=BusinessConfig)
+
+    # the raw mapping this scenario was validated from (for overrides and hashing)
+    source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        if "legacy" not in self.models:
+            raise _FieldError("models.legacy", "a model named 'legacy' is required")
+        for name in self.models:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise _FieldError(f"models.{name}", "model names must be identifiers")
+        needs_candidate = self.strategy.kind not in ("single",)
+        if needs_candidate and "candidate" not in self.models:
+            raise _FieldError(
+                "models.candidate", f"strategy {self.strategy.kind!r} needs a model named 'candidate'"
+            )
+        if self.strategy.kind == "single" and self.strategy.model not in self.models:
+            raise _FieldError("strategy.model", f"unknown model {self.strategy.model!r}")
+        if self.warmup_s >= self.duration_s:
+            raise _FieldError("warmup_s", "must be less than duration_s")
+        features = set(self.traffic.features)
+        for name in self.target.weights:
+            if name not in features:
+                raise _FieldError(f"target.weights.{name}", "unknown feature")
+        for i, fault in enumerate(self.faults):
+            if fault.start_s >= self.duration_s:
+                raise _FieldError(f"faults[{i}].start_s", "must be less than duration_s")
+            target = getattr(fault, "target", None)
+            if target is not None and target not in self.models:
+                raise _FieldError(f"faults[{i}].target", f"unknown model {target!r}")
+            if isinstance(fault, DataDrift) and fault.feature not in features:
+                raise _FieldError(f"faults[{i}].feature", f"unknown feature {fault.feature!r}")
+            if isinstance(fault, ConceptDrift):
+                for name in fault.weight_shift:
+                    if name not in features:
+                        raise _FieldError(f"faults[{i}].weight_shift.{name}", "unknown feature")
+            if isinstance(fault, Outage) and fault.mode == "hang":
+                if self.models[fault.target].timeout_ms is None:
+                    raise _FieldError(
+                        f"faults[{i}].mode",
+                        f"'hang' needs models.{fault.target}.timeout_ms (a hung call must end)",
+                    )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.traffic.features)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The scenario as a plain mapping (defaults filled in), loadable again."""
+        return self.model_dump(mode="json", exclude={"source_path"})
+
+    def content_hash(self) -> str:
+        """A stable hash of the scenario's content (for the run registry)."""
+        text = json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None) -> Scenario:
+        """A new scenario with dotted-path overrides applied and re-validated."""
+        if not overrides:
+            return self
+        raw = apply_overrides(self.to_mapping(), overrides, source=self.source_path)
+        return _validate(raw, source=self.source_path)
+
+
+# --------------------------------------------------------------------------- loading
+def load_scenario(path_or_mapping: str | Path | Mapping[str, Any], overrides=None) -> Scenario:
+    """Load and validate a scenario from a TOML path or a mapping.
+
+    Raises
+    ------
+    ScenarioError
+        If the file cannot be read or parsed, or any field is invalid. The message
+        names the file and the field path.
+    """
+    if isinstance(path_or_mapping, Scenario):
+        return path_or_mapping.with_overrides(overrides)
+    if isinstance(path_or_mapping, Mapping):
+        raw = copy.deepcopy(dict(path_or_mapping))
+        source = None
+    else:
+        path = Path(path_or_mapping)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ScenarioError("file not found", source=source) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"cannot read file ({exc})", source=source) from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError(f"not valid TOML: {exc}", source=source) from None
+    if overrides:
+        raw = apply_overrides(raw, overrides, source=source)
+    return _validate(raw, source=source)
+
+
+def _validate(raw: Mapping[str, Any], *, source: str | None) -> Scenario:
+    if not isinstance(raw, Mapping):
+        raise ScenarioError("a scenario must be a table (mapping)", source=source)
+    raw = dict(raw)
+    raw.pop("source_path", None)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        messages = [_format_error(err, raw) for err in exc.errors()]
+        raise ScenarioError(messages[0], source=source, errors=messages) from None
+    except _FieldError as exc:  # pragma: no cover - pydantic wraps these, kept as a guard
+        raise ScenarioError(str(exc), source=source) from None
+    return scenario.model_copy(update={"source_path": source})
+
+
+def _format_error(err: Mapping[str, Any], raw: Any) -> str:
+    """Turn one pydantic error into ``path: message`` with tags of unions removed."""
+    loc = list(err.get("loc", ()))
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            continue
+        if isinstance(node, Mapping) and item in node:
+            parts.append(item if not parts else f".{item}")
+            node = node[item]
+        elif isinstance(node, Mapping) and node.get("kind") == item or (
+            isinstance(node, Mapping) and node.get("dist") == item
+        ):
+            continue  # discriminated-union tag inserted by pydantic
+        elif item in ("function-after", "function-before") or item.startswith("function-"):
+            continue
+        else:
+            parts.append(item if not parts else f".{item}")
+            node = None
+    path = "".join(parts)
+    ctx = err.get("ctx") or {}
+    inner = ctx.get("error")
+    kind = err.get("type", "")
+    if isinstance(inner, _FieldError):
+        sub = inner.field
+        joiner = "" if sub.startswith("[") or not path else "."
+        path = f"{path}{joiner}{sub}"
+        message = str(inner).split(": ", 1)[1]
+    elif kind == "extra_forbidden":
+        message = "unknown key (check the spelling; unknown keys are not allowed)"
+    elif kind == "missing":
+        message = "is required"
+    elif kind == "union_tag_invalid":
+        expected = ctx.get("expected_tags", "")
+        tag = ctx.get("tag", "")
+        message = f"unknown kind {tag!r}; expected one of {expected}"
+        if isinstance(node, Mapping):
+            key = "kind" if "kind" in node else ("dist" if "dist" in node else None)
+            if key:
+                path = f"{path}.{key}" if path else key
+    elif kind == "union_tag_not_found":
+        message = f"needs a {ctx.get('discriminator', 'kind')!s} field"
+    else:
+        message = err.get("msg", "invalid value")
+        message = message.removeprefix("Value error, ")
+        message = message[:1].lower() + message[1:]
+    return f"{path or '<root>'}: {message}"
+
+
+# --------------------------------------------------------------------------- overrides
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _parse_path(path: str) -> list[str | int]:
+    if not path or path.strip() != path:
+        raise ValueError(f"bad override path {path!r}")
+    tokens: list[str | int] = []
+    pos = 0
+    for m in _PATH_TOKEN.finditer(path):
+        gap = path[pos : m.start()]
+        if gap not in ("", "."):
+            raise ValueError(f"bad override path {path!r}")
+        tokens.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if pos != len(path) or not tokens:
+        raise ValueError(f"bad override path {path!r}")
+    return tokens
+
+
+def apply_overrides(
+    raw: Mapping[str, Any], overrides: Mapping[str, Any], *, source: str | None = None
+) -> dict[str, Any]:
+    """Return a copy of ``raw`` with dotted-path overrides set.
+
+    Paths look like ``traffic.rate_per_s``, ``faults[0].multiplier`` or
+    ``strategy.steps[1].weight``. A missing table on the way is created; a list
+    index out of range is an error.
+
+    Examples
+    --------
+    >>> apply_overrides({"traffic": {"rate_per_s": 5}}, {"traffic.rate_per_s": 8})
+    {'traffic': {'rate_per_s': 8}}
+    """
+    out = copy.deepcopy(dict(raw))
+    for path, value in overrides.items():
+        try:
+            tokens = _parse_path(path)
+        except ValueError as exc:
+            raise ScenarioError(str(exc), source=source) from None
+        node: Any = out
+        for depth, tok in enumerate(tokens[:-1]):
+            nxt = tokens[depth + 1]
+            where = _render(tokens[: depth + 1])
+            if isinstance(tok, int):
+                if not isinstance(node, list) or tok >= len(node):
+                    raise ScenarioError(f"{where}: no such list element", source=source)
+                node = node[tok]
+            else:
+                if not isinstance(node, dict):
+                    raise ScenarioError(f"{where}: not a table", source=source)
+                if tok not in node or node[tok] is None:
+                    node[tok] = [] if isinstance(nxt, int) else {}
+                node = node[tok]
+        last = tokens[-1]
+        if isinstance(last, int):
+            if not isinstance(node, list) or last >= len(node):
+                raise ScenarioError(f"{_render(tokens)}: no such list element", source=source)
+            node[last] = copy.deepcopy(value)
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError(f"{_render(tokens[:-1])}: not a table", source=source)
+            node[last] = copy.deepcopy(value)
+    return out
+
+
+def _render(tokens: list[str | int]) -> str:
+    text = ""
+    for t in tokens:
+        text += f"[{t}]" if isinstance(t, int) else (f".{t}" if text else t)
+    return text
+
+
+def parse_override_value(text: str) -> Any:
+    """Parse a CLI ``--set`` value as TOML (numbers, booleans, arrays), else a string.
+
+    Examples
+    --------
+    >>> parse_override_value("80"), parse_override_value("true"), parse_override_value("abc")
+    (80, True, 'abc')
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text

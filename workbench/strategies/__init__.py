@@ -1,0 +1,45 @@
+"""Deployment strategies: routing objects driven by the engine, unaware of SimPy."""
+
+from __future__ import annotations
+
+from ..scenario import Scenario
+from .base import (
+    DROPPED,
+    ERROR,
+    OK,
+    STATUS_NAMES,
+    TIMEOUT,
+    Request,
+    Strategy,
+    StrategyContext,
+    WindowMetrics,
+)
+from .simple import ABTest, Single
+
+__all__ = [
+    "Strategy",
+    "StrategyContext",
+    "Request",
+    "WindowMetrics",
+    "Single",
+    "ABTest",
+    "build_strategy",
+    "STRATEGY_KINDS",
+    "OK",
+    "ERROR",
+    "TIMEOUT",
+    "DROPPED",
+    "STATUS_NAMES",
+]
+
+STRATEGY_KINDS = {"single": Single, "ab": ABTest}
+
+
+def build_strategy(scenario: Scenario) -> Strategy:
+    """The strategy object for ``scenario.strategy``."""
+    config = scenario.strategy
+    try:
+        cls = STRATEGY_KINDS[config.kind]
+    except KeyError:
+        raise NotImplementedError(f"strategy kind {config.kind!r} is not available yet") from None
+    return cls(config)

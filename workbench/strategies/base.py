@@ -1,0 +1,158 @@
+"""The strategy interface: routing objects that know nothing of SimPy.
+
+The engine asks a strategy to ``route`` each request, feeds it outcomes and
+(late) labels, and calls ``tick`` every ``tick_interval_s`` of simulated time.
+A strategy reads aggregate metrics through the :class:`StrategyContext` the
+engine gives it, records every decision with ``ctx.emit``, and asks for a
+rollback with ``ctx.rollback`` (one rollback path for gates and monitors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "Request",
+    "Strategy",
+    "StrategyContext",
+    "WindowMetrics",
+    "STATUS_NAMES",
+    "OK",
+    "ERROR",
+    "TIMEOUT",
+    "DROPPED",
+]
+
+OK, ERROR, TIMEOUT, DROPPED = 0, 1, 2, 3
+STATUS_NAMES = ("ok", "error", "timeout", "dropped")
+
+
+class Request:
+    """One arrival, as a strategy sees it."""
+
+    __slots__ = ("request_id", "time_s", "user_id", "_features")
+
+    def __init__(self, request_id: int, time_s: float, user_id: int, features: np.ndarray):
+        self.request_id = request_id
+        self.time_s = time_s
+        self.user_id = user_id
+        self._features = features
+
+    @property
+    def features(self) -> np.ndarray:
+        """The request's feature row (read-only view)."""
+        row = self._features[self.request_id]
+        row.flags.writeable = False
+        return row
+
+    def __repr__(self) -> str:
+        return f"Request(id={self.request_id}, t={self.time_s:.3f}s, user={self.user_id})"
+
+
+@dataclass(frozen=True)
+class WindowMetrics:
+    """Aggregates of one model's requests that arrived in ``[start_s, end_s)`` and completed.
+
+    Every rate carries its denominator; a metric with no data is NaN, never 0, so a
+    gate can tell "no data" from "good".
+    """
+
+    model: str
+    start_s: float
+    end_s: float
+    n: int
+    errors: int
+    timeouts: int
+    dropped: int
+    error_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    n_labelled: int
+    prediction_mae: float
+    business_rate: float
+    slo_breaches: int
+
+    def get(self, metric: str) -> float:
+        return float(getattr(self, metric))
+
+    @property
+    def empty(self) -> bool:
+        return self.n == 0
+
+
+class StrategyContext(Protocol):
+    """What the engine offers a strategy (implemented by the engine)."""
+
+    rng: np.random.Generator
+    models: tuple[str, ...]
+    slo_latency_ms: float
+
+    @property
+    def now_s(self) -> float: ...
+
+    @property
+    def rolled_back(self) -> bool: ...
+
+    def emit(self, kind: str, reason: str = "", **details: Any) -> None: ...
+
+    def rollback(self, reason: str, trigger: str, **details: Any) -> bool: ...
+
+    def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics: ...
+
+    def window_values(
+        self, model: str, start_s: float, end_s: float | None = None
+    ) -> dict[str, np.ndarray]: ...
+
+
+class Strategy:
+    """Base class: route everything to legacy; no outcomes, no ticks.
+
+    Subclasses override :meth:`route` and, when they need them, set
+    ``wants_outcomes`` / ``wants_labels`` / ``tick_interval_s``.
+    """
+
+    kind = "base"
+    wants_outcomes = False
+    wants_labels = False
+    mirrors = False
+    tick_interval_s: float | None = None
+
+    def __init__(self) -> None:
+        self.ctx: StrategyContext | None = None
+        self.state = "running"
+
+    def start(self, ctx: StrategyContext) -> None:
+        """Called once before the first arrival."""
+        self.ctx = ctx
+
+    def route(self, request: Request) -> str:
+        return "legacy"
+
+    def mirror(self, request: Request) -> bool:
+        """Shadow strategies: also send this request to the candidate?"""
+        return False
+
+    def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
+        """A request finished (``status`` is one of OK, ERROR, TIMEOUT, DROPPED)."""
+
+    def on_label(self, request_id: int, model: str, time_s: float, prediction: float, label: float) -> None:
+        """The label of an ``ok`` request arrived (``label_delay_s`` after the request)."""
+
+    def tick(self, now_s: float) -> None:
+        """Periodic analysis (every ``tick_interval_s``)."""
+
+    def on_rollback(self, now_s: float) -> None:
+        """The engine rolled back (every later request goes to legacy)."""
+        self.state = "rolled_back"
+
+    def candidate_weight(self) -> float:
+        """Current nominal share of traffic for the candidate, in percent (for plots)."""
+        return 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """Strategy-specific KPIs for ``RunResult.summary['strategy']``."""
+        return {"kind": self.kind, "final_state": self.state}
