@@ -7,7 +7,8 @@ Public API: :func:`load_scenario`, :func:`run`, :class:`Scenario`,
 __version__ = "0.1.0"
 
 from .api import run
+from .experiments import compare
 from .result import RunResult
 from .scenario import Scenario, ScenarioError, load_scenario
 
-__all__ = ["__version__", "load_scenario", "run", "Scenario", "ScenarioError", "RunResult"]
+__all__ = ["__version__", "load_scenario", "run", "compare", "Scenario", "ScenarioError", "RunResult"]

@@ -131,9 +131,10 @@ def build_result(sim: Simulation) -> RunResult:
         "rolled_back": sim.rolled_back,
         "time_s": sim.rollback_time_s,
     }
-    extra = getattr(sim, "extra_summary", None)
-    if extra:
-        summary.update(extra())
+    if sim.mirror is not None:
+        summary["shadow"] = shadow_summary(shadow, sim.strategy.config.agreement_tolerance)
+    if sc.strategy.kind == "ab":
+        summary["srm"] = ab_sample_ratio(requests, sc)
     return RunResult(
         scenario=sc,
         seed=sim.seed,
@@ -143,6 +144,49 @@ def build_result(sim: Simulation) -> RunResult:
         incidents=incidents,
         summary=summary,
     )
+
+
+def shadow_summary(shadow: pd.DataFrame, tolerance: float) -> dict[str, Any]:
+    """Mirrored calls: candidate health and agreement with what users got."""
+    both = shadow["prediction_diff"].notna()
+    lat = shadow.loc[shadow["status"] != "dropped", "latency_ms"].to_numpy()
+    diff = shadow.loc[both, "prediction_diff"].abs().to_numpy()
+    counts = shadow["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
+    n = len(shadow)
+    return {
+        "mirrored": int(n),
+        "status_counts": {k: int(v) for k, v in counts.items()},
+        "candidate_error_rate": float((shadow["status"] != "ok").mean()) if n else float("nan"),
+        "candidate_latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+        "candidate_latency_p99_ms": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+        "compared": int(both.sum()),
+        "agreement_tolerance": tolerance,
+        "agreement": float((diff <= tolerance).mean()) if diff.size else float("nan"),
+        "mean_abs_diff": float(diff.mean()) if diff.size else float("nan"),
+    }
+
+
+def ab_sample_ratio(requests: pd.DataFrame, scenario: Scenario) -> dict[str, Any]:
+    """Sample-ratio-mismatch check of an A/B split (chi-square, flag at p < 0.001).
+
+    A sticky split assigns users, so the check counts users; otherwise requests.
+    """
+    from .stats import srm_test
+
+    frac = scenario.strategy.candidate_fraction
+    if scenario.strategy.sticky:
+        first = requests.drop_duplicates("user_id")
+        counts = [int((first["model"] == "legacy").sum()), int((first["model"] == "candidate").sum())]
+        unit = "users"
+    else:
+        counts = [int((requests["model"] == "legacy").sum()), int((requests["model"] == "candidate").sum())]
+        unit = "requests"
+    if 0.0 < frac < 1.0 and sum(counts):
+        res = srm_test(counts, [1 - frac, frac])
+        p, mismatch = float(res.p_value), bool(res.mismatch)
+    else:
+        p, mismatch = float("nan"), False
+    return {"unit": unit, "counts": counts, "expected_shares": [1 - frac, frac], "p_value": p, "mismatch": mismatch}
 
 
 INCIDENT_COLUMNS = ["time_s", "trigger", "reason", "violations", "metrics", "strategy_state"]

@@ -71,6 +71,17 @@ def cmd_run(args) -> int:
     print(f"scenario {scenario.name!r}  seed {result.seed}  {s['requests']} requests  {s['users']} users")
     print(f"status: {s['status_counts']}  strategy: {s['strategy'].get('kind')} -> {s['strategy'].get('final_state')}")
     print(format_summary(s))
+    if "shadow" in s:
+        sh = s["shadow"]
+        print(
+            f"\nshadow: {sh['mirrored']} mirrored calls; candidate error rate {sh['candidate_error_rate']:.2%}, "
+            f"p99 {sh['candidate_latency_p99_ms']:.0f} ms; agreement {sh['agreement']:.1%} "
+            f"(|diff| <= {sh['agreement_tolerance']:g}) over {sh['compared']} compared"
+        )
+    if "srm" in s:
+        srm = s["srm"]
+        flag = "MISMATCH" if srm["mismatch"] else "ok"
+        print(f"\nsample ratio ({srm['unit']}): {srm['counts']} vs {srm['expected_shares']}: p = {srm['p_value']:.4g} {flag}")
     if not result.events.empty:
         shown = result.events[~result.events["kind"].isin(["analysis"])]
         if len(shown):
@@ -82,6 +93,36 @@ def cmd_run(args) -> int:
     if args.out:
         out = result.to_dir(args.out)
         print(f"\nwrote {out}/ (requests.parquet, events.parquet, summary.json, report.md)")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    import pandas as pd
+
+    from .experiments import compare
+
+    scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    kinds = [k.strip() for k in args.strategies.split(",") if k.strip()]
+    if not kinds:
+        raise ScenarioError("--strategies: give at least one strategy kind")
+    table = compare(scenario, kinds, seed=args.seed)
+    columns = [
+        "strategy", "candidate_requests", "candidate_users", "bad_requests_legacy",
+        "bad_requests_candidate", "time_to_detect_s", "time_to_rollback_s",
+        "time_to_full_rollout_s", "time_degraded_s", "final_state", "prediction_mae", "conversion_rate",
+    ]
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
+        print(f"scenario {scenario.name!r}  seed {table['seed'].iloc[0]}  (paired: same traffic for every row)")
+        print(table[columns].to_string(index=False))
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".compare.parquet.tmp"
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, out / "compare.parquet")
+        print(f"\nwrote {out / 'compare.parquet'}")
     return 0
 
 
@@ -110,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field by dotted path")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="run several strategies on the same traffic")
+    p.add_argument("scenario")
+    p.add_argument("--strategies", default="ab,canary,progressive,shadow,blue_green",
+                   help="comma-separated kinds (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="directory to write compare.parquet")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("validate", help="check scenario files")
     p.add_argument("scenarios", nargs="+")

@@ -310,11 +310,18 @@ class JudgeConfig(_Strict):
 
 
 class ProgressiveStrategy(_Strict):
-    """Argo/Flagger-style progressive delivery with analysis, gates and rollback."""
+    """Argo/Flagger-style progressive delivery with analysis, gates and rollback.
+
+    Each analysis covers the current step since it started, or only the last
+    ``window_s`` seconds of it when set. A last step of weight 100 without
+    ``pause_s`` is the promotion itself; with ``pause_s`` it is a bake period at 100%
+    whose relative gates compare with legacy's previous-step window.
+    """
 
     kind: Literal["progressive"] = "progressive"
     steps: list[Step] = Field(min_length=1)
     interval_s: float = Field(default=60.0, gt=0)
+    window_s: float | None = Field(default=None, gt=0)
     gates: list[Gate] = Field(default_factory=list)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     failure_limit: int = Field(default=0, ge=0)
@@ -341,14 +348,20 @@ class ShadowStrategy(_Strict):
     kind: Literal["shadow"] = "shadow"
     mirror_fraction: float = Field(default=1.0, gt=0, le=1)
     candidate_replicas: int | None = Field(default=None, ge=1)
+    agreement_tolerance: float = Field(default=0.5, ge=0)
 
 
 class BlueGreenStrategy(_Strict):
-    """All traffic to legacy, switch to the candidate at ``switch_s``; gates may roll back."""
+    """All traffic to legacy, switch to the candidate at ``switch_s``; gates may roll back.
+
+    Analyses every ``interval_s`` look at the last ``window_s`` seconds of green; relative
+    gates compare with blue's last ``window_s`` before the switch.
+    """
 
     kind: Literal["blue_green"] = "blue_green"
     switch_s: float = Field(default=600.0, ge=0)
     interval_s: float = Field(default=30.0, gt=0)
+    window_s: float = Field(default=120.0, gt=0)
     gates: list[Gate] = Field(default_factory=list)
     failure_limit: int = Field(default=0, ge=0)
 

@@ -36,6 +36,7 @@ from ..strategies import (
     build_strategy,
 )
 from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ModelDraws, ReplicaPool, draw_model
+from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
@@ -110,7 +111,7 @@ class Simulation:
         self._label_ptr = 0
         self._late_labels: list[int] = []
         self.finished = False
-        self.mirror = None  # set by a shadow strategy's engine extension
+        self.mirror = None
         self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
         self._business_u = stream(self.seed, "business").random(n)
         # fast per-model lookups (array.array indexing returns Python scalars)
@@ -124,6 +125,9 @@ class Simulation:
         ]
         self._times = array("d", self.traffic.time_s.tobytes())
         self._users = self.traffic.user_id.tolist()
+        if self.strategy.mirrors:
+            replicas = getattr(getattr(self.strategy, "config", None), "candidate_replicas", None)
+            self.mirror = Mirror(self, "candidate", replicas)
 
     # ------------------------------------------------------------------ context for strategies
     @property
@@ -192,6 +196,10 @@ class Simulation:
             "abs_error": abs_err,
             "business": self._conversions(labelled, model),
         }
+
+    def converted(self, request_id: int, model: str) -> bool:
+        """Did request ``request_id`` served by ``model`` convert (business KPI)?"""
+        return bool(self._conversions(np.array([request_id]), model)[0])
 
     def _conversions(self, idx: np.ndarray, model: str) -> np.ndarray:
         b = self.scenario.business

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..scenario import Scenario
+from .bandit import Bandit
 from .base import (
     DROPPED,
     ERROR,
@@ -14,6 +15,9 @@ from .base import (
     StrategyContext,
     WindowMetrics,
 )
+from .canary import Canary, Cohort
+from .progressive import BlueGreen, Progressive
+from .shadow import Shadow
 from .simple import ABTest, Single
 
 __all__ = [
@@ -23,6 +27,12 @@ __all__ = [
     "WindowMetrics",
     "Single",
     "ABTest",
+    "Canary",
+    "Cohort",
+    "Progressive",
+    "BlueGreen",
+    "Shadow",
+    "Bandit",
     "build_strategy",
     "STRATEGY_KINDS",
     "OK",
@@ -32,7 +42,15 @@ __all__ = [
     "STATUS_NAMES",
 ]
 
-STRATEGY_KINDS = {"single": Single, "ab": ABTest}
+STRATEGY_KINDS = {
+    "single": Single,
+    "ab": ABTest,
+    "canary": Canary,
+    "progressive": Progressive,
+    "shadow": Shadow,
+    "blue_green": BlueGreen,
+    "bandit": Bandit,
+}
 
 
 def build_strategy(scenario: Scenario) -> Strategy:

@@ -1,0 +1,143 @@
+"""Analysis of a rollout window: threshold gates and pluggable judges.
+
+Each measurement is ``pass``, ``fail`` or ``inconclusive`` (Argo Rollouts'
+Successful / Failed / Inconclusive). A window with too few samples, or a metric
+that is missing or NaN, is *inconclusive*: never a silent pass (Flagger's NaN
+trap, reference.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..scenario import Gate, JudgeConfig
+from .base import StrategyContext, WindowMetrics
+
+__all__ = ["GateResult", "Measurement", "evaluate_gates", "build_judge", "analyse"]
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+_LABELLED = {"prediction_mae", "business_rate"}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    metric: str
+    outcome: str
+    value: float
+    threshold: float
+    direction: str
+    samples: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One analysis: the overall outcome and what each gate or judge said."""
+
+    outcome: str
+    reason: str
+    gates: list[GateResult] = field(default_factory=list)
+    judge: dict[str, Any] | None = None
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "outcome": self.outcome,
+            "gates": [g.__dict__ for g in self.gates],
+        }
+        if self.judge is not None:
+            out["judge"] = self.judge
+        return out
+
+
+def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None) -> GateResult:
+    samples = cand.n_labelled if gate.metric in _LABELLED else cand.n
+    value = cand.get(gate.metric)
+    if samples < gate.min_samples:
+        return GateResult(gate.metric, INCONCLUSIVE, value, gate.threshold, gate.direction, samples,
+                          f"{gate.metric}: {samples} samples < {gate.min_samples}")
+    if gate.relative_to_legacy:
+        base = legacy.get(gate.metric) if legacy is not None else math.nan
+        base_n = (legacy.n_labelled if gate.metric in _LABELLED else legacy.n) if legacy else 0
+        if base_n < gate.min_samples or not math.isfinite(base) or base == 0:
+            return GateResult(gate.metric, INCONCLUSIVE, math.nan, gate.threshold, gate.direction, samples,
+                              f"{gate.metric}: no usable legacy baseline")
+        value = value / base
+    if value is None or not math.isfinite(value):
+        return GateResult(gate.metric, INCONCLUSIVE, math.nan, gate.threshold, gate.direction, samples,
+                          f"{gate.metric}: value missing or NaN")
+    breach = value > gate.threshold if gate.direction == "max" else value < gate.threshold
+    what = "ratio to legacy " if gate.relative_to_legacy else ""
+    sign = ">" if gate.direction == "max" else "<"
+    if breach:
+        return GateResult(gate.metric, FAIL, value, gate.threshold, gate.direction, samples,
+                          f"{gate.metric} {what}{value:.4g} {sign} {gate.threshold:g}")
+    return GateResult(gate.metric, PASS, value, gate.threshold, gate.direction, samples,
+                      f"{gate.metric} {what}{value:.4g} ok")
+
+
+def evaluate_gates(gates: list[Gate], cand: WindowMetrics, legacy: WindowMetrics | None) -> list[GateResult]:
+    return [_gate(g, cand, legacy) for g in gates]
+
+
+def build_judge(config: JudgeConfig):
+    """A statistical judge from :mod:`workbench.stats` (None for threshold gates)."""
+    if config.kind == "threshold":
+        return None
+    from ..stats import judges  # stats never imports the engine; strategies may use stats
+
+    if config.kind == "sequential":
+        return judges.SequentialJudge(
+            metric=config.metric, direction=config.direction, alpha=config.alpha, min_samples=config.min_samples
+        )
+    metrics = [
+        judges.KayentaMetric(name=name, direction=config.direction)
+        for name in config.metrics
+    ]
+    return judges.KayentaJudge(
+        metrics,
+        pass_threshold=config.pass_threshold,
+        marginal_threshold=config.marginal_threshold,
+        min_samples=config.min_samples,
+    )
+
+
+def analyse(
+    ctx: StrategyContext,
+    gates: list[Gate],
+    judge,
+    start_s: float,
+    legacy_window: tuple[float, float | None] | None = None,
+) -> Measurement:
+    """Evaluate gates (and the judge, if any) on the candidate's window ``[start_s, now)``.
+
+    Legacy, for relative gates and judges, is read over the same window unless
+    ``legacy_window`` (start, end) says otherwise (e.g. when legacy gets no traffic).
+    """
+    cand = ctx.window("candidate", start_s)
+    l_start, l_end = legacy_window if legacy_window is not None else (start_s, None)
+    needs_legacy = any(g.relative_to_legacy for g in gates)
+    legacy = ctx.window("legacy", l_start, l_end) if needs_legacy else None
+    results = evaluate_gates(gates, cand, legacy)
+    outcomes = [r.outcome for r in results]
+    judge_info = None
+    if judge is not None:
+        verdict = judge.judge(ctx.window_values("legacy", l_start, l_end), ctx.window_values("candidate", start_s))
+        outcomes.append(verdict.outcome)
+        judge_info = {"outcome": verdict.outcome, "score": verdict.score, "reason": verdict.reason}
+    if not outcomes:
+        # no gates and no judge: nothing can pass a step silently
+        return Measurement(INCONCLUSIVE, "no gates configured", results, judge_info)
+    if FAIL in outcomes:
+        outcome = FAIL
+        reasons = [r.reason for r in results if r.outcome == FAIL]
+    elif INCONCLUSIVE in outcomes:
+        outcome = INCONCLUSIVE
+        reasons = [r.reason for r in results if r.outcome == INCONCLUSIVE]
+    else:
+        outcome = PASS
+        reasons = [r.reason for r in results]
+    if judge_info is not None and judge_info["outcome"] == outcome:
+        reasons.append(f"judge: {judge_info['reason']}")
+    return Measurement(outcome, "; ".join(reasons), results, judge_info)
