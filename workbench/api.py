@@ -37,6 +37,7 @@ def run(
     models: Mapping[str, Any] | None = None,
     strategy: Strategy | None = None,
     progress: Callable[[float], None] | None = None,
+    alert_callbacks: list[Callable[[Any], Any]] | None = None,
 ) -> RunResult:
     """Simulate a scenario and return its :class:`~workbench.result.RunResult`.
 
@@ -51,6 +52,9 @@ def run(
         Real estimators (anything with ``predict``) to serve instead of synthetic models.
     strategy : Strategy, optional
         A custom strategy object instead of the scenario's ``[strategy]``.
+    alert_callbacks : list of callables, optional
+        Called with each monitoring alert (a dict); one that raises is logged as an
+        ``alert_callback_failed`` event and never stops the run.
 
     Examples
     --------
@@ -61,7 +65,9 @@ def run(
     """
     sc = resolve_scenario(scenario, overrides)
     seed = sc.seed if seed is None else int(seed)
-    sim = Simulation(sc, seed, models=models, strategy=strategy, progress=progress).run()
+    sim = Simulation(
+        sc, seed, models=models, strategy=strategy, progress=progress, alert_callbacks=alert_callbacks
+    ).run()
     return build_result(sim)
 
 
@@ -119,7 +125,7 @@ def build_result(sim: Simulation) -> RunResult:
     if not events.empty:
         events = events.sort_values("time_s", kind="stable").reset_index(drop=True)
     shadow = sim.mirror.to_frame(sim) if sim.mirror is not None else _empty_shadow()
-    incidents = pd.DataFrame(getattr(sim, "incidents", []), columns=INCIDENT_COLUMNS)
+    incidents = pd.DataFrame(sim.incidents, columns=INCIDENT_COLUMNS)
     summary = summarise(
         requests,
         scenario=sc,
@@ -127,6 +133,28 @@ def build_result(sim: Simulation) -> RunResult:
         busy_s_by_model=busy_s,
         strategy_summary=sim.strategy.summary(),
     )
+    resources = pd.DataFrame(
+        sim.resource_samples,
+        columns=["time_s", "model", "replicas", "provisioning", "busy", "queue_length", "in_flight", "utilisation"],
+    )
+    summary["resources"] = resource_kpis(sim, resources, busy_s)
+    for name, kpi in summary["resources"].items():
+        if sc.models[name].autoscaling is not None and kpi["replica_seconds"] > 0:
+            summary["models"][name]["utilisation"] = busy_s[name] / kpi["replica_seconds"]
+    tables = {"resources": resources}
+    if sim.hub is not None:
+        from .engine.monitors import DRIFT_COLUMNS, HEALTH_COLUMNS, PERFORMANCE_COLUMNS
+
+        tables["health"] = pd.DataFrame(sim.hub.health_rows, columns=HEALTH_COLUMNS)
+        tables["drift"] = pd.DataFrame(sim.hub.drift_rows, columns=DRIFT_COLUMNS)
+        tables["performance"] = pd.DataFrame(sim.hub.performance_rows, columns=PERFORMANCE_COLUMNS)
+        by_monitor: dict[str, int] = {}
+        for a in sim.hub.alerts:
+            by_monitor[a["monitor"]] = by_monitor.get(a["monitor"], 0) + 1
+        summary["monitoring"] = {
+            "alerts": by_monitor,
+            "first_alarm_s": {f"{k[0]}:{k[1] or 'traffic'}": v for k, v in sim.hub.first_alarm_s.items()},
+        }
     summary["rollback"] = {
         "rolled_back": sim.rolled_back,
         "time_s": sim.rollback_time_s,
@@ -134,7 +162,7 @@ def build_result(sim: Simulation) -> RunResult:
     if sim.mirror is not None:
         summary["shadow"] = shadow_summary(shadow, sim.strategy.config.agreement_tolerance)
     if sc.strategy.kind == "ab":
-        summary["srm"] = ab_sample_ratio(requests, sc)
+        summary["srm"] = ab_sample_ratio(requests, sc, sim.rollback_time_s)
     return RunResult(
         scenario=sc,
         seed=sim.seed,
@@ -143,7 +171,28 @@ def build_result(sim: Simulation) -> RunResult:
         events=events,
         incidents=incidents,
         summary=summary,
+        tables=tables,
     )
+
+
+def resource_kpis(sim: Simulation, samples: pd.DataFrame, busy_s: dict[str, float]) -> dict[str, Any]:
+    """Per model: replica-seconds paid (the cost), mean and peak replicas, mean utilisation."""
+    out: dict[str, Any] = {}
+    for pool in sim.pools:
+        part = samples[samples["model"] == pool.name]
+        if pool.capacity is None:
+            out[pool.name] = {"replica_seconds": float("nan"), "mean_replicas": float("nan"),
+                              "peak_replicas": float("nan"), "busy_seconds": busy_s.get(pool.name, 0.0)}
+            continue
+        paid = pool.fleet_area
+        out[pool.name] = {
+            "replica_seconds": float(paid),
+            "mean_replicas": float(paid / sim.scenario.duration_s),
+            "peak_replicas": float((part["replicas"] + part["provisioning"]).max()) if len(part) else float("nan"),
+            "busy_seconds": busy_s.get(pool.name, 0.0),
+            "scale_events": int(sum(1 for e in sim.events if e[1] == "scale" and e[3] == pool.name)),
+        }
+    return out
 
 
 def shadow_summary(shadow: pd.DataFrame, tolerance: float) -> dict[str, Any]:
@@ -166,13 +215,18 @@ def shadow_summary(shadow: pd.DataFrame, tolerance: float) -> dict[str, Any]:
     }
 
 
-def ab_sample_ratio(requests: pd.DataFrame, scenario: Scenario) -> dict[str, Any]:
+def ab_sample_ratio(
+    requests: pd.DataFrame, scenario: Scenario, rollback_time_s: float | None = None
+) -> dict[str, Any]:
     """Sample-ratio-mismatch check of an A/B split (chi-square, flag at p < 0.001).
 
-    A sticky split assigns users, so the check counts users; otherwise requests.
+    A sticky split assigns users, so the check counts users; otherwise requests. After
+    a rollback the split is intentionally broken, so only earlier arrivals count.
     """
     from .stats import srm_test
 
+    if rollback_time_s is not None:
+        requests = requests[requests["time_s"] < rollback_time_s]
     frac = scenario.strategy.candidate_fraction
     if scenario.strategy.sticky:
         first = requests.drop_duplicates("user_id")
@@ -186,7 +240,8 @@ def ab_sample_ratio(requests: pd.DataFrame, scenario: Scenario) -> dict[str, Any
         p, mismatch = float(res.p_value), bool(res.mismatch)
     else:
         p, mismatch = float("nan"), False
-    return {"unit": unit, "counts": counts, "expected_shares": [1 - frac, frac], "p_value": p, "mismatch": mismatch}
+    return {"unit": unit, "counts": counts, "expected_shares": [1 - frac, frac], "p_value": p,
+            "mismatch": mismatch, "before_rollback_only": rollback_time_s is not None}
 
 
 INCIDENT_COLUMNS = ["time_s", "trigger", "reason", "violations", "metrics", "strategy_state"]

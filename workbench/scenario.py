@@ -176,6 +176,32 @@ class TargetConfig(_Strict):
 
 
 # --------------------------------------------------------------------------- models
+class AutoscalingConfig(_Strict):
+    """Kubernetes HPA on replica utilisation (busy / ready replicas).
+
+    Every ``sync_period_s`` the autoscaler sets
+    ``desired = ceil(current * utilisation / target_utilisation)`` (no change inside
+    the ``tolerance`` band; scale-down uses the highest recommendation of the last
+    ``scale_down_stabilisation_s``), clamped to ``[min_replicas, max_replicas]``.
+    Added replicas serve after ``provisioning_delay_s``; removed ones stop taking
+    work at once. Defaults are Kubernetes' (reference.md).
+    """
+
+    target_utilisation: float = Field(default=0.6, gt=0, le=1)
+    min_replicas: int = Field(default=1, ge=1)
+    max_replicas: int = Field(default=20, ge=1)
+    tolerance: float = Field(default=0.1, ge=0, lt=1)
+    scale_down_stabilisation_s: float = Field(default=300.0, ge=0)
+    provisioning_delay_s: float = Field(default=30.0, ge=0)
+    sync_period_s: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise _FieldError("max_replicas", "must be >= min_replicas")
+        return self
+
+
 class ModelConfig(_Strict):
     """A served model: its replicas, latency, failures and prediction quality.
 
@@ -194,12 +220,123 @@ class ModelConfig(_Strict):
     noise: float = Field(default=0.3, ge=0)
     bias: float = 0.0
     version: str | None = None
+    autoscaling: AutoscalingConfig | None = None
 
     @model_validator(mode="after")
     def _queue_needs_replicas(self) -> ModelConfig:
         if self.queue_limit is not None and self.replicas is None:
             raise _FieldError("queue_limit", "needs replicas (unlimited replicas never queue)")
+        if self.autoscaling is not None:
+            if self.replicas is None:
+                raise _FieldError("autoscaling", "needs replicas (the initial fleet size)")
+            a = self.autoscaling
+            if not a.min_replicas <= self.replicas <= a.max_replicas:
+                raise _FieldError("replicas", "must be between autoscaling.min_replicas and max_replicas")
         return self
+
+
+class ServiceConfig(_Strict):
+    """A shared service models depend on (feature store, embedding service, ...)."""
+
+    description: str = ""
+
+
+class DependencyConfig(_Strict):
+    """``target`` depends on ``source`` with ``criticality`` in [0, 1].
+
+    While ``source`` (or anything it depends on) is down, requests to a model fail
+    with probability equal to the model's impact: the best path's weakest link from
+    the failed node (maximum bottleneck path). 1 is a hard dependency; 0.3 degrades
+    30% of requests.
+    """
+
+    source: str
+    target: str
+    criticality: float = Field(ge=0, le=1)
+
+
+class DetectorSpec(_Strict):
+    """A streaming change detector on a per-request signal of one model.
+
+    ``signal``: ``latency_ms``, ``error`` (1 for error/timeout/dropped) or ``abs_error``
+    (prediction error, fed when labels arrive). ``params`` go to
+    :func:`workbench.monitoring.detectors.make_detector`.
+    """
+
+    name: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm", "hddm_a", "cusum"] = "adwin"
+    signal: Literal["latency_ms", "error", "abs_error"] = "latency_ms"
+    model: str = "candidate"
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class MonitoringConfig(_Strict):
+    """Monitors the engine feeds and evaluates every ``interval_s``.
+
+    Health (per model, rolling ``health_window_s``): error rate with its denominator,
+    timeouts, latency quantiles from a streaming sketch, throughput. Performance (per
+    model, from late labels): baseline from the first ``performance_reference_n``
+    labels, non-overlapping windows of ``performance_window_n``. Feature drift: the
+    first ``drift_reference_n`` arrivals are the reference, the last ``drift_window_n``
+    the current window (Evidently's test choice), checked every ``drift_interval_s``;
+    a feature alerts when flagged ``drift_consecutive`` checks in a row, because
+    overlapping windows make single flags correlated and frequent (seed review, slide 6).
+    Detectors: see :class:`DetectorSpec`.
+    """
+
+    enabled: bool = True
+    interval_s: float = Field(default=10.0, gt=0)
+    health_window_s: float = Field(default=60.0, gt=0)
+    performance: bool = True
+    performance_reference_n: int = Field(default=500, ge=20)
+    performance_window_n: int = Field(default=200, ge=20)
+    drift: bool = True
+    drift_reference_n: int = Field(default=3000, ge=20)
+    drift_window_n: int = Field(default=2000, ge=20)
+    drift_interval_s: float = Field(default=60.0, gt=0)
+    drift_consecutive: int = Field(default=3, ge=1)
+    detectors: list[DetectorSpec] = Field(default_factory=list)
+
+
+class RollbackThreshold(_Strict):
+    """A health threshold on the candidate: ``metric`` of its rolling health snapshot.
+
+    Metrics: ``error_rate``, ``timeout_rate``, ``latency_p50_ms``, ``latency_p95_ms``,
+    ``latency_p99_ms``, ``throughput_per_s``. ``direction = "max"`` breaches above.
+    """
+
+    metric: Literal[
+        "error_rate", "timeout_rate", "failure_rate", "latency_p50_ms", "latency_p95_ms",
+        "latency_p99_ms", "throughput_per_s",
+    ]
+    threshold: float
+    direction: Literal["max", "min"] = "max"
+
+
+class RollbackConfig(_Strict):
+    """Automated rollback: which monitors may trigger it, and when.
+
+    A health threshold must be breached at ``consecutive`` evaluations in a row
+    (flaky metrics should not roll back a good release); a window with fewer than
+    ``min_samples`` requests is not evaluated (neither breach nor pass). Monitors
+    named in ``triggers`` (``health``, ``performance``, ``drift``, ``detector``) roll
+    back when they alarm; the others only raise alerts. No alert of the same monitor
+    is repeated within ``cooldown_s``. Rolling back twice is impossible.
+    """
+
+    enabled: bool = True
+    triggers: list[Literal["health", "performance", "drift", "detector"]] = Field(
+        default_factory=lambda: ["health"]
+    )
+    thresholds: list[RollbackThreshold] = Field(default_factory=list)
+    consecutive: int = Field(default=2, ge=1)
+    min_samples: int = Field(default=30, ge=1)
+    cooldown_s: float = Field(default=60.0, ge=0)
+
+
+class ResourcesConfig(_Strict):
+    """Sampling of each model's fleet (replicas, busy, queue, in flight) every ``sample_interval_s``."""
+
+    sample_interval_s: float = Field(default=10.0, gt=0)
 
 
 class SLOConfig(_Strict):
@@ -483,6 +620,11 @@ class Scenario(_Strict):
     faults: list[FaultConfig] = Field(default_factory=list)
     slo: SLOConfig = Field(default_factory=SLOConfig)
     business: BusinessConfig = Field(default_factory=BusinessConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    monitoring: MonitoringConfig | None = None
+    rollback: RollbackConfig | None = None
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    dependencies: list[DependencyConfig] = Field(default_factory=list)
 
     # the raw mapping this scenario was validated from (for overrides and hashing)
     source_path: str | None = Field(default=None, exclude=True)
@@ -507,11 +649,35 @@ class Scenario(_Strict):
         for name in self.target.weights:
             if name not in features:
                 raise _FieldError(f"target.weights.{name}", "unknown feature")
+        if self.rollback is not None and self.rollback.enabled:
+            if "candidate" not in self.models:
+                raise _FieldError("rollback", "a rollback policy needs a model named 'candidate'")
+            if self.strategy.kind == "single":
+                raise _FieldError("rollback", "strategy 'single' never serves the candidate: nothing to roll back")
+            if "health" in self.rollback.triggers and not self.rollback.thresholds:
+                raise _FieldError("rollback.thresholds", "the 'health' trigger needs at least one threshold")
+        if self.monitoring is not None:
+            for i, det in enumerate(self.monitoring.detectors):
+                if det.model not in self.models:
+                    raise _FieldError(f"monitoring.detectors[{i}].model", f"unknown model {det.model!r}")
+        for name in self.services:
+            if name in self.models:
+                raise _FieldError(f"services.{name}", "a service cannot share a model's name")
+        nodes = set(self.models) | set(self.services)
+        for i, dep in enumerate(self.dependencies):
+            for end in ("source", "target"):
+                if getattr(dep, end) not in nodes:
+                    raise _FieldError(f"dependencies[{i}].{end}", f"unknown model or service {getattr(dep, end)!r}")
+            if dep.source == dep.target:
+                raise _FieldError(f"dependencies[{i}].target", "a node cannot depend on itself")
         for i, fault in enumerate(self.faults):
             if fault.start_s >= self.duration_s:
                 raise _FieldError(f"faults[{i}].start_s", "must be less than duration_s")
             target = getattr(fault, "target", None)
-            if target is not None and target not in self.models:
+            if isinstance(fault, Outage):
+                if target not in nodes:
+                    raise _FieldError(f"faults[{i}].target", f"unknown model or service {target!r}")
+            elif target is not None and target not in self.models:
                 raise _FieldError(f"faults[{i}].target", f"unknown model {target!r}")
             if isinstance(fault, DataDrift) and fault.feature not in features:
                 raise _FieldError(f"faults[{i}].feature", f"unknown feature {fault.feature!r}")
@@ -519,7 +685,7 @@ class Scenario(_Strict):
                 for name in fault.weight_shift:
                     if name not in features:
                         raise _FieldError(f"faults[{i}].weight_shift.{name}", "unknown feature")
-            if isinstance(fault, Outage) and fault.mode == "hang":
+            if isinstance(fault, Outage) and fault.mode == "hang" and target in self.models:
                 if self.models[fault.target].timeout_ms is None:
                     raise _FieldError(
                         f"faults[{i}].mode",

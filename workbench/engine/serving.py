@@ -26,11 +26,19 @@ from ..scenario import (
     Outage,
     Scenario,
 )
+from .dependencies import dependency_segments
 from .traffic import Traffic, true_signal
 
 __all__ = ["ModelDraws", "draw_model", "ReplicaPool", "OUTAGE_NONE", "OUTAGE_REFUSE", "OUTAGE_HANG"]
 
 OUTAGE_NONE, OUTAGE_REFUSE, OUTAGE_HANG = 0, 1, 2
+CAUSE_NONE, CAUSE_MODEL, CAUSE_BURST, CAUSE_UPSTREAM, CAUSE_OUTAGE = 0, 1, 2, 3, 4
+CAUSE_MESSAGES = {
+    CAUSE_MODEL: "model error",
+    CAUSE_BURST: "model error (error burst)",
+    CAUSE_UPSTREAM: "upstream dependency unavailable",
+    CAUSE_OUTAGE: "model unavailable (outage)",
+}
 
 
 @dataclass
@@ -43,6 +51,7 @@ class ModelDraws:
     fails: np.ndarray  # bool: the call would return an error
     outage: np.ndarray  # int8: OUTAGE_NONE / OUTAGE_REFUSE / OUTAGE_HANG
     prediction: np.ndarray
+    cause: np.ndarray  # int8: why a call fails (CAUSE_*), for the structured log
 
 
 def service_times_ms(latency, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -68,6 +77,7 @@ def draw_model(
     t = traffic.time_s
     service_ms = service_times_ms(cfg.latency, n, stream(seed, f"model:{name}:latency"))
     error_rate = np.full(n, cfg.error_rate)
+    burst = np.zeros(n, dtype=bool)
     outage = np.zeros(n, dtype=np.int8)
     for fault in scenario.faults:
         if getattr(fault, "target", None) != name:
@@ -77,10 +87,24 @@ def draw_model(
             service_ms = np.where(inside, service_ms * fault.multiplier + fault.add_ms, service_ms)
         elif isinstance(fault, ErrorBurst):
             error_rate = np.where(inside, fault.error_rate, error_rate)
+            burst |= inside
         elif isinstance(fault, Outage):
             code = OUTAGE_HANG if fault.mode == "hang" else OUTAGE_REFUSE
             outage = np.where(inside, code, outage).astype(np.int8)
     fails = stream(seed, f"model:{name}:errors").random(n) < error_rate
+    cause = np.where(fails, np.where(burst, CAUSE_BURST, CAUSE_MODEL), CAUSE_NONE).astype(np.int8)
+    # failures of upstream services and models propagate by the graph's impact
+    segments = dependency_segments(scenario)
+    if segments:
+        u_dep = stream(seed, f"model:{name}:dependencies").random(n)
+        for seg in segments:
+            impact = seg.impacts.get(name, 0.0)
+            if name in seg.failed or impact <= 0.0:
+                continue
+            inside = (t >= seg.start_s) & (t < seg.end_s) & (u_dep < impact) & ~fails
+            fails |= inside
+            cause[inside] = CAUSE_UPSTREAM
+    cause[outage != OUTAGE_NONE] = CAUSE_OUTAGE
     if model is None:
         model = SyntheticModel(
             lambda X: true_signal(scenario, X),
@@ -100,6 +124,7 @@ def draw_model(
         fails=fails,
         outage=outage,
         prediction=prediction,
+        cause=cause,
     )
 
 
@@ -112,14 +137,38 @@ class ReplicaPool:
     lets running work finish and starts nothing new until ``busy < capacity``.
     """
 
-    __slots__ = ("name", "capacity", "queue_limit", "busy", "queue")
+    __slots__ = (
+        "name", "capacity", "queue_limit", "busy", "queue", "tracked",
+        "busy_area", "_last_s", "provisioning", "fleet_area", "_fleet_last_s",
+    )
 
-    def __init__(self, name: str, capacity: int | None, queue_limit: int | None):
+    def __init__(self, name: str, capacity: int | None, queue_limit: int | None, tracked: bool = False):
         self.name = name
         self.capacity = capacity
         self.queue_limit = queue_limit
         self.busy = 0
         self.queue: deque[int] = deque()
+        self.tracked = tracked  # integrate busy replicas over time (autoscaling needs it)
+        self.busy_area = 0.0
+        self._last_s = 0.0
+        self.provisioning = 0  # replicas starting up, not serving yet
+        self.fleet_area = 0.0  # replica-seconds paid for (ready + provisioning)
+        self._fleet_last_s = 0.0
+
+    def account(self, now_s: float) -> None:
+        """Accumulate busy replica-seconds up to ``now_s``."""
+        self.busy_area += self.busy * (now_s - self._last_s)
+        self._last_s = now_s
+
+    def account_fleet(self, now_s: float) -> None:
+        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes)."""
+        if self.capacity is not None:
+            self.fleet_area += (self.capacity + self.provisioning) * (now_s - self._fleet_last_s)
+        self._fleet_last_s = now_s
+
+    def waiting(self, status) -> int:
+        """Requests really waiting (the queue drops given-up entries lazily)."""
+        return sum(1 for i in self.queue if status[i] == -1)
 
     @property
     def has_free_replica(self) -> bool:

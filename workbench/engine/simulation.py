@@ -23,8 +23,9 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from ..monitoring.autoscaling import HorizontalAutoscaler
 from ..rng import stream
-from ..scenario import Scenario
+from ..scenario import MonitoringConfig, Scenario
 from ..strategies import (
     DROPPED,
     ERROR,
@@ -35,6 +36,8 @@ from ..strategies import (
     WindowMetrics,
     build_strategy,
 )
+from .dependencies import dependency_segments
+from .monitors import MonitorHub
 from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ModelDraws, ReplicaPool, draw_model
 from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
@@ -73,6 +76,7 @@ class Simulation:
         models: Mapping[str, Any] | None = None,
         strategy: Strategy | None = None,
         progress: Callable[[float], None] | None = None,
+        alert_callbacks: list[Callable[[Any], Any]] | None = None,
     ):
         self.scenario = scenario
         self.seed = int(seed)
@@ -101,8 +105,23 @@ class Simulation:
         self._started = _zeros("b", n, 0)
         self.events: list[tuple] = []
         self.pools = [
-            ReplicaPool(d.name, d.config.replicas, d.config.queue_limit) for d in self.draws
+            ReplicaPool(d.name, d.config.replicas, d.config.queue_limit, tracked=d.config.autoscaling is not None)
+            for d in self.draws
         ]
+        self.resource_samples: list[tuple] = []
+        self.autoscalers: dict[int, HorizontalAutoscaler] = {}
+        for k, d in enumerate(self.draws):
+            a = d.config.autoscaling
+            if a is not None:
+                self.autoscalers[k] = HorizontalAutoscaler(
+                    a.target_utilisation,
+                    a.min_replicas,
+                    a.max_replicas,
+                    tolerance=a.tolerance,
+                    scale_down_stabilisation_s=a.scale_down_stabilisation_s,
+                    provisioning_delay_s=a.provisioning_delay_s,
+                    sync_period_s=a.sync_period_s,
+                )
         self.rolled_back = False
         self.rollback_time_s: float | None = None
         self.rollback_listeners: list[Callable[[float, str], None]] = []
@@ -113,6 +132,7 @@ class Simulation:
         self.finished = False
         self.mirror = None
         self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
+        self._cancelled: dict[int, int] = {}
         self._business_u = stream(self.seed, "business").random(n)
         # fast per-model lookups (array.array indexing returns Python scalars)
         self._service = [array("d", d.service_s.tobytes()) for d in self.draws]
@@ -125,6 +145,11 @@ class Simulation:
         ]
         self._times = array("d", self.traffic.time_s.tobytes())
         self._users = self.traffic.user_id.tolist()
+        self.incidents: list[tuple] = []
+        self.hub: MonitorHub | None = None
+        if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
+            self.hub = MonitorHub(self, scenario.monitoring or MonitoringConfig(), scenario.rollback, alert_callbacks)
+            self.outcome_listeners.append(self.hub.on_outcome)
         if self.strategy.mirrors:
             replicas = getattr(getattr(self.strategy, "config", None), "candidate_replicas", None)
             self.mirror = Mirror(self, "candidate", replicas)
@@ -155,6 +180,16 @@ class Simulation:
         self.rolled_back = True
         self.rollback_time_s = self.env.now
         self.emit("rollback", reason, source=trigger, model="candidate", **details)
+        now = self.env.now
+        metrics = self.hub.snapshot(now) if self.hub is not None else {
+            name: {k: v for k, v in self.window(name, max(0.0, now - 60.0)).__dict__.items()
+                   if k not in ("model",)}
+            for name in self.model_names
+        }
+        violations = details.get("violations") or details.get("gates") or []
+        self.incidents.append((now, trigger, reason, _json({"violations": violations}), _json(metrics),
+                               _json({"strategy": self.strategy.kind, "state": self.strategy.state,
+                                      "candidate_weight": self.strategy.candidate_weight()})))
         self.strategy.on_rollback(self.env.now)
         for listener in self.rollback_listeners:
             listener(self.env.now, reason)
@@ -257,6 +292,7 @@ class Simulation:
             self.events.append((float(fault.start_s), "fault_start", "faults", target, f"{fault.kind} #{k} starts", _json(details)))
             if fault.end_s < sc.duration_s:
                 self.events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends", _json(details)))
+        self._dependency_events()
         self.strategy.start(self)
         if self.n:
             first = Timeout(env, self._times[0])
@@ -265,12 +301,120 @@ class Simulation:
             env.process(self._ticker())
         if self.progress is not None:
             env.process(self._progress_ticker())
+        env.process(self._resource_sampler())
+        if self.hub is not None:
+            env.process(self._monitor_loop())
+        for m in self.autoscalers:
+            env.process(self._autoscale(m))
         env.run(until=sc.duration_s)
+        for pool in self.pools:
+            pool.account_fleet(sc.duration_s)
         self.finished = True
         env.run()  # drain: in-flight requests complete, nothing new arrives
         if self.progress is not None:
             self.progress(1.0)
         return self
+
+    def _dependency_events(self) -> None:
+        previous: frozenset = frozenset()
+        for seg in dependency_segments(self.scenario):
+            hit = {n: round(v, 4) for n, v in seg.impacts.items() if v > 0}
+            if seg.failed != previous:
+                self.emit("dependency_failure", f"down: {', '.join(sorted(map(str, seg.failed)))}; "
+                          f"affected: {', '.join(f'{n} ({v:g})' for n, v in sorted(hit.items()) if n not in seg.failed)}",
+                          source="dependencies", time_s=seg.start_s, failed=sorted(map(str, seg.failed)), impacts=hit)
+            previous = seg.failed
+            if seg.end_s < self.scenario.duration_s:
+                nxt = [x for x in dependency_segments(self.scenario) if x.start_s == seg.end_s]
+                if not nxt:
+                    self.emit("dependency_recovered", "all dependencies healthy again; downstream recovered",
+                              source="dependencies", time_s=seg.end_s)
+                    previous = frozenset()
+
+    def _monitor_loop(self):
+        interval = self.hub.config.interval_s
+        while self.env.now + interval <= self.scenario.duration_s:
+            yield self.env.timeout(interval)
+            self.hub.evaluate(self.env.now)
+
+    def _resource_sampler(self):
+        interval = self.scenario.resources.sample_interval_s
+        status = self.log_status
+        while True:
+            now = self.env.now
+            for pool in self.pools:
+                waiting = pool.waiting(status) if pool.queue else 0
+                replicas = pool.capacity
+                util = pool.busy / replicas if replicas else math.nan
+                self.resource_samples.append(
+                    (now, pool.name, math.nan if replicas is None else replicas, pool.provisioning,
+                     pool.busy, waiting, pool.busy + waiting, util)
+                )
+            if now + interval > self.scenario.duration_s:
+                return
+            yield self.env.timeout(interval)
+
+    def _autoscale(self, m: int):
+        hpa = self.autoscalers[m]
+        pool = self.pools[m]
+        period = hpa.sync_period_s
+        last_area, last_t = 0.0, 0.0
+        while self.env.now + period <= self.scenario.duration_s:
+            yield self.env.timeout(period)
+            now = self.env.now
+            pool.account(now)
+            ready = pool.capacity or 0
+            span = now - last_t
+            util = (pool.busy_area - last_area) / (span * ready) if ready and span > 0 else math.nan
+            last_area, last_t = pool.busy_area, now
+            current = ready + pool.provisioning
+            desired = hpa.recommend(now, current, util)
+            if desired != current:
+                self._scale(m, current, desired, hpa.provisioning_delay_s, util)
+
+    def _scale(self, m: int, current: int, desired: int, delay_s: float, util: float) -> None:
+        pool = self.pools[m]
+        now = self.env.now
+        pool.account_fleet(now)
+        if desired > current:
+            add = desired - current
+            pool.provisioning += add
+            ev = Timeout(self.env, delay_s, (m, add))
+            ev.callbacks.append(self._on_provisioned)
+        else:
+            remove = current - desired
+            cancel = min(remove, pool.provisioning)
+            pool.provisioning -= cancel
+            self._cancelled[m] = self._cancelled.get(m, 0) + cancel
+            pool.capacity -= remove - cancel  # running work finishes; nothing new starts
+        self.emit("scale", f"{pool.name}: {current} -> {desired} replicas (utilisation {util:.2f})",
+                  source="autoscaler", model=pool.name, current=current, desired=desired, utilisation=util)
+
+    def _on_provisioned(self, event) -> None:
+        m, add = event._value
+        pool = self.pools[m]
+        cancelled = min(add, self._cancelled.get(m, 0))
+        if cancelled:
+            self._cancelled[m] -= cancelled
+            add -= cancelled
+            if not add:
+                return
+        pool.account_fleet(self.env.now)
+        pool.provisioning -= add
+        pool.capacity += add
+        self._drain(m)
+
+    def _drain(self, m: int) -> None:
+        pool = self.pools[m]
+        queue = pool.queue
+        while queue and (pool.capacity is None or pool.busy < pool.capacity):
+            j = queue.popleft()
+            if self.log_status[j] != PENDING:
+                continue
+            if pool.tracked:
+                pool.account(self.env.now)
+            pool.busy += 1
+            self._start(j, m, self._times[j], self.env.now - self._times[j])
 
     def _progress_ticker(self):
         step = self.scenario.duration_s / 100.0
@@ -350,6 +494,8 @@ class Simulation:
             return
         pool = self.pools[m]
         if pool.capacity is None or pool.busy < pool.capacity:
+            if pool.tracked:
+                pool.account(self.env.now)
             pool.busy += 1
             self._start(i, m, t, 0.0)
         elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
@@ -406,14 +552,11 @@ class Simulation:
 
     def _release(self, m: int) -> None:
         pool = self.pools[m]
+        if pool.tracked:
+            pool.account(self.env.now)
         pool.busy -= 1
-        queue = pool.queue
-        while queue and (pool.capacity is None or pool.busy < pool.capacity):
-            j = queue.popleft()
-            if self.log_status[j] != PENDING:
-                continue  # gave up while waiting
-            pool.busy += 1
-            self._start(j, m, self._times[j], self.env.now - self._times[j])
+        if pool.queue:
+            self._drain(m)
 
     def _finish(self, i: int, m: int, status: int, queue_ms: float, latency_ms: float) -> None:
         now = self.env.now

@@ -1,0 +1,252 @@
+"""Feature drift: Evidently's test choice, scipy/statsmodels cross-checks, A/A false-positive
+rate, configured shifts, scale invariance, missing/unknown features, sliding windows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+from statsmodels.stats.proportion import proportions_ztest
+
+from workbench.monitoring.drift import (
+    DEFAULT_THRESHOLDS,
+    FeatureDriftMonitor,
+    SlidingDriftMonitor,
+    population_stability_index,
+)
+
+
+def _frame(rng, n, shift=0.0, p_cat=(0.5, 0.3, 0.2), p_bin=0.3):
+    return pd.DataFrame({
+        "num": rng.normal(shift, 1.0, n),
+        "cat": rng.choice(np.array(["a", "b", "c"]), n, p=p_cat),
+        "flag": rng.random(n) < p_bin,
+        "few": rng.integers(0, 4, n).astype(float),  # numeric, 4 values: treated as categorical
+    })
+
+
+def _row(report, feature):
+    return report.table.set_index("feature").loc[feature]
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "expected"),
+    [(1000, {"num": "ks", "cat": "chisquare", "flag": "z", "few": "chisquare"}),
+     (1001, {"num": "wasserstein", "cat": "jensenshannon", "flag": "jensenshannon",
+             "few": "jensenshannon"})],
+)
+def test_default_test_choice_follows_evidently(n_ref, expected):
+    rng = np.random.default_rng(0)
+    report = FeatureDriftMonitor(_frame(rng, n_ref)).check(_frame(rng, 300))
+    chosen = dict(zip(report.table["feature"], report.table["test"], strict=True))
+    assert chosen == expected
+    thresholds = dict(zip(report.table["feature"], report.table["threshold"], strict=True))
+    assert thresholds == {f: DEFAULT_THRESHOLDS[t] for f, t in expected.items()}
+
+
+def test_statistics_match_scipy_and_statsmodels():
+    rng = np.random.default_rng(1)
+    ref, cur = _frame(rng, 800), _frame(rng, 400, shift=0.2, p_cat=(0.4, 0.4, 0.2), p_bin=0.35)
+    report = FeatureDriftMonitor(ref).check(cur)
+    ks = stats.ks_2samp(ref["num"], cur["num"])
+    assert _row(report, "num")["statistic"] == pytest.approx(ks.statistic)
+    assert _row(report, "num")["p_value"] == pytest.approx(ks.pvalue)
+    table = pd.crosstab(np.r_[np.zeros(800), np.ones(400)], np.r_[ref["cat"], cur["cat"]])
+    chi = stats.chi2_contingency(table.to_numpy(), correction=False)
+    assert _row(report, "cat")["p_value"] == pytest.approx(chi.pvalue)
+    z, p = proportions_ztest([ref["flag"].sum(), cur["flag"].sum()], [800, 400])
+    assert _row(report, "flag")["p_value"] == pytest.approx(p)
+    assert abs(_row(report, "flag")["statistic"]) == pytest.approx(abs(z))
+
+
+def test_large_reference_distances_match_scipy():
+    rng = np.random.default_rng(2)
+    ref, cur = _frame(rng, 3000), _frame(rng, 500, shift=0.3, p_cat=(0.3, 0.4, 0.3))
+    report = FeatureDriftMonitor(ref).check(cur)
+    w = stats.wasserstein_distance(ref["num"], cur["num"]) / np.std(ref["num"])
+    assert _row(report, "num")["statistic"] == pytest.approx(w)
+    rp = ref["cat"].value_counts(normalize=True).reindex(["a", "b", "c"]).to_numpy()
+    cp = cur["cat"].value_counts(normalize=True).reindex(["a", "b", "c"]).to_numpy()
+    assert _row(report, "cat")["statistic"] == pytest.approx(distance.jensenshannon(rp, cp, base=2))
+    assert bool(_row(report, "num")["drift"]) is bool(w >= 0.1)
+
+
+def test_wasserstein_hand_example_and_forced_test():
+    ref = {"x": np.array([0.0, 1.0, 2.0, 3.0])}
+    cur = {"x": np.array([1.0, 2.0, 3.0, 4.0])}
+    report = FeatureDriftMonitor(ref, stattests={"x": "wasserstein"}).check(cur)
+    # W1 = 1 (every point moves by 1); reference std (ddof 0) = sqrt(1.25).
+    assert _row(report, "x")["statistic"] == pytest.approx(1 / math.sqrt(1.25))
+
+
+def test_psi_hand_computed():
+    r, c = np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.25, 0.25])
+    expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.5 - 0.25) * math.log(0.5 / 0.25)
+    assert population_stability_index(r, c) == pytest.approx(expected)
+    # an empty current bin is floored at 1e-4 (Evidently), so PSI stays finite
+    assert math.isfinite(population_stability_index(np.array([0.5, 0.5]), np.array([1.0, 0.0])))
+
+
+def test_psi_on_reference_deciles_flags_a_shift():
+    rng = np.random.default_rng(3)
+    ref = {"x": rng.normal(0, 1, 5000)}
+    mon = FeatureDriftMonitor(ref)
+    same = _row(mon.check({"x": rng.normal(0, 1, 5000)}), "x")
+    moved = _row(mon.check({"x": rng.normal(0.5, 1, 5000)}), "x")
+    assert same["psi"] < 0.01 and not same["psi_drift"]
+    assert moved["psi"] > 0.1 and moved["psi_drift"]
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+def test_aa_split_flagged_at_most_at_nominal_rate(n):
+    # Small references use p-value tests at 5 %: over 150 seeds the flag rate of each feature
+    # must stay within 5 % plus three binomial standard errors. Large references use
+    # distances with threshold 0.1, which an A/A split of this size should essentially never reach.
+    seeds = 150
+    flags = {"num": 0, "cat": 0, "flag": 0, "few": 0}
+    dataset = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        df = _frame(rng, 2 * n)
+        report = FeatureDriftMonitor(df.iloc[:n]).check(df.iloc[n:])
+        for f in flags:
+            flags[f] += bool(_row(report, f)["drift"])
+        dataset += report.dataset_drift
+    bound = 0.05 + 3 * math.sqrt(0.05 * 0.95 / seeds) if n <= 1000 else 0.01
+    for f, k in flags.items():
+        assert k / seeds <= bound, (f, k)
+    assert dataset / seeds <= bound
+
+
+def test_evidently_goodness_of_fit_chi_square_would_inflate_aa():
+    # Why we use the two-sample contingency test: treating the reference frequencies as exact
+    # (scipy.stats.chisquare, Evidently's choice) flags far more than 5 % of A/A splits.
+    gof = ours = 0
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        df = _frame(rng, 1000)
+        ref, cur = df.iloc[:500], df.iloc[500:]
+        rc = ref["cat"].value_counts().reindex(["a", "b", "c"]).to_numpy()
+        cc = cur["cat"].value_counts().reindex(["a", "b", "c"]).to_numpy()
+        gof += stats.chisquare(cc, rc * cc.sum() / rc.sum()).pvalue < 0.05
+        ours += bool(_row(FeatureDriftMonitor(ref[["cat"]]).check(cur[["cat"]]), "cat")["drift"])
+    assert gof / 150 > 0.15
+    assert ours / 150 <= 0.09
+
+
+@pytest.mark.parametrize("n_ref", [500, 4000])
+def test_configured_shift_is_flagged(n_ref):
+    rng = np.random.default_rng(4)
+    ref = _frame(rng, n_ref)
+    cur = _frame(rng, 500, shift=0.5, p_cat=(0.3, 0.3, 0.4), p_bin=0.45)
+    report = FeatureDriftMonitor(ref).check(cur)
+    assert report.drifted_features == ["num", "cat", "flag"]
+    assert report.share_drifted == pytest.approx(0.75)
+    assert report.dataset_drift
+
+
+@pytest.mark.parametrize("n_ref", [500, 4000])
+def test_scaling_by_1000_changes_no_decision(n_ref):
+    rng = np.random.default_rng(5)
+    for shift in (0.0, 0.05, 0.15, 0.5):
+        ref = pd.DataFrame({"x": rng.lognormal(0, 0.5, n_ref), "k": rng.integers(0, 3, n_ref) * 1.0})
+        cur = pd.DataFrame({"x": rng.lognormal(shift, 0.5, 400), "k": rng.integers(0, 3, 400) * 1.0})
+        a = FeatureDriftMonitor(ref).check(cur).table
+        b = FeatureDriftMonitor(ref * 1000).check(cur * 1000).table
+        assert a["test"].tolist() == b["test"].tolist()
+        assert a["drift"].tolist() == b["drift"].tolist()
+        assert a["psi_drift"].tolist() == b["psi_drift"].tolist()
+        np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-9)
+        np.testing.assert_allclose(a["psi"], b["psi"], rtol=1e-9)
+
+
+def test_missing_unknown_and_empty_features_are_reported_not_raised():
+    rng = np.random.default_rng(6)
+    ref = _frame(rng, 400)
+    cur = _frame(rng, 400, shift=1.0).drop(columns=["cat"]).assign(extra=1.0, few=np.nan)
+    report = FeatureDriftMonitor(ref).check(cur)
+    t = report.table.set_index("feature")
+    assert t.loc["cat", "test"] == "missing" and not t.loc["cat", "drift"]
+    assert t.loc["extra", "test"] == "unknown" and "not in reference" in t.loc["extra", "note"]
+    assert t.loc["few", "test"] == "empty" and math.isnan(t.loc["few", "statistic"])
+    assert report.n_tested == 2  # num and flag only
+    assert t.loc["num", "drift"]  # shifted by one sd
+    assert report.n_drifted == 1 + int(t.loc["flag", "drift"])
+    assert report.share_drifted == report.n_drifted / 2 and report.dataset_drift  # >= 0.5
+    assert list(report.table.columns[:5]) == ["feature", "type", "test", "statistic", "p_value"]
+    assert {"threshold", "drift", "psi"} <= set(report.table.columns)
+
+
+def test_nothing_testable_gives_no_dataset_drift():
+    report = FeatureDriftMonitor({"x": np.arange(10.0)}).check({"y": np.arange(5.0)})
+    assert report.n_tested == 0 and math.isnan(report.share_drifted) and not report.dataset_drift
+
+
+def test_thresholds_and_drift_share_are_configurable():
+    rng = np.random.default_rng(8)
+    ref, cur = _frame(rng, 500), _frame(rng, 500, shift=0.5)
+    assert FeatureDriftMonitor(ref).check(cur).dataset_drift is False  # 1 of 4 features
+    assert FeatureDriftMonitor(ref, drift_share=0.25).check(cur).dataset_drift is True
+    strict = FeatureDriftMonitor(ref, thresholds={"ks": 1e-30}).check(cur)
+    assert not _row(strict, "num")["drift"] and _row(strict, "num")["threshold"] == 1e-30
+    with pytest.raises(ValueError, match="thresholds"):
+        FeatureDriftMonitor(ref, thresholds={"kss": 0.1})
+    with pytest.raises(ValueError, match="feature_types"):
+        FeatureDriftMonitor(ref, feature_types={"num": "float"})
+    with pytest.raises(ValueError, match="drift_share"):
+        FeatureDriftMonitor(ref, drift_share=0.0)
+    with pytest.raises(ValueError, match="reference"):
+        FeatureDriftMonitor([1, 2, 3])
+
+
+def test_feature_types_override_inference():
+    rng = np.random.default_rng(9)
+    ref = {"code": rng.integers(0, 50, 600).astype(float)}
+    cur = {"code": rng.integers(0, 50, 600).astype(float)}
+    assert _row(FeatureDriftMonitor(ref).check(cur), "code")["test"] == "ks"
+    forced = FeatureDriftMonitor(ref, feature_types={"code": "categorical"}).check(cur)
+    assert _row(forced, "code")["test"] == "chisquare"
+
+
+# -- SlidingDriftMonitor -------------------------------------------------------------
+def test_sliding_monitor_reference_window_and_detection():
+    rng = np.random.default_rng(10)
+    names = ["x", "y", "z", "c"]
+    mon = SlidingDriftMonitor(names, reference_n=400, window_n=200,
+                              feature_types={"c": "categorical"})
+    rows = np.column_stack([rng.normal(0, 1, (2000, 3)), rng.integers(0, 3, 2000)])
+    rows[1200:, 0] += 1.0  # x shifts at row 1200 (t = 600 s) ...
+    rows[1200:, 3] = rng.choice(3, 800, p=[0.6, 0.2, 0.2])  # ... and so does c: 2 of 4 features
+    times = np.arange(2000) * 0.5
+    reports = {}
+    for t, row in zip(times, rows, strict=True):
+        if t % 50.0 == 0.0 and t > 0:  # the engine's schedule: every 50 s
+            reports[t] = mon.evaluate(t)
+        mon.observe(t, row)
+        if mon.n_seen == 400:
+            assert mon.reference_ready and mon.reference_end_s == t
+    # reference: rows 0-399 (t < 200 s); a full 200-row window from t = 300 s
+    assert all(reports[t] is None for t in reports if t < 300.0)
+    assert all(reports[t] is not None for t in reports if t >= 300.0)
+    assert mon.window().shape == (200, 4)
+    np.testing.assert_array_equal(mon.window().to_numpy(), rows[-200:])
+    hist = mon.history()
+    assert not hist.loc[hist["time_s"] <= 600.0, "dataset_drift"].any()
+    assert 600.0 < mon.first_drift_s <= 700.0
+    final = mon.evaluate(1000.0)
+    assert {"x", "c"} <= set(final.drifted_features) and final.dataset_drift
+    assert final.window_start_s == times[-200] and final.window_end_s == times[-1]
+
+
+def test_sliding_monitor_validation():
+    with pytest.raises(ValueError, match="reference_n"):
+        SlidingDriftMonitor(["x"], reference_n=1, window_n=10)
+    with pytest.raises(ValueError, match="kwargs"):
+        SlidingDriftMonitor(["x"], reference_n=10, window_n=10, nope=1)
+    mon = SlidingDriftMonitor(["x", "y"], reference_n=10, window_n=10)
+    with pytest.raises(ValueError, match="features"):
+        mon.observe(0.0, [1.0])

@@ -1,0 +1,152 @@
+"""Performance monitor: automatic baseline, non-overlapping windows cross-checked with scipy,
+stationary false-alarm rate, detection after a known degradation, late labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from workbench.monitoring.performance import PerformanceMonitor
+
+
+def _feed(mon, errors_sd, t0=0.0, dt=0.5, rng=None):
+    rng = rng or np.random.default_rng(0)
+    preds = []
+    for i, sd in enumerate(errors_sd):
+        p = rng.normal(0.0, sd)
+        preds.append(p)
+        mon.observe_label(t0 + i * dt, p, 0.0)
+    return np.abs(np.array(preds))
+
+
+def test_baseline_captured_from_first_reference_n_labels():
+    mon = PerformanceMonitor(reference_n=300, window_n=100)
+    assert mon.status(0.0).baseline is None
+    errors = _feed(mon, np.ones(1000))
+    base = mon.status(500.0).baseline
+    assert base.n == 300 and base.start_s == 0.0 and base.end_s == 299 * 0.5
+    assert base.mean_error == pytest.approx(errors[:300].mean())
+    assert base.std_error == pytest.approx(errors[:300].std())
+    assert base.p95_error == pytest.approx(np.quantile(errors[:300], 0.95))
+
+
+def test_baseline_from_reference_period_in_seconds():
+    mon = PerformanceMonitor(reference_s=100.0, window_n=50)
+    errors = _feed(mon, np.ones(600), t0=20.0)  # first label at 20 s: period [20 s, 120 s)
+    base = mon.status(400.0).baseline
+    assert base.n == 200 and base.start_s == 20.0
+    assert base.mean_error == pytest.approx(errors[:200].mean())
+    assert mon.tests()["start_s"].iloc[0] == 120.0
+
+
+def test_windows_do_not_overlap_and_match_scipy():
+    mon = PerformanceMonitor(reference_n=400, window_n=150, detector=None)
+    errors = _feed(mon, np.r_[np.ones(700), np.full(500, 1.4)], rng=np.random.default_rng(4))
+    tests = mon.tests()
+    assert len(tests) == (1200 - 400) // 150
+    assert (tests["n"] == 150).all()
+    # consecutive windows tile the stream: each starts one label after the previous ends
+    np.testing.assert_allclose(tests["start_s"].to_numpy()[1:], tests["end_s"].to_numpy()[:-1] + 0.5)
+    base = errors[:400]
+    for k, row in tests.iterrows():
+        window = errors[400 + 150 * k: 400 + 150 * (k + 1)]
+        ks = stats.ks_2samp(base, window)
+        assert row["ks_statistic"] == pytest.approx(ks.statistic)
+        assert row["ks_p_value"] == pytest.approx(ks.pvalue)
+        w = stats.wasserstein_distance(base, window) / base.std()
+        assert row["wasserstein_norm"] == pytest.approx(w)
+        assert row["mean_error"] == pytest.approx(window.mean())
+
+
+def test_stationary_errors_raise_no_alarm_over_seeds():
+    # Per window the false breach rate is <= ks_alpha (1 %); two in a row are needed, and
+    # ADWIN's false-cut probability is <= delta per check: over 20 runs of 3000 labels we
+    # expect essentially none (design: 20 x 12 windows x 1e-4 pairs + ADWIN's ~0.2).
+    alarms = 0
+    for seed in range(20):
+        mon = PerformanceMonitor(reference_n=500, window_n=200)
+        _feed(mon, np.ones(3000), rng=np.random.default_rng(seed))
+        alarms += mon.status(1500.0).alarm
+    assert alarms <= 1
+
+
+def test_degradation_detected_within_stated_delay():
+    # Errors grow by 50 % at label 1500 (t = 750 s): the monitor alarms within 100 s
+    # (200 labels) in every seed.
+    delays = []
+    for seed in range(20):
+        mon = PerformanceMonitor(reference_n=500, window_n=200)
+        _feed(mon, np.r_[np.ones(1500), np.full(1500, 1.5)], rng=np.random.default_rng(seed))
+        st = mon.status(1500.0)
+        assert st.alarm
+        delays.append(st.first_alarm_s - 750.0)
+    assert min(delays) >= 0.0 and max(delays) <= 100.0
+
+
+def test_window_test_alone_detects_after_two_windows():
+    mon = PerformanceMonitor(reference_n=500, window_n=200, detector=None)
+    _feed(mon, np.r_[np.ones(900), np.full(800, 2.0)], rng=np.random.default_rng(1))
+    st = mon.status(1000.0)
+    assert st.alarm and st.first_alarm_source == "window"
+    # windows end at labels 699, 899, 1099, 1299: the change at label 900 is caught
+    # by the windows ending at 1099 and 1299 (two in a row)
+    assert st.first_alarm_s == 1299 * 0.5
+    assert st.n_window_breaches >= 2 and st.last_test.breach
+
+
+def test_improvement_is_not_an_incident_unless_asked():
+    stream = np.r_[np.ones(900), np.full(1500, 0.5)]
+    better = PerformanceMonitor(reference_n=500, window_n=200)
+    _feed(better, stream, rng=np.random.default_rng(2))
+    assert not better.status(1200.0).alarm
+    assert better.tests()["ks_p_value"].iloc[-1] < 1e-6  # the change is real, just good
+    either = PerformanceMonitor(reference_n=500, window_n=200, direction="either")
+    _feed(either, stream, rng=np.random.default_rng(2))
+    assert either.status(1200.0).alarm
+
+
+def test_late_labels_use_arrival_time():
+    # Predictions made every 0.5 s, labels arriving 60 s later: the monitor's clock is the
+    # arrival time, so the baseline period and alarm are on that clock.
+    mon = PerformanceMonitor(reference_s=100.0, window_n=100, detector=None, consecutive=1)
+    rng = np.random.default_rng(3)
+    for i in range(1200):
+        sd = 1.0 if i < 600 else 3.0
+        mon.observe_label(i * 0.5 + 60.0, rng.normal(0, sd), 0.0)
+    st = mon.status(700.0)
+    assert st.baseline.start_s == 60.0 and st.baseline.end_s < 160.0
+    assert st.alarm and st.first_alarm_s >= 300.0 + 60.0
+
+
+def test_error_kinds_and_detector_choices():
+    mon = PerformanceMonitor(reference_n=3, window_n=2, error="zero_one", detector="ddm")
+    for t, (p, y) in enumerate([(1, 1), (0, 1), (1, 1), (0, 0), (1, 0)]):
+        mon.observe_label(float(t), p, y)
+    assert mon.status(5.0).baseline.mean_error == pytest.approx(1 / 3)
+    sq = PerformanceMonitor(reference_n=2, window_n=2, error="squared", detector="cusum")
+    sq.observe_label(0.0, 3.0, 1.0)
+    sq.observe_label(1.0, 1.0, 1.0)
+    assert sq.status(1.0).baseline.mean_error == pytest.approx(2.0)
+    assert sq._detector.mode == "up"  # direction="increase" watches increases only
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({}, "reference_s/reference_n"), ({"reference_n": 10, "reference_s": 5.0}, "reference_s"),
+     ({"reference_n": 1}, "reference_n"), ({"reference_n": 10, "window_n": 1}, "window_n"),
+     ({"reference_n": 10, "error": "mape"}, "error"), ({"reference_n": 10, "ks_alpha": 0.0}, "ks_alpha"),
+     ({"reference_n": 10, "direction": "down"}, "direction"),
+     ({"reference_n": 10, "detector": "nope"}, "name")],
+)
+def test_invalid_arguments_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PerformanceMonitor(**kwargs)
+
+
+def test_nan_label_rejected():
+    mon = PerformanceMonitor(reference_n=10)
+    with pytest.raises(ValueError, match="label"):
+        mon.observe_label(0.0, 1.0, math.nan)

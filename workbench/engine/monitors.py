@@ -1,0 +1,264 @@
+"""Wiring of the monitors into the simulation: feeding, scheduled evaluation, alerts, rollback.
+
+The monitors themselves (:mod:`workbench.monitoring`) take plain values; this hub
+feeds them from the engine (outcomes as requests finish, labels as they arrive,
+features from the arrival stream), evaluates them every ``monitoring.interval_s``,
+turns alarms into alerts (events plus user callbacks; a callback that raises is
+logged and never stops the run) and, for the monitors the ``[rollback]`` policy
+names as triggers, asks the engine for the one and only rollback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..monitoring.detectors import make_detector
+from ..monitoring.drift import FeatureDriftMonitor
+from ..monitoring.health import HealthMonitor
+from ..monitoring.performance import PerformanceMonitor
+from ..scenario import MonitoringConfig, RollbackConfig
+from ..strategies import DROPPED, OK, STATUS_NAMES
+
+__all__ = ["MonitorHub", "Alert"]
+
+HEALTH_COLUMNS = [
+    "time_s", "model", "n", "errors", "timeouts", "dropped", "error_rate", "timeout_rate",
+    "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "throughput_per_s",
+]
+DRIFT_COLUMNS = ["time_s", "feature", "test", "statistic", "threshold", "drift", "psi", "dataset_drift"]
+PERFORMANCE_COLUMNS = ["time_s", "model", "n_labels", "baseline_mean_error", "window_mean_error",
+                       "ks_p_value", "wasserstein_norm", "alarm"]
+
+
+class Alert(dict):
+    """An alert as passed to callbacks: ``time_s, monitor, model, reason, details``."""
+
+
+class MonitorHub:
+    def __init__(
+        self,
+        sim,
+        config: MonitoringConfig,
+        rollback: RollbackConfig | None,
+        callbacks: list[Callable[[Alert], Any]] | None = None,
+    ):
+        self.sim = sim
+        self.config = config
+        self.rollback_config = rollback
+        self.callbacks = list(callbacks or [])
+        names = sim.model_names
+        self.health = [HealthMonitor(window_s=config.health_window_s) for _ in names]
+        self.performance = (
+            [PerformanceMonitor(reference_n=config.performance_reference_n, window_n=config.performance_window_n)
+             for _ in names]
+            if config.performance else None
+        )
+        self.detectors: list[tuple[int, str, Any, str]] = []
+        for k, spec in enumerate(config.detectors):
+            det = make_detector(spec.name, **spec.params)
+            self.detectors.append((sim.model_index[spec.model], spec.signal, det, f"{spec.name}[{k}]"))
+        self._latency_detectors = [d for d in self.detectors if d[1] in ("latency_ms", "error")]
+        self._label_detectors = [d for d in self.detectors if d[1] == "abs_error"]
+        self.drift_monitor: FeatureDriftMonitor | None = None
+        self.health_rows: list[tuple] = []
+        self.drift_rows: list[tuple] = []
+        self.performance_rows: list[tuple] = []
+        self.alerts: list[Alert] = []
+        self._last_alert: dict[tuple[str, str], float] = {}
+        self._breaches = 0
+        self._perf_alerted = [False] * len(names)
+        self._label_ptr = 0
+        self._late: list[int] = []
+        self.first_alarm_s: dict[str, float] = {}
+        self._next_drift_s = 0.0
+        self._drift_streak: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- feeding
+    def on_outcome(self, i: int, m: int, now: float, status: int, latency_ms: float) -> None:
+        self.health[m].observe(now, STATUS_NAMES[status], None if status == DROPPED else latency_ms)
+        for dm, signal, det, label in self._latency_detectors:
+            if dm != m:
+                continue
+            if signal == "latency_ms":
+                if status == DROPPED:
+                    continue
+                x = latency_ms
+            else:
+                x = 0.0 if status == OK else 1.0
+            if det.update(x):
+                self._detector_alarm(now, label, m, signal, x)
+
+    def _pump_labels(self, now: float) -> None:
+        sim = self.sim
+        label_time = sim.traffic.label_time_s
+        status = sim.log_status
+        pending, self._late = self._late, []
+        ptr = self._label_ptr
+        while ptr < sim.n and label_time[ptr] <= now:
+            pending.append(ptr)
+            ptr += 1
+        self._label_ptr = ptr
+        label = sim.traffic.label
+        for i in pending:
+            st = status[i]
+            if st == -1:
+                self._late.append(i)
+                continue
+            if st != OK:
+                continue
+            m = sim.log_model[i]
+            pred = float(sim.draws[m].prediction[i])
+            y = float(label[i])
+            if self.performance is not None:
+                self.performance[m].observe_label(now, pred, y)
+            for dm, _, det, name in self._label_detectors:
+                if dm == m and det.update(abs(pred - y)):
+                    self._detector_alarm(now, name, m, "abs_error", abs(pred - y))
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, now: float) -> None:
+        sim = self.sim
+        self._pump_labels(now)
+        snaps = []
+        for m, name in enumerate(sim.model_names):
+            snap = self.health[m].snapshot(now)
+            snaps.append(snap)
+            self.health_rows.append((
+                now, name, snap.n, snap.errors, snap.timeouts, snap.dropped, snap.error_rate,
+                snap.timeout_rate, snap.latency_p50_ms, snap.latency_p95_ms, snap.latency_p99_ms,
+                snap.throughput_per_s,
+            ))
+        if self.performance is not None:
+            for m, name in enumerate(sim.model_names):
+                st = self.performance[m].status(now)
+                test = st.last_test
+                self.performance_rows.append((
+                    now, name, st.n_labels,
+                    st.baseline.mean_error if st.baseline else math.nan,
+                    test.mean_error if test else math.nan,
+                    test.ks_p_value if test else math.nan,
+                    test.wasserstein_norm if test else math.nan,
+                    bool(st.alarm),
+                ))
+                if st.alarm and not self._perf_alerted[m]:
+                    self._perf_alerted[m] = True
+                    self.alert(now, "performance", name,
+                               f"prediction error of {name} changed ({st.first_alarm_source}): "
+                               f"baseline mean {st.baseline.mean_error:.3f}"
+                               + (f", window mean {test.mean_error:.3f}" if test else ""),
+                               first_alarm_s=st.first_alarm_s, alarm_source=st.first_alarm_source)
+        if self.config.drift and now + 1e-9 >= self._next_drift_s:
+            self._next_drift_s = now + self.config.drift_interval_s
+            self._evaluate_drift(now)
+        self._evaluate_health_policy(now, snaps)
+
+    def _evaluate_drift(self, now: float) -> None:
+        sim = self.sim
+        cfg = self.config
+        arrived = sim._next
+        if arrived < cfg.drift_reference_n + cfg.drift_window_n:
+            return
+        feats = sim.traffic.features
+        names = list(sim.traffic.feature_names)
+        if self.drift_monitor is None:
+            ref = {n: feats[: cfg.drift_reference_n, j] for j, n in enumerate(names)}
+            self.drift_monitor = FeatureDriftMonitor(ref)
+        lo = max(cfg.drift_reference_n, arrived - cfg.drift_window_n)
+        current = {n: feats[lo:arrived, j] for j, n in enumerate(names)}
+        report = self.drift_monitor.check(current)
+        for row in report.table.itertuples(index=False):
+            self.drift_rows.append((now, row.feature, row.test, float(row.statistic), float(row.threshold),
+                                    bool(row.drift), float(row.psi) if row.psi == row.psi else math.nan,
+                                    bool(report.dataset_drift)))
+        flagged = set(report.drifted_features)
+        for name in names:
+            self._drift_streak[name] = self._drift_streak.get(name, 0) + 1 if name in flagged else 0
+        drifted = [n for n in names if self._drift_streak[n] >= cfg.drift_consecutive]
+        if drifted:
+            self.alert(now, "drift", "", f"feature drift in {', '.join(drifted)}"
+                       + (" (dataset drift)" if report.dataset_drift else ""),
+                       features=drifted, dataset_drift=bool(report.dataset_drift))
+
+    def _evaluate_health_policy(self, now: float, snaps) -> None:
+        pol = self.rollback_config
+        if pol is None or not pol.enabled or not pol.thresholds or "candidate" not in self.sim.model_index:
+            return
+        if self.sim.rolled_back:
+            return  # the candidate serves nobody any more
+        snap = snaps[self.sim.model_index["candidate"]]
+        if snap.n < pol.min_samples:
+            return  # too few requests: neither breach nor pass
+        violations = []
+        for th in pol.thresholds:
+            value = getattr(snap, th.metric)
+            if value is None or not math.isfinite(value):
+                continue
+            if (value > th.threshold) if th.direction == "max" else (value < th.threshold):
+                violations.append({"metric": th.metric, "value": value, "threshold": th.threshold,
+                                   "direction": th.direction})
+        if not violations:
+            self._breaches = 0
+            return
+        self._breaches += 1
+        text = "; ".join(f"{v['metric']} {v['value']:.4g} {'>' if v['direction'] == 'max' else '<'} "
+                         f"{v['threshold']:g}" for v in violations)
+        self.alert(now, "health", "candidate",
+                   f"candidate health breach {self._breaches}/{pol.consecutive}: {text}",
+                   violations=violations, breaches=self._breaches, n=snap.n)
+        if self._breaches >= pol.consecutive and "health" in pol.triggers:
+            self._rollback(now, "health", text, violations)
+
+    # ---------------------------------------------------------------- alerts
+    def _detector_alarm(self, now: float, label: str, m: int, signal: str, x: float) -> None:
+        model = self.sim.model_names[m]
+        self.alert(now, "detector", model, f"{label} on {model} {signal} detected a change (last value {x:.4g})",
+                   detector=label, signal=signal)
+
+    def alert(self, now: float, monitor: str, model: str, reason: str, **details: Any) -> None:
+        key = (monitor, model)
+        last = self._last_alert.get(key)
+        cooldown = self.rollback_config.cooldown_s if self.rollback_config else 60.0
+        first = key not in self.first_alarm_s
+        if first:
+            self.first_alarm_s[key] = now
+        if last is not None and now - last < cooldown and monitor != "health":
+            return
+        self._last_alert[key] = now
+        alert = Alert(time_s=now, monitor=monitor, model=model, reason=reason, details=details)
+        self.alerts.append(alert)
+        self.sim.emit("alert", reason, source=f"monitor:{monitor}", model=model, **details)
+        for callback in self.callbacks:
+            try:
+                callback(alert)
+            except Exception as exc:  # noqa: BLE001 - a failing callback must never stop the run
+                self.sim.emit("alert_callback_failed", f"{type(exc).__name__}: {exc}",
+                              source="alerts", model=model, callback=getattr(callback, "__name__", repr(callback)))
+        pol = self.rollback_config
+        if (pol is not None and pol.enabled and monitor in pol.triggers and monitor != "health"
+                and (model in ("candidate", ""))):
+            self._rollback(now, monitor, reason, [details])
+
+    def _rollback(self, now: float, trigger: str, reason: str, violations: list) -> None:
+        sim = self.sim
+        if sim.rolled_back or "candidate" not in sim.model_index:
+            return
+        if not self._candidate_served():
+            return
+        sim.rollback(f"rollback policy ({trigger}): {reason}", trigger=f"rollback_policy:{trigger}",
+                     violations=violations)
+
+    def _candidate_served(self) -> bool:
+        m = self.sim.model_index["candidate"]
+        return self.health[m].snapshot(self.sim.env.now).n > 0 or self.sim.strategy.kind not in ("single", "shadow")
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Health of every model now (for incident records)."""
+        out = {}
+        for m, name in enumerate(self.sim.model_names):
+            s = self.health[m].snapshot(now)
+            out[name] = {"n": s.n, "error_rate": s.error_rate, "latency_p95_ms": s.latency_p95_ms,
+                         "latency_p99_ms": s.latency_p99_ms, "throughput_per_s": s.throughput_per_s}
+        return out
+

@@ -1,0 +1,316 @@
+"""Per-model serving health over a rolling window: error rate, latency quantiles, throughput.
+
+Every request ends in one terminal status (``ok``, ``error``, ``timeout``, ``dropped``;
+ARCHITECTURE principle 3). :class:`HealthMonitor` keeps, per model, a rolling window of
+those outcomes and of the latency the user waited, and answers a snapshot on demand.
+
+Two windows are offered:
+
+* **time window** (default): a ring of ``ceil(window_s / bucket_s)`` time buckets, each with
+  status counts and a :class:`~workbench.monitoring.quantiles.LogHistogramSketch`; running
+  totals are kept by adding to them and subtracting whole buckets as they expire, so an
+  observation costs O(1) and a snapshot O(k log k) in occupied sketch buckets (the
+  rolling-bucket design of Hystrix and Prometheus summaries). The window is the current
+  bucket plus the ``n_buckets - 1`` before it, so its start moves in ``bucket_s`` steps.
+* **count window** (``window_count``): the last ``window_count`` requests exactly; a ring of
+  (time, status, latency) entries whose oldest is subtracted when a new one arrives, O(1).
+
+Unlike the seed's error "rate" (a list of 1s with no denominator, seed review slide 2),
+every rate carries its denominator ``n``, and an empty window gives NaN, never 0, so a
+"max" threshold cannot silently pass on no data (reference.md: Flagger's NaN trap).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from workbench.monitoring.quantiles import LogHistogramSketch
+
+__all__ = ["STATUSES", "HealthMonitor", "HealthSnapshot"]
+
+STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "dropped")
+_CODE = {s: i for i, s in enumerate(STATUSES)}
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    """Health of one model over one window.
+
+    Attributes
+    ----------
+    n : int
+        Requests that reached a terminal status in the window (the denominator).
+    ok, errors, timeouts, dropped : int
+        Counts per status (they add up to ``n``).
+    error_rate : float
+        ``(errors + timeouts) / n``; NaN when ``n == 0``.
+    failure_rate : float
+        ``(errors + timeouts + dropped) / n``; NaN when ``n == 0``.
+    timeout_rate, drop_rate : float
+        ``timeouts / n`` and ``dropped / n``; NaN when ``n == 0``.
+    latency_p50_ms, latency_p95_ms, latency_p99_ms : float
+        Latency quantiles (NaN without latencies), within the sketch's relative accuracy.
+    latency_quantiles_ms : tuple of (float, float)
+        ``(q, value)`` for the monitor's configured quantiles.
+    n_latency : int
+        Latencies behind the quantiles.
+    throughput_per_s : float
+        ``n`` over the covered duration; NaN if that duration is 0.
+    goodput_per_s : float
+        ``ok`` over the covered duration.
+    window_start_s, window_end_s : float
+        The interval covered (the start never precedes ``start_s`` of the monitor).
+    """
+
+    n: int
+    ok: int
+    errors: int
+    timeouts: int
+    dropped: int
+    error_rate: float
+    failure_rate: float
+    timeout_rate: float
+    drop_rate: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    latency_quantiles_ms: tuple[tuple[float, float], ...]
+    n_latency: int
+    throughput_per_s: float
+    goodput_per_s: float
+    window_start_s: float
+    window_end_s: float
+
+    def as_dict(self) -> dict[str, float]:
+        """Flat metric-name -> value mapping (for rollback thresholds and DataFrames)."""
+        d = asdict(self)
+        d.pop("latency_quantiles_ms")
+        for q, v in self.latency_quantiles_ms:
+            d[f"latency_q{_qname(q)}_ms"] = v
+        return d
+
+
+def _qname(q: float) -> str:
+    s = f"{q * 100:.10g}"
+    return s.replace(".", "_")
+
+
+class _Cell:
+    """Counts and a latency sketch for one time bucket (or the running total)."""
+
+    __slots__ = ("counts", "sketch")
+
+    def __init__(self, relative_accuracy: float) -> None:
+        self.counts = [0, 0, 0, 0]
+        self.sketch = LogHistogramSketch(relative_accuracy)
+
+
+class HealthMonitor:
+    """Rolling health of one model: status counts, latency quantiles and throughput.
+
+    Parameters
+    ----------
+    window_s : float
+        Length of the time window (ignored when ``window_count`` is given).
+    window_count : int, optional
+        If given, the window is the last ``window_count`` requests instead.
+    bucket_s : float
+        Time-bucket width; the time window advances in these steps.
+    quantiles : sequence of float
+        Latency quantiles reported in ``latency_quantiles_ms`` (p50/p95/p99 are always
+        reported in their own fields).
+    relative_accuracy : float
+        Relative accuracy of the latency sketch (0.01 = 1 %).
+    latency_statuses : sequence of str
+        Statuses whose latency counts (default: all but ``dropped``, i.e. what users
+        who got an answer, an error or a timeout waited).
+    start_s : float
+        When the monitor started watching; the first window is not longer than the time
+        since then (so early throughput is not diluted).
+
+    Examples
+    --------
+    >>> mon = HealthMonitor(window_s=10.0, bucket_s=1.0)
+    >>> for i in range(100):
+    ...     mon.observe(i * 0.1, "error" if i % 10 == 0 else "ok", 40.0 + i % 5)
+    >>> snap = mon.snapshot(9.99)
+    >>> snap.n, snap.errors, snap.error_rate, round(snap.throughput_per_s, 1)
+    (100, 10, 0.1, 10.0)
+    >>> mon.snapshot(10.0).n  # the bucket [0 s, 1 s) has left the 10 s window
+    90
+    >>> round(snap.latency_p50_ms)
+    42
+    >>> HealthMonitor().snapshot(5.0).error_rate
+    nan
+    """
+
+    def __init__(self, window_s: float = 60.0, window_count: int | None = None,
+                 bucket_s: float = 1.0, quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+                 relative_accuracy: float = 0.01,
+                 latency_statuses: Sequence[str] = ("ok", "error", "timeout"),
+                 start_s: float = 0.0) -> None:
+        qs = tuple(float(q) for q in quantiles)
+        for q in qs:
+            if not (0.0 <= q <= 1.0):
+                raise ValueError(f"quantiles: each must be in [0, 1], got {q!r}")
+        for s in latency_statuses:
+            if s not in _CODE:
+                raise ValueError(f"latency_statuses: unknown status {s!r}; expected {STATUSES}")
+        if not (0.0 < relative_accuracy < 1.0):
+            raise ValueError(f"relative_accuracy: must be in (0, 1), got {relative_accuracy!r}")
+        self.quantiles = qs
+        self.relative_accuracy = float(relative_accuracy)
+        self.latency_statuses = tuple(latency_statuses)
+        self._lat_ok = [s in self.latency_statuses for s in STATUSES]
+        self.start_s = float(start_s)
+        self.n_late = 0  # observations too old for the window, ignored
+        self.n_total = 0
+        self._total = _Cell(self.relative_accuracy)
+        if window_count is not None:
+            if int(window_count) != window_count or window_count < 1:
+                raise ValueError(f"window_count: must be a positive integer, got {window_count!r}")
+            self.kind = "count"
+            self.window_count = int(window_count)
+            self.window_s = math.nan
+            self.bucket_s = math.nan
+            self._ring_t = [0.0] * self.window_count
+            self._ring_code = [0] * self.window_count
+            self._ring_lat = [math.nan] * self.window_count
+            self._ring_len = 0
+            self._ring_head = 0  # next slot to write
+        else:
+            if not (window_s > 0) or not math.isfinite(window_s):
+                raise ValueError(f"window_s: must be a positive finite number, got {window_s!r}")
+            if not (bucket_s > 0) or bucket_s > window_s:
+                raise ValueError(f"bucket_s: must be in (0, window_s], got {bucket_s!r}")
+            self.kind = "time"
+            self.window_count = None
+            self.window_s = float(window_s)
+            self.bucket_s = float(bucket_s)
+            self.n_buckets = max(1, math.ceil(self.window_s / self.bucket_s - 1e-9))
+            self._cells = [_Cell(self.relative_accuracy) for _ in range(self.n_buckets)]
+            self._ids: list[int | None] = [None] * self.n_buckets
+            self._head: int | None = None  # newest bucket id
+
+    # -- time ring -------------------------------------------------------------------
+    def _advance(self, b: int) -> None:
+        """Make bucket ``b`` the newest, expiring the buckets that fall out."""
+        head = self._head
+        nb = self.n_buckets
+        if head is None:
+            for j in range(nb):
+                self._ids[(b - j) % nb] = b - j
+            self._head = b
+            return
+        if b <= head:
+            return
+        first = max(head + 1, b - nb + 1)
+        total = self._total
+        for bid in range(first, b + 1):
+            slot = bid % nb
+            cell = self._cells[slot]
+            if cell.counts != [0, 0, 0, 0]:
+                tc = total.counts
+                cc = cell.counts
+                for i in range(4):
+                    tc[i] -= cc[i]
+                    cc[i] = 0
+            if cell.sketch.count:
+                total.sketch.subtract(cell.sketch)
+                cell.sketch.clear()
+            self._ids[slot] = bid
+        self._head = b
+
+    def observe(self, time_s: float, status: str, latency_ms: float | None = None) -> None:
+        """Record one request's terminal status and the latency its user waited.
+
+        ``latency_ms`` may be None or NaN (e.g. for ``dropped``); it is then not counted
+        in the quantiles. Observations older than the time window are ignored
+        (counted in ``n_late``).
+        """
+        code = _CODE.get(status)
+        if code is None:
+            raise ValueError(f"status: must be one of {STATUSES}, got {status!r}")
+        lat = math.nan if latency_ms is None else float(latency_ms)
+        use_lat = self._lat_ok[code] and lat == lat
+        if use_lat and lat < 0:
+            raise ValueError(f"latency_ms: must be >= 0, got {latency_ms!r}")
+        self.n_total += 1
+        total = self._total
+        if self.kind == "count":
+            size = self.window_count
+            h = self._ring_head
+            if self._ring_len == size:
+                old = self._ring_code[h]
+                total.counts[old] -= 1
+                old_lat = self._ring_lat[h]
+                if old_lat == old_lat:
+                    total.sketch.remove(old_lat)
+            else:
+                self._ring_len += 1
+            self._ring_t[h] = float(time_s)
+            self._ring_code[h] = code
+            self._ring_lat[h] = lat if use_lat else math.nan
+            self._ring_head = (h + 1) % size
+            total.counts[code] += 1
+            if use_lat:
+                total.sketch.add(lat)
+            return
+        b = math.floor(time_s / self.bucket_s)
+        if self._head is None or b > self._head:
+            self._advance(b)
+        elif b <= self._head - self.n_buckets:
+            self.n_late += 1
+            return
+        cell = self._cells[b % self.n_buckets]
+        cell.counts[code] += 1
+        total.counts[code] += 1
+        if use_lat:
+            cell.sketch.add(lat)
+            total.sketch.add(lat)
+
+    def snapshot(self, now_s: float) -> HealthSnapshot:
+        """Health over the window ending at ``now_s`` (expires old buckets first)."""
+        now_s = float(now_s)
+        if self.kind == "count":
+            if self._ring_len:
+                oldest = (self._ring_head - self._ring_len) % self.window_count
+                start = min(self._ring_t[oldest], now_s)
+            else:
+                start = now_s
+        else:
+            b = math.floor(now_s / self.bucket_s)
+            if self._head is None or b > self._head:
+                self._advance(b)
+            start = max((self._head - self.n_buckets + 1) * self.bucket_s, self.start_s)
+        ok, errors, timeouts, dropped = self._total.counts
+        n = ok + errors + timeouts + dropped
+        sk = self._total.sketch
+        qs = (0.5, 0.95, 0.99, *self.quantiles)
+        vals = sk.quantiles(qs)
+        duration = now_s - start
+
+        def rate(x: int) -> float:
+            return x / n if n else math.nan
+
+        return HealthSnapshot(
+            n=n, ok=ok, errors=errors, timeouts=timeouts, dropped=dropped,
+            error_rate=rate(errors + timeouts),
+            failure_rate=rate(errors + timeouts + dropped),
+            timeout_rate=rate(timeouts),
+            drop_rate=rate(dropped),
+            latency_p50_ms=vals[0], latency_p95_ms=vals[1], latency_p99_ms=vals[2],
+            latency_quantiles_ms=tuple(zip(self.quantiles, vals[3:], strict=True)),
+            n_latency=sk.count,
+            throughput_per_s=n / duration if duration > 0 else math.nan,
+            goodput_per_s=ok / duration if duration > 0 else math.nan,
+            window_start_s=start,
+            window_end_s=now_s,
+        )
+
+    def __repr__(self) -> str:
+        if self.kind == "count":
+            return f"HealthMonitor(window_count={self.window_count}, n_total={self.n_total})"
+        return f"HealthMonitor(window_s={self.window_s}, bucket_s={self.bucket_s}, n_total={self.n_total})"
