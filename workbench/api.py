@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import EVENT_COLUMNS, Simulation
+from .engine.serving import CAUSE_MESSAGES
 from .result import STATUS_CATEGORIES, RunResult, summarise
 from .scenario import Scenario, load_scenario
 from .strategies import STATUS_NAMES, Strategy
@@ -109,6 +110,16 @@ def build_result(sim: Simulation) -> RunResult:
     }
     for j, name in enumerate(tr.feature_names):
         columns[f"feature_{name}"] = tr.features[:, j]
+    cause = np.zeros(n, dtype=np.int8)
+    for k, d in enumerate(sim.draws):
+        sel = (model_idx == k) & (status_idx == 1)
+        cause[sel] = d.cause[sel]
+    cause_text = np.array(["", *[CAUSE_MESSAGES[c] for c in sorted(CAUSE_MESSAGES)], "timeout", "queue full"],
+                          dtype=object)
+    codes = cause.astype(np.int16)
+    codes[status_idx == 2] = len(CAUSE_MESSAGES) + 1
+    codes[status_idx == 3] = len(CAUSE_MESSAGES) + 2
+    columns["failure_cause"] = pd.Categorical(cause_text[codes], categories=list(dict.fromkeys(cause_text)))
     requests = pd.DataFrame(columns)
     started = np.frombuffer(sim._started, dtype=np.int8).astype(bool)
     busy_s: dict[str, float] = {}
@@ -141,7 +152,7 @@ def build_result(sim: Simulation) -> RunResult:
     for name, kpi in summary["resources"].items():
         if sc.models[name].autoscaling is not None and kpi["replica_seconds"] > 0:
             summary["models"][name]["utilisation"] = busy_s[name] / kpi["replica_seconds"]
-    tables = {"resources": resources}
+    tables = {"resources": resources, **sim.strategy.tables()}
     if sim.hub is not None:
         from .engine.monitors import DRIFT_COLUMNS, HEALTH_COLUMNS, PERFORMANCE_COLUMNS
 

@@ -73,10 +73,64 @@ class RunResult:
             tmp = out / f".{name}.parquet.tmp"
             frame.to_parquet(tmp, index=False)
             os.replace(tmp, out / f"{name}.parquet")
+        self.write_log(out / "log.jsonl")
+        from .monitoring.logs import LogAnalyzer
+
+        log_report = LogAnalyzer(out / "log.jsonl", window_s=60.0).report()
+        tmp = out / ".log_report.md.tmp"
+        tmp.write_text(log_report.to_markdown(), encoding="utf-8")
+        os.replace(tmp, out / "log_report.md")
         tmp = out / ".report.md.tmp"
         tmp.write_text(self.report_markdown(), encoding="utf-8")
         os.replace(tmp, out / "report.md")
         return out
+
+    def log_records(self) -> pd.DataFrame:
+        """The run's structured log: one entry per request and per event, by time.
+
+        Columns ``time_s, level, model, message, latency_ms, status``; messages carry
+        request ids and numbers, as production logs do, so the log analyser has real
+        templates to find.
+        """
+        req = self.requests
+        rid = "req-" + req["request_id"].astype(str)
+        lat = req["latency_ms"].round(1).astype(str)
+        status = req["status"].astype(str)
+        model = req["model"].astype(str)
+        msg = "Served request " + rid + " for user u-" + req["user_id"].astype(str) + " in " + lat + " ms"
+        msg = msg.mask(status == "error", "Model " + model + " failed request " + rid + ": "
+                       + req["failure_cause"].astype(str) + " after " + lat + " ms")
+        msg = msg.mask(status == "timeout", "Timeout after " + lat + " ms for request " + rid + " on " + model)
+        msg = msg.mask(status == "dropped", "Dropped request " + rid + " on " + model + ": queue full")
+        level = status.map({"ok": "INFO", "error": "ERROR", "timeout": "WARNING", "dropped": "WARNING"})
+        entries = pd.DataFrame({
+            "time_s": req["end_time_s"].to_numpy(),
+            "level": level.to_numpy(),
+            "model": model.to_numpy(),
+            "message": msg.to_numpy(),
+            "latency_ms": req["latency_ms"].to_numpy(),
+            "status": status.to_numpy(),
+        })
+        ev = self.events
+        if len(ev):
+            ev_level = ev["kind"].map(lambda k: "WARNING" if k in (
+                "alert", "gate_failed", "rollback", "fault_start", "dependency_failure", "validation_failed"
+            ) else "INFO")
+            entries = pd.concat([entries, pd.DataFrame({
+                "time_s": ev["time_s"].to_numpy(), "level": ev_level.to_numpy(),
+                "model": ev["model"].replace("", "-").to_numpy(),
+                "message": ("[" + ev["kind"] + "] " + ev["reason"]).to_numpy(),
+                "latency_ms": np.nan, "status": "event",
+            })], ignore_index=True)
+        return entries.sort_values("time_s", kind="stable").reset_index(drop=True)
+
+    def write_log(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`log_records` as JSON lines (atomically)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        self.log_records().to_json(tmp, orient="records", lines=True)
+        os.replace(tmp, path)
+        return path
 
     def report_markdown(self) -> str:
         """A short human-readable report of the run."""

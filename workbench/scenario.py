@@ -515,6 +515,27 @@ class BanditStrategy(_Strict):
     prior_beta: float = Field(default=1.0, gt=0)
 
 
+class InterleavingStrategy(_Strict):
+    """Recommendation requests: the legacy and candidate rankers' top-``k`` lists are
+    interleaved (team-draft by default), users click by a click model, and each
+    impression is credited to a ranker (win, loss or tie).
+
+    The catalogue has ``n_items`` items with graded relevance per user (from user
+    and item embeddings); ranking quality is the noise on true relevance of each
+    ranker (lower is better). ``naive_shuffle`` is the starting design's method,
+    kept as a counter-example.
+    """
+
+    kind: Literal["interleaving"] = "interleaving"
+    method: Literal["team_draft", "balanced", "probabilistic", "naive_shuffle"] = "team_draft"
+    click_model: Literal["navigational", "informational", "cascade", "pbm", "perfect"] = "navigational"
+    k: int = Field(default=10, ge=1, le=50)
+    n_items: int = Field(default=500, ge=10, le=20_000)
+    legacy_noise_sd: float = Field(default=1.0, ge=0)
+    candidate_noise_sd: float = Field(default=0.8, ge=0)
+    catalogue_seed: int = Field(default=0, ge=0)
+
+
 StrategyConfig = Annotated[
     SingleStrategy
     | ABStrategy
@@ -522,7 +543,8 @@ StrategyConfig = Annotated[
     | ProgressiveStrategy
     | ShadowStrategy
     | BlueGreenStrategy
-    | BanditStrategy,
+    | BanditStrategy
+    | InterleavingStrategy,
     Field(discriminator="kind"),
 ]
 
@@ -641,6 +663,8 @@ class Scenario(_Strict):
             raise _FieldError(
                 "models.candidate", f"strategy {self.strategy.kind!r} needs a model named 'candidate'"
             )
+        if self.strategy.kind == "interleaving" and self.traffic.users > 20_000:
+            raise _FieldError("traffic.users", "interleaving simulates a catalogue per user: at most 20000 users")
         if self.strategy.kind == "single" and self.strategy.model not in self.models:
             raise _FieldError("strategy.model", f"unknown model {self.strategy.model!r}")
         if self.warmup_s >= self.duration_s:

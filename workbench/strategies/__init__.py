@@ -16,6 +16,7 @@ from .base import (
     WindowMetrics,
 )
 from .canary import Canary, Cohort
+from .interleaving import Interleaving
 from .progressive import BlueGreen, Progressive
 from .shadow import Shadow
 from .simple import ABTest, Single
@@ -33,6 +34,7 @@ __all__ = [
     "BlueGreen",
     "Shadow",
     "Bandit",
+    "Interleaving",
     "build_strategy",
     "STRATEGY_KINDS",
     "OK",
@@ -50,6 +52,7 @@ STRATEGY_KINDS = {
     "shadow": Shadow,
     "blue_green": BlueGreen,
     "bandit": Bandit,
+    "interleaving": Interleaving,
 }
 
 
@@ -60,4 +63,6 @@ def build_strategy(scenario: Scenario) -> Strategy:
         cls = STRATEGY_KINDS[config.kind]
     except KeyError:
         raise NotImplementedError(f"strategy kind {config.kind!r} is not available yet") from None
+    if config.kind == "interleaving":
+        return cls(config, users=scenario.traffic.users)
     return cls(config)

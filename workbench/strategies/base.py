@@ -153,6 +153,10 @@ class Strategy:
         """Current nominal share of traffic for the candidate, in percent (for plots)."""
         return 0.0
 
+    def tables(self) -> dict[str, Any]:
+        """Extra DataFrames the strategy logged (exported in ``RunResult.tables``)."""
+        return {}
+
     def summary(self) -> dict[str, Any]:
         """Strategy-specific KPIs for ``RunResult.summary['strategy']``."""
         return {"kind": self.kind, "final_state": self.state}
