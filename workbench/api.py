@@ -77,11 +77,12 @@ def build_result(sim: Simulation) -> RunResult:
     sc = sim.scenario
     tr = sim.traffic
     n = sim.n
-    model_idx = np.frombuffer(sim.log_model, dtype=np.int8).copy()
-    status_idx = np.frombuffer(sim.log_status, dtype=np.int8).copy()
+    # zero-copy views of the engine's buffers (the DataFrame keeps them alive)
+    model_idx = np.frombuffer(sim.log_model, dtype=np.int8)
+    status_idx = np.frombuffer(sim.log_status, dtype=np.int8)
     if n and (status_idx < 0).any():  # pragma: no cover - conservation guard
         raise RuntimeError(f"{int((status_idx < 0).sum())} requests never finished")
-    latency = np.frombuffer(sim.log_latency_ms, dtype=np.float64).copy()
+    latency = np.frombuffer(sim.log_latency_ms, dtype=np.float64)
     prediction = np.full(n, np.nan)
     ok = status_idx == 0
     for k, d in enumerate(sim.draws):
@@ -98,9 +99,9 @@ def build_result(sim: Simulation) -> RunResult:
         "user_id": tr.user_id,
         "model": pd.Categorical.from_codes(model_idx, categories=list(sim.model_names)),
         "status": pd.Categorical.from_codes(status_idx, dtype=STATUS_CATEGORIES),
-        "queue_ms": np.frombuffer(sim.log_queue_ms, dtype=np.float64).copy(),
+        "queue_ms": np.frombuffer(sim.log_queue_ms, dtype=np.float64),
         "latency_ms": latency,
-        "end_time_s": np.frombuffer(sim.log_end_s, dtype=np.float64).copy(),
+        "end_time_s": np.frombuffer(sim.log_end_s, dtype=np.float64),
         "prediction": prediction,
         "label": tr.label,
         "label_time_s": tr.label_time_s,
@@ -120,7 +121,7 @@ def build_result(sim: Simulation) -> RunResult:
     codes[status_idx == 2] = len(CAUSE_MESSAGES) + 1
     codes[status_idx == 3] = len(CAUSE_MESSAGES) + 2
     columns["failure_cause"] = pd.Categorical(cause_text[codes], categories=list(dict.fromkeys(cause_text)))
-    requests = pd.DataFrame(columns)
+    requests = pd.DataFrame(columns, copy=False)
     started = np.frombuffer(sim._started, dtype=np.int8).astype(bool)
     busy_s: dict[str, float] = {}
     for k, d in enumerate(sim.draws):

@@ -189,18 +189,29 @@ def summarise(
 ) -> dict[str, Any]:
     """KPIs of a run. Per-model metrics use requests arriving after ``warmup_s``."""
     duration = scenario.duration_s
-    warm = requests[requests["time_s"] >= scenario.warmup_s]
     counts = requests["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
     n = int(len(requests))
+    # numpy masks rather than filtered DataFrames: no copy of the whole table per model
+    warm = requests["time_s"].to_numpy() >= scenario.warmup_s
+    model_codes = requests["model"].cat.codes.to_numpy()
+    model_cats = list(requests["model"].cat.categories)
+    status_all = requests["status"].cat.codes.to_numpy()
+    latency_all = requests["latency_ms"].to_numpy()
+    queue_all = requests["queue_ms"].to_numpy()
+    abs_all = requests["abs_error"].to_numpy()
+    conv_all = requests["converted"].to_numpy()
+    slo_all = requests["slo_breach"].to_numpy()
+    users_all = requests["user_id"].to_numpy()
     models: dict[str, Any] = {}
     for name, cfg in scenario.models.items():
-        part = warm[warm["model"] == name]
-        k = int(len(part))
-        status = part["status"].to_numpy()
-        ok = status == "ok"
-        served = status != "dropped"
-        lat = part["latency_ms"].to_numpy()[served]
-        abs_err = part["abs_error"].to_numpy()[ok]
+        code = model_cats.index(name) if name in model_cats else -2
+        sel = warm & (model_codes == code)
+        k = int(sel.sum())
+        status = status_all[sel]
+        ok = status == 0
+        served = status != 3
+        lat = latency_all[sel][served]
+        abs_err = abs_all[sel][ok]
         window_s = duration - scenario.warmup_s
         util = (
             busy_s_by_model.get(name, 0.0) / (cfg.replicas * duration)
@@ -209,23 +220,23 @@ def summarise(
         )
         models[name] = {
             "requests": k,
-            "users": int(part["user_id"].nunique()),
+            "users": int(np.unique(users_all[sel]).size),
             "ok": int(ok.sum()),
-            "error": int((status == "error").sum()),
-            "timeout": int((status == "timeout").sum()),
-            "dropped": int((status == "dropped").sum()),
+            "error": int((status == 1).sum()),
+            "timeout": int((status == 2).sum()),
+            "dropped": int((status == 3).sum()),
             "error_rate": float((~ok).mean()) if k else math.nan,
             "latency_p50_ms": _pct(lat, 50),
             "latency_p95_ms": _pct(lat, 95),
             "latency_p99_ms": _pct(lat, 99),
             "mean_latency_ms": float(lat.mean()) if lat.size else math.nan,
-            "mean_queue_ms": float(part["queue_ms"].to_numpy()[served].mean()) if lat.size else math.nan,
+            "mean_queue_ms": float(queue_all[sel][served].mean()) if lat.size else math.nan,
             "throughput_per_s": float(ok.sum()) / window_s,
             "utilisation": util,
             "prediction_mae": float(abs_err.mean()) if abs_err.size else math.nan,
             "prediction_rmse": float(np.sqrt(np.mean(abs_err**2))) if abs_err.size else math.nan,
-            "conversion_rate": float(part["converted"].mean()) if k else math.nan,
-            "slo_breaches": int(part["slo_breach"].sum()),
+            "conversion_rate": float(conv_all[sel].mean()) if k else math.nan,
+            "slo_breaches": int(slo_all[sel].sum()),
         }
     return {
         "scenario": scenario.name,

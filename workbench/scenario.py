@@ -21,7 +21,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Scenario",
@@ -31,7 +40,8 @@ __all__ = [
     "apply_overrides",
 ]
 
-LOGNORMAL_Z99 = 2.3263478740408408  # standard normal 99th percentile (reference.md)
+LOGNORMAL_Z99 = 2.3263478740408408
+MAX_ARRIVALS = 5e7  # per run: about 10 GB of request log; larger runs should be split  # standard normal 99th percentile (reference.md)
 
 
 class ScenarioError(ValueError):
@@ -48,8 +58,35 @@ class ScenarioError(ValueError):
         super().__init__(text)
 
 
+class _ReadOnlyDict(dict):
+    """A dict that refuses changes, so a loaded scenario cannot be edited in place
+    (use :meth:`Scenario.with_overrides`, which re-validates)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("scenario tables are read-only; use Scenario.with_overrides(...)")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    pop = popitem = clear = update = setdefault = _refuse
+
+    def __deepcopy__(self, memo):
+        return _ReadOnlyDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def __reduce__(self):
+        return (_ReadOnlyDict, (dict(self),))
+
+
+class _FrozenDictAlias:
+    """``FrozenDict[K, V]``: a dict field validated as ``dict[K, V]`` and frozen after."""
+
+    def __class_getitem__(cls, params):
+        return Annotated[dict[params], AfterValidator(_ReadOnlyDict)]
+
+
+FrozenDict = _FrozenDictAlias
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- latency
@@ -124,11 +161,11 @@ class FeatureSpec(_Strict):
 
 
 def _default_features() -> dict[str, FeatureSpec]:
-    return {
+    return _ReadOnlyDict({
         "x1": FeatureSpec(dist="normal", mean=0.0, sd=1.0),
         "x2": FeatureSpec(dist="normal", mean=0.0, sd=1.0),
         "x3": FeatureSpec(dist="uniform", low=0.0, high=1.0),
-    }
+    })
 
 
 class TrafficConfig(_Strict):
@@ -147,10 +184,10 @@ class TrafficConfig(_Strict):
     burst_multiplier: float = Field(default=4.0, ge=1)
     burst_mean_s: float = Field(default=30.0, gt=0)
     calm_mean_s: float = Field(default=270.0, gt=0)
-    users: int = Field(default=10_000, ge=1)
+    users: int = Field(default=10_000, ge=1, le=10_000_000)
     user_skew: float = Field(default=1.1, ge=0)
     label_delay_s: float = Field(default=60.0, ge=0)
-    features: dict[str, FeatureSpec] = Field(default_factory=_default_features)
+    features: FrozenDict[str, FeatureSpec] = Field(default_factory=_default_features)
 
     @field_validator("features")
     @classmethod
@@ -170,7 +207,7 @@ class TargetConfig(_Strict):
     """
 
     intercept: float = 0.0
-    weights: dict[str, float] = Field(default_factory=dict)
+    weights: FrozenDict[str, float] = Field(default_factory=_ReadOnlyDict)
     nonlinearity: float = 0.5
     noise_sd: float = Field(default=0.1, ge=0)
 
@@ -266,7 +303,7 @@ class DetectorSpec(_Strict):
     name: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm", "hddm_a", "cusum"] = "adwin"
     signal: Literal["latency_ms", "error", "abs_error"] = "latency_ms"
     model: str = "candidate"
-    params: dict[str, float | int | str] = Field(default_factory=dict)
+    params: FrozenDict[str, float | int | str] = Field(default_factory=_ReadOnlyDict)
 
 
 class MonitoringConfig(_Strict):
@@ -294,7 +331,7 @@ class MonitoringConfig(_Strict):
     drift_window_n: int = Field(default=2000, ge=20)
     drift_interval_s: float = Field(default=60.0, gt=0)
     drift_consecutive: int = Field(default=3, ge=1)
-    detectors: list[DetectorSpec] = Field(default_factory=list)
+    detectors: tuple[DetectorSpec, ...] = Field(default_factory=tuple)
 
 
 class RollbackThreshold(_Strict):
@@ -324,10 +361,10 @@ class RollbackConfig(_Strict):
     """
 
     enabled: bool = True
-    triggers: list[Literal["health", "performance", "drift", "detector"]] = Field(
+    triggers: tuple[Literal["health", "performance", "drift", "detector"], ...] = Field(
         default_factory=lambda: ["health"]
     )
-    thresholds: list[RollbackThreshold] = Field(default_factory=list)
+    thresholds: tuple[RollbackThreshold, ...] = Field(default_factory=tuple)
     consecutive: int = Field(default=2, ge=1)
     min_samples: int = Field(default=30, ge=1)
     cooldown_s: float = Field(default=60.0, ge=0)
@@ -387,7 +424,7 @@ class CanaryStrategy(_Strict):
 
     kind: Literal["canary"] = "canary"
     candidate_fraction: float = Field(default=0.05, ge=0, le=1)
-    schedule: list[RampPoint] = Field(default_factory=list)
+    schedule: tuple[RampPoint, ...] = Field(default_factory=tuple)
     per_request: bool = False
     salt: str = "canary"
 
@@ -440,7 +477,7 @@ class JudgeConfig(_Strict):
     metric: str = "latency_ms"
     direction: Literal["increase", "decrease", "either"] = "increase"
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    metrics: list[str] = Field(default_factory=lambda: ["latency_ms", "error"])
+    metrics: tuple[str, ...] = Field(default_factory=lambda: ("latency_ms", "error"))
     pass_threshold: float = Field(default=95.0, ge=0, le=100)
     marginal_threshold: float = Field(default=75.0, ge=0, le=100)
     min_samples: int = Field(default=50, ge=1)
@@ -456,10 +493,10 @@ class ProgressiveStrategy(_Strict):
     """
 
     kind: Literal["progressive"] = "progressive"
-    steps: list[Step] = Field(min_length=1)
+    steps: tuple[Step, ...] = Field(min_length=1)
     interval_s: float = Field(default=60.0, gt=0)
     window_s: float | None = Field(default=None, gt=0)
-    gates: list[Gate] = Field(default_factory=list)
+    gates: tuple[Gate, ...] = Field(default_factory=tuple)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     failure_limit: int = Field(default=0, ge=0)
     consecutive: bool = True
@@ -499,7 +536,7 @@ class BlueGreenStrategy(_Strict):
     switch_s: float = Field(default=600.0, ge=0)
     interval_s: float = Field(default=30.0, gt=0)
     window_s: float = Field(default=120.0, gt=0)
-    gates: list[Gate] = Field(default_factory=list)
+    gates: tuple[Gate, ...] = Field(default_factory=tuple)
     failure_limit: int = Field(default=0, ge=0)
 
 
@@ -607,7 +644,7 @@ class ConceptDrift(_FaultBase):
     """
 
     kind: Literal["concept_drift"] = "concept_drift"
-    weight_shift: dict[str, float] = Field(default_factory=dict)
+    weight_shift: FrozenDict[str, float] = Field(default_factory=_ReadOnlyDict)
     offset: float = 0.0
     ramp_s: float = Field(default=0.0, ge=0)
 
@@ -637,19 +674,22 @@ class Scenario(_Strict):
     warmup_s: float = Field(default=0.0, ge=0)
     traffic: TrafficConfig = Field(default_factory=TrafficConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
-    models: dict[str, ModelConfig]
+    models: FrozenDict[str, ModelConfig]
     strategy: StrategyConfig = Field(default_factory=SingleStrategy)
-    faults: list[FaultConfig] = Field(default_factory=list)
+    faults: tuple[FaultConfig, ...] = Field(default_factory=tuple)
     slo: SLOConfig = Field(default_factory=SLOConfig)
     business: BusinessConfig = Field(default_factory=BusinessConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     monitoring: MonitoringConfig | None = None
     rollback: RollbackConfig | None = None
-    services: dict[str, ServiceConfig] = Field(default_factory=dict)
-    dependencies: list[DependencyConfig] = Field(default_factory=list)
+    services: FrozenDict[str, ServiceConfig] = Field(default_factory=_ReadOnlyDict)
+    dependencies: tuple[DependencyConfig, ...] = Field(default_factory=tuple)
 
-    # the raw mapping this scenario was validated from (for overrides and hashing)
+    # where this scenario was loaded from, and the raw mapping it was validated from:
+    # overrides apply to the raw mapping (as written), with defaults filled in where a
+    # table on an override's path was left out
     source_path: str | None = Field(default=None, exclude=True)
+    _raw: dict = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -667,6 +707,15 @@ class Scenario(_Strict):
             raise _FieldError("traffic.users", "interleaving simulates a catalogue per user: at most 20000 users")
         if self.strategy.kind == "single" and self.strategy.model not in self.models:
             raise _FieldError("strategy.model", f"unknown model {self.strategy.model!r}")
+        peak = self.traffic.rate_per_s * {
+            "constant": 1.0, "diurnal": 1.0 + self.traffic.amplitude, "bursty": self.traffic.burst_multiplier
+        }[self.traffic.pattern]
+        if peak * self.duration_s > MAX_ARRIVALS:
+            raise _FieldError(
+                "traffic.rate_per_s",
+                f"rate x duration_s gives about {peak * self.duration_s:.3g} arrivals; at most {MAX_ARRIVALS:.0e} "
+                "per run (split a long horizon into several runs or lower the rate)",
+            )
         if self.warmup_s >= self.duration_s:
             raise _FieldError("warmup_s", "must be less than duration_s")
         features = set(self.traffic.features)
@@ -735,7 +784,8 @@ class Scenario(_Strict):
         """A new scenario with dotted-path overrides applied and re-validated."""
         if not overrides:
             return self
-        raw = apply_overrides(self.to_mapping(), overrides, source=self.source_path)
+        raw = self._raw or self.to_mapping()
+        raw = apply_overrides(raw, overrides, source=self.source_path, defaults=self.to_mapping())
         return _validate(raw, source=self.source_path)
 
 
@@ -768,7 +818,11 @@ def load_scenario(path_or_mapping: str | Path | Mapping[str, Any], overrides=Non
         except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(f"not valid TOML: {exc}", source=source) from None
     if overrides:
-        raw = apply_overrides(raw, overrides, source=source)
+        try:
+            defaults = _validate(raw, source=source).to_mapping()
+        except ScenarioError:
+            defaults = None  # the file alone is invalid: the overrides may be what fixes it
+        raw = apply_overrides(raw, overrides, source=source, defaults=defaults)
     return _validate(raw, source=source)
 
 
@@ -784,7 +838,9 @@ def _validate(raw: Mapping[str, Any], *, source: str | None) -> Scenario:
         raise ScenarioError(messages[0], source=source, errors=messages) from None
     except _FieldError as exc:  # pragma: no cover - pydantic wraps these, kept as a guard
         raise ScenarioError(str(exc), source=source) from None
-    return scenario.model_copy(update={"source_path": source})
+    out = scenario.model_copy(update={"source_path": source})
+    out._raw = copy.deepcopy(raw)
+    return out
 
 
 def _format_error(err: Mapping[str, Any], raw: Any) -> str:
@@ -836,6 +892,7 @@ def _format_error(err: Mapping[str, Any], raw: Any) -> str:
         message = err.get("msg", "invalid value")
         message = message.removeprefix("Value error, ")
         message = message[:1].lower() + message[1:]
+        message = message.replace("tuple", "list")
     return f"{path or '<root>'}: {message}"
 
 
@@ -860,13 +917,19 @@ def _parse_path(path: str) -> list[str | int]:
 
 
 def apply_overrides(
-    raw: Mapping[str, Any], overrides: Mapping[str, Any], *, source: str | None = None
+    raw: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a copy of ``raw`` with dotted-path overrides set.
 
     Paths look like ``traffic.rate_per_s``, ``faults[0].multiplier`` or
     ``strategy.steps[1].weight``. A missing table on the way is created; a list
-    index out of range is an error.
+    index out of range is an error. With ``defaults`` (the validated scenario's full
+    mapping), a table missing on the way is first filled from the defaults, unless the
+    overrides themselves set that table's ``kind`` or ``dist`` (a different variant).
 
     Examples
     --------
@@ -880,6 +943,7 @@ def apply_overrides(
         except ValueError as exc:
             raise ScenarioError(str(exc), source=source) from None
         node: Any = out
+        default: Any = defaults
         for depth, tok in enumerate(tokens[:-1]):
             nxt = tokens[depth + 1]
             where = _render(tokens[: depth + 1])
@@ -887,11 +951,18 @@ def apply_overrides(
                 if not isinstance(node, list) or tok >= len(node):
                     raise ScenarioError(f"{where}: no such list element", source=source)
                 node = node[tok]
+                default = default[tok] if isinstance(default, list) and tok < len(default) else None
             else:
                 if not isinstance(node, dict):
                     raise ScenarioError(f"{where}: not a table", source=source)
+                default = default.get(tok) if isinstance(default, Mapping) else None
                 if tok not in node or node[tok] is None:
-                    node[tok] = [] if isinstance(nxt, int) else {}
+                    prefix = _render(tokens[: depth + 1])
+                    variant_set = any(k in (f"{prefix}.kind", f"{prefix}.dist") for k in overrides)
+                    if isinstance(default, (dict, list)) and not variant_set:
+                        node[tok] = copy.deepcopy(default)
+                    else:
+                        node[tok] = [] if isinstance(nxt, int) else {}
                 node = node[tok]
         last = tokens[-1]
         if isinstance(last, int):

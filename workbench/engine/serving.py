@@ -101,9 +101,9 @@ def draw_model(
             impact = seg.impacts.get(name, 0.0)
             if name in seg.failed or impact <= 0.0:
                 continue
-            inside = (t >= seg.start_s) & (t < seg.end_s) & (u_dep < impact) & ~fails
-            fails |= inside
-            cause[inside] = CAUSE_UPSTREAM
+            hit = (t >= seg.start_s) & (t < seg.end_s) & (u_dep < impact)
+            fails |= hit
+            cause[hit] = CAUSE_UPSTREAM  # the upstream failure is why the call failed
     cause[outage != OUTAGE_NONE] = CAUSE_OUTAGE
     if model is None:
         model = SyntheticModel(

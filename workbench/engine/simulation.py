@@ -135,16 +135,21 @@ class Simulation:
         self._cancelled: dict[int, int] = {}
         self._business_u = stream(self.seed, "business").random(n)
         # fast per-model lookups (array.array indexing returns Python scalars)
+        # (the numpy arrays become zero-copy views of these buffers: no duplicate memory)
         self._service = [array("d", d.service_s.tobytes()) for d in self.draws]
         self._fails = [array("b", d.fails.astype(np.int8).tobytes()) for d in self.draws]
         self._outage = [array("b", d.outage.tobytes()) for d in self.draws]
+        for k, d in enumerate(self.draws):
+            d.service_s = np.frombuffer(self._service[k], dtype=np.float64)
+            d.fails = np.frombuffer(self._fails[k], dtype=np.int8).view(bool)
+            d.outage = np.frombuffer(self._outage[k], dtype=np.int8)
         self._outage_any = [bool(d.outage.any()) for d in self.draws]
         self._timeout_s = [
             (d.config.timeout_ms / 1000.0) if d.config.timeout_ms is not None else None
             for d in self.draws
         ]
         self._times = array("d", self.traffic.time_s.tobytes())
-        self._users = self.traffic.user_id.tolist()
+        self._users = array("q", self.traffic.user_id.astype(np.int64).tobytes())
         self.incidents: list[tuple] = []
         self.hub: MonitorHub | None = None
         if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:

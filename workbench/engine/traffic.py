@@ -27,7 +27,6 @@ class Traffic:
     user_id: np.ndarray
     features: np.ndarray  # (n, d), after data drift
     feature_names: tuple[str, ...]
-    signal: np.ndarray  # the target function as the models learnt it, at the (drifted) features
     label: np.ndarray  # ground truth, after concept drift and noise
     label_time_s: np.ndarray
 
@@ -180,7 +179,6 @@ def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
         user_id=users,
         features=features,
         feature_names=names,
-        signal=signal,
         label=label,
         label_time_s=label_time,
     )

@@ -1,0 +1,343 @@
+"""The ``workbench`` command line: ``validate`` and ``run``, and how it treats bad input.
+
+Bad input must give a message naming the file and the field on stderr, exit status 2,
+and no traceback (issue 2). Most tests call :func:`workbench.cli.main` in-process; two
+start a real interpreter to check the exit status the shell sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench import __version__
+from workbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted((REPO / "scenarios").glob("*.toml"))
+REQUIRED_COLUMNS = [
+    "request_id",
+    "time_s",
+    "user_id",
+    "model",
+    "status",
+    "queue_ms",
+    "latency_ms",
+    "prediction",
+    "label",
+    "label_time_s",
+]
+STATUSES = {"ok", "error", "timeout", "dropped"}
+
+SMALL = """\
+name = "small-ab"
+description = "Two models and a 30% A/B arm, for CLI tests."
+duration_s = 600
+seed = 11
+
+[traffic]
+rate_per_s = 40
+users = 500
+
+[models.legacy]
+latency = { dist = "exponential", mean_ms = 20 }
+replicas = 4
+timeout_ms = 1000
+
+[models.candidate]
+latency = { dist = "constant", ms = 15 }
+replicas = 2
+
+[strategy]
+kind = "ab"
+candidate_fraction = 0.3
+
+[[faults]]
+kind = "latency_spike"
+target = "candidate"
+start_s = 20
+duration_s = 10
+multiplier = 3.0
+"""
+
+BROKEN = """\
+name = "broken"
+duration_s = 60
+
+[models.legacy]
+
+[models.candidate]
+latency = { dist = "lognormal", median_ms = 40, p99_ms = 30 }
+
+[strategy]
+kind = "ab"
+"""
+
+
+@pytest.fixture
+def small(tmp_path) -> Path:
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def broken(tmp_path) -> Path:
+    path = tmp_path / "broken.toml"
+    path.write_text(BROKEN, encoding="utf-8")
+    return path
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _subprocess(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# ----------------------------------------------------------------------------- validate
+def test_validate_prints_ok_per_file(capsys):
+    code, out, err = _run(capsys, "validate", *map(str, SCENARIOS))
+    assert code == 0, err
+    assert out.splitlines() == [f"{p}: ok" for p in SCENARIOS]
+    assert err == ""
+
+
+def test_validate_bad_file_exits_2_naming_file_and_field(capsys, small, broken):
+    code, out, err = _run(capsys, "validate", str(small), str(broken))
+    assert code == 2
+    assert out.splitlines() == [f"{small}: ok"], "good files are still reported"
+    assert f"{broken}: models.candidate.latency.p99_ms: must be greater than median_ms" in err
+    assert "Traceback" not in err and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            'name = "x"\nduration_s = 60\n[models.legacy]\nlaetncy = 3\n',
+            "models.legacy.laetncy: unknown key",
+        ),
+        (
+            'name = "x"\nduration_s = 60\n[models.legacy]\n[strategy]\nkind = "yolo"\n',
+            "strategy.kind: unknown kind 'yolo'",
+        ),
+        ('name = "x"\nduration_s = [60,\n', "not valid TOML"),
+    ],
+)
+def test_validate_reports_each_kind_of_error(capsys, tmp_path, content, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(content, encoding="utf-8")
+    code, out, err = _run(capsys, "validate", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"{path}: ")
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_validate_missing_file(capsys, tmp_path):
+    missing = tmp_path / "missing.toml"
+    code, _, err = _run(capsys, "validate", str(missing))
+    assert code == 2
+    assert f"{missing}: file not found" in err
+
+
+def test_usage_errors_exit_2(capsys):
+    for argv in ([], ["validate"], ["frobnicate"], ["run"], ["run", "x.toml", "--seed", "abc"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2, argv
+        assert "usage:" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- run
+def test_run_prints_summary_and_writes_the_run(capsys, small, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, err = _run(
+        capsys,
+        "run",
+        str(small),
+        "--set",
+        "traffic.rate_per_s=10",
+        "--set",
+        "duration_s=60",
+        "--out",
+        str(out_dir),
+    )
+    assert code == 0, err
+    assert "Traceback" not in err
+    # a readable table: a header and one row per model
+    lines = out.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["model", "requests"])
+    for column in ("p50", "p95", "p99", "err", "MAE"):
+        assert column in header
+    rows = {
+        line.split()[0]: line.split()
+        for line in lines
+        if line.split() and line.split()[0] in ("legacy", "candidate")
+    }
+    assert set(rows) == {"legacy", "candidate"}
+    assert "small-ab" in out
+
+    for name in ("requests.parquet", "events.parquet", "summary.json", "report.md"):
+        assert (out_dir / name).is_file(), name
+    requests = pd.read_parquet(out_dir / "requests.parquet")
+    events = pd.read_parquet(out_dir / "events.parquet")
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    report = (out_dir / "report.md").read_text(encoding="utf-8")
+
+    assert set(REQUIRED_COLUMNS) <= set(requests.columns)
+    n = len(requests)
+    # the overrides took effect: 60 s at 10/s is Poisson(600); +-5 sd is 478..722
+    assert 478 <= n <= 722
+    assert requests["time_s"].between(0, 60, inclusive="left").all()
+    assert requests["request_id"].tolist() == list(range(n))
+    assert set(requests["status"].astype(str)) <= STATUSES
+    assert set(requests["model"].astype(str)) <= {"legacy", "candidate"}
+    # conservation: the summary's counts are the table's counts and add up to the arrivals
+    assert summary["requests"] == n
+    assert sum(summary["status_counts"].values()) == n
+    counts = requests["status"].astype(str).value_counts()
+    for status, k in summary["status_counts"].items():
+        assert counts.get(status, 0) == k
+    assert rows["legacy"][1] == str(summary["models"]["legacy"]["requests"])
+    assert summary["scenario"] == "small-ab" and summary["seed"] == 11
+    # the fault window is in the events, with its start and end
+    assert {"fault_start", "fault_end"} <= set(events["kind"])
+    assert events.loc[events["kind"] == "fault_start", "time_s"].tolist() == [20.0]
+    assert report.startswith("# Run report: small-ab")
+    assert "legacy" in report and "candidate" in report
+
+
+def test_run_is_reproducible_and_seed_changes_traffic(capsys, small, tmp_path):
+    frames = {}
+    for tag, seed in (("a", "5"), ("b", "5"), ("c", "6")):
+        code, _, err = _run(
+            capsys,
+            "run",
+            str(small),
+            "--seed",
+            seed,
+            "--set",
+            "duration_s=30",
+            "--out",
+            str(tmp_path / tag),
+        )
+        assert code == 0, err
+        frames[tag] = pd.read_parquet(tmp_path / tag / "requests.parquet")
+    pd.testing.assert_frame_equal(frames["a"], frames["b"])
+    assert not frames["a"]["time_s"].equals(frames["c"]["time_s"])
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["seed"] == 5
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("traffic.ratee=10", "traffic.ratee: unknown key"),
+        ("faults[4].multiplier=2", "faults[4]: no such list element"),
+        ("traffic..rate_per_s=10", "bad override path"),
+        ("traffic.rate_per_s=-5", "traffic.rate_per_s: input should be greater than 0"),
+        ("traffic.rate_per_s=fast", "traffic.rate_per_s: input should be a valid number"),
+        ("models.candidate.latency.ms=-1", "models.candidate.latency.ms"),
+        ("traffic.rate_per_s", "expected key=value"),
+    ],
+)
+def test_run_with_a_bad_set_exits_2(capsys, small, tmp_path, setting, expected):
+    out_dir = tmp_path / "out"
+    code, _, err = _run(capsys, "run", str(small), "--set", setting, "--out", str(out_dir))
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err
+    assert not out_dir.exists(), "nothing is written for a bad scenario"
+
+
+def test_run_with_a_bad_set_names_the_file(capsys, small):
+    code, _, err = _run(capsys, "run", str(small), "--set", "traffic.ratee=10")
+    assert code == 2
+    assert str(small) in err
+
+
+def test_run_missing_or_broken_file_exits_2(capsys, tmp_path, broken):
+    code, _, err = _run(capsys, "run", str(tmp_path / "nope.toml"))
+    assert code == 2 and "file not found" in err
+    code, _, err = _run(capsys, "run", str(broken))
+    assert code == 2 and f"{broken}: models.candidate.latency.p99_ms" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["duration_s=inf", "traffic.rate_per_s=inf", "traffic.users=1000000000000"],
+)
+def test_run_with_absurd_numbers_exits_2_without_traceback(capsys, small, setting):
+    """BUG: these pass validation (inf satisfies ``gt=0``; ``users`` has no upper bound)
+    and then crash the engine (``ValueError: lam value too large``, ``MemoryError``),
+    which the CLI prints as a traceback with exit status 1."""
+    code, _, err = _run(capsys, "run", str(small), "--set", setting)
+    assert code == 2
+    assert setting.split("=")[0] in err
+    assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- real processes
+def test_subprocess_validate_exit_status_and_no_traceback(tmp_path, small, broken):
+    ok = _subprocess("validate", str(small), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == f"{small}: ok"
+    bad = _subprocess("validate", str(small), str(broken), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert (
+        f"{broken}: models.candidate.latency.p99_ms: must be greater than median_ms" in bad.stderr
+    )
+    assert "Traceback" not in bad.stderr
+
+
+def test_subprocess_run_writes_a_readable_run(tmp_path, small):
+    out_dir = tmp_path / "run"
+    proc = _subprocess(
+        "run",
+        str(small),
+        "--set",
+        "traffic.rate_per_s=10",
+        "--set",
+        "duration_s=60",
+        "--out",
+        str(out_dir),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "legacy" in proc.stdout and "candidate" in proc.stdout
+    requests = pd.read_parquet(out_dir / "requests.parquet")
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    assert len(requests) == summary["requests"] > 0
+    bad = _subprocess("run", str(small), "--set", "traffic.rate_per_s=-1", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert f"{small}: traffic.rate_per_s" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,35 @@
+"""Figures of a run, drawn from its DataFrames only (never from the engine).
+
+Every function returns a :class:`matplotlib.figure.Figure` built inside
+:func:`use_style`, with simulated time on the x axis (seconds for runs up to
+10 minutes, minutes beyond) and units on every axis label. Time-series
+figures mark the run's ``events``: fault windows shaded, rollout steps
+dotted, failed gates as triangles, rollbacks, promotions and switches as
+vertical lines.
+
+- :func:`traffic_share` -- share of requests by model, with rollout steps.
+- :func:`latency_over_time` -- latency percentiles per model, faults shaded.
+- :func:`error_rate_over_time` -- non-ok requests per model.
+- :func:`shadow_agreement` -- a shadowed candidate's agreement and health.
+- :func:`compare_panel` -- KPI bars of a :func:`workbench.compare` table.
+- :func:`p_values_over_time` -- naive vs always-valid p-values at each look.
+"""
+
+from .panels import COMPARE_METRICS, compare_panel, p_values_over_time, shadow_agreement
+from .style import MODEL_COLORS, RC_PARAMS, fault_windows, time_axis, use_style
+from .timeseries import error_rate_over_time, latency_over_time, traffic_share
+
+__all__ = [
+    "COMPARE_METRICS",
+    "MODEL_COLORS",
+    "RC_PARAMS",
+    "compare_panel",
+    "error_rate_over_time",
+    "fault_windows",
+    "latency_over_time",
+    "p_values_over_time",
+    "shadow_agreement",
+    "time_axis",
+    "traffic_share",
+    "use_style",
+]
