@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 
 from .api import run
 from .experiments import compare
+from .experiments.sweep import sweep
 from .result import RunResult
 from .scenario import Scenario, ScenarioError, load_scenario
 
-__all__ = ["__version__", "load_scenario", "run", "compare", "Scenario", "ScenarioError", "RunResult"]
+__all__ = ["__version__", "load_scenario", "run", "compare", "sweep", "Scenario", "ScenarioError", "RunResult"]

@@ -7,10 +7,12 @@ exits with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .scenario import ScenarioError, load_scenario, parse_override_value
@@ -57,6 +59,30 @@ def _progress_bar(enabled: bool, desc: str):
     return update, close
 
 
+def _record(args, kind: str, scenario, seed, kpis: dict, out) -> None:
+    """Record a CLI run in the run registry (``--registry`` or the default database)."""
+    if getattr(args, "no_registry", False):
+        return
+    from .registry import RunRegistry
+
+    with RunRegistry(args.registry) as reg:
+        run_id = reg.record_run(kind, scenario.name, scenario.content_hash(), seed, __version__, kpis,
+                                str(Path(out).resolve()) if out else None)
+    print(f"recorded as run {run_id} in {reg.path}", file=sys.stderr)
+
+
+def _run_kpis(summary: dict) -> dict:
+    keep = ("requests", "users", "status_counts", "error_rate", "throughput_per_s", "rollback")
+    out = {k: summary[k] for k in keep if k in summary}
+    out["final_state"] = summary.get("strategy", {}).get("final_state")
+    out["models"] = {
+        name: {k: m.get(k) for k in ("requests", "error_rate", "latency_p95_ms", "latency_p99_ms",
+                                     "prediction_mae", "conversion_rate")}
+        for name, m in summary.get("models", {}).items()
+    }
+    return out
+
+
 def cmd_run(args) -> int:
     from .api import run
     from .result import format_summary
@@ -92,7 +118,8 @@ def cmd_run(args) -> int:
                 print(f"  ... {len(shown) - 30} more")
     if args.out:
         out = result.to_dir(args.out)
-        print(f"\nwrote {out}/ (requests.parquet, events.parquet, summary.json, report.md)")
+        print(f"\nwrote {out}/ (requests.parquet, events.parquet, summary.json, report.md, log.jsonl)")
+    _record(args, "run", scenario, result.seed, _run_kpis(s), args.out)
     return 0
 
 
@@ -123,6 +150,105 @@ def cmd_compare(args) -> int:
         table.to_parquet(tmp, index=False)
         os.replace(tmp, out / "compare.parquet")
         print(f"\nwrote {out / 'compare.parquet'}")
+    kpis = {row["strategy"]: {k: row[k] for k in ("final_state", "bad_requests_candidate", "time_to_detect_s",
+                                                  "time_to_rollback_s", "time_to_full_rollout_s")}
+            for row in table.to_dict("records")}
+    _record(args, "compare", scenario, int(table["seed"].iloc[0]), kpis, args.out)
+    return 0
+
+
+def _parse_vary(items: Sequence[str] | None) -> dict:
+    vary: dict = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ScenarioError(f"--vary {item!r}: expected key=v1,v2,... (e.g. faults[0].error_rate=0.02,0.05)")
+        key, values = item.split("=", 1)
+        parsed = [parse_override_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise ScenarioError(f"--vary {item!r}: give at least one value")
+        vary[key.strip()] = parsed
+    return vary
+
+
+def cmd_sweep(args) -> int:
+    from .experiments.sweep import format_sweep_table, sweep
+
+    scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    vary = _parse_vary(args.vary)
+    # validate every grid point before any worker starts (the error names the field)
+    for key, values in vary.items():
+        for value in values:
+            scenario.with_overrides({key: value})
+    table = sweep(
+        scenario, seeds=args.seeds, vary=vary or None, workers=args.workers, scheduler=args.scheduler,
+        out=args.out, progress=not args.quiet and sys.stderr.isatty(), record=not args.no_registry,
+        registry=args.registry,
+    )
+    print(f"scenario {scenario.name!r}: {len(table)} runs ({args.seeds} seeds"
+          + (f" x {', '.join(f'{k} in {v}' for k, v in vary.items())}" if vary else "") + ")")
+    print(format_sweep_table(table, by=list(vary) or None))
+    if args.out:
+        print(f"\nwrote {args.out}/sweep.parquet (finished runs in {args.out}/runs/; re-run to resume)")
+    return 0
+
+
+def cmd_capacity(args) -> int:
+    import pandas as pd
+
+    from .experiments.capacity import autoscaling_vs_fixed
+
+    scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    try:
+        table = autoscaling_vs_fixed(scenario, seed=args.seed, model=args.model)
+    except ValueError as exc:
+        raise ScenarioError(str(exc), source=args.scenario) from None
+    cols = ["fleet", "latency_p95_ms", "latency_p99_ms", "slo_ms", "p95_within_slo", "replica_seconds",
+            "mean_replicas", "peak_replicas", "utilisation", "cost_vs_fixed"]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
+        print(f"scenario {scenario.name!r}  seed {table['seed'].iloc[0]}  (same traffic for both fleets)")
+        print(table[cols].to_string(index=False))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    import pandas as pd
+
+    from .registry import RunRegistry
+
+    with RunRegistry(args.registry) as reg:
+        if args.show:
+            try:
+                rec = reg.get_run(args.show)
+            except (KeyError, ValueError) as exc:
+                raise ScenarioError(f"runs show: {exc}") from None
+            print(f"run {rec.run_id}  ({rec.kind}, {rec.created_at})")
+            print(f"scenario {rec.scenario_name!r}  hash {rec.scenario_hash}  seed {rec.seed}  "
+                  f"workbench {rec.package_version}")
+            print(f"output: {rec.output_dir or '-'}")
+            print(json.dumps(rec.kpis, indent=2, sort_keys=True, default=str))
+            return 0
+        table = reg.list_runs(limit=args.limit)
+    if table.empty:
+        print("no runs recorded yet")
+        return 0
+    cols = [c for c in ("run_id", "created_at", "kind", "scenario_name", "seed", "output_dir") if c in table]
+    with pd.option_context("display.width", 200, "display.max_colwidth", 60):
+        print(table[cols].to_string(index=False))
+    return 0
+
+
+def cmd_logs(args) -> int:
+    from .monitoring.logs import LogAnalyzer
+
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / "log.jsonl"
+    if not path.exists():
+        raise ScenarioError("no log.jsonl here (write one with `workbench run ... --out DIR`)", source=str(path))
+    analyser = LogAnalyzer(path, window_s=args.window_s)
+    if args.retention_s is not None:
+        analyser.retain(float(analyser.entries["time_s"].max()), args.retention_s)
+    print(analyser.report().to_markdown())
     return 0
 
 
@@ -150,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="directory to write the run's tables and report")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field by dotted path")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--registry", default=None, help="run registry database (default: user data dir)")
+    p.add_argument("--no-registry", action="store_true", help="do not record this run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="run several strategies on the same traffic")
@@ -159,7 +287,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None, help="directory to write compare.parquet")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--registry", default=None)
+    p.add_argument("--no-registry", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="Monte-Carlo operating characteristics of a rollout policy (Dask)")
+    p.add_argument("scenario")
+    p.add_argument("--seeds", type=int, default=100, help="number of seeds (0..N-1)")
+    p.add_argument("--vary", action="append", metavar="KEY=V1,V2", help="a parameter grid by dotted path")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask scheduler")
+    p.add_argument("--out", default=None, help="directory for results (an interrupted sweep resumes from it)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--registry", default=None)
+    p.add_argument("--no-registry", action="store_true")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("capacity", help="an autoscaled fleet against a fixed fleet sized for the peak")
+    p.add_argument("scenario")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--model", default="legacy")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_capacity)
+
+    p = sub.add_parser("runs", help="list recorded runs, or show one")
+    p.add_argument("show_word", nargs="?", choices=["show"], help=argparse.SUPPRESS)
+    p.add_argument("run_id", nargs="?", help="run id (or a unique prefix) to show")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--registry", default=None, help="registry database (default: user data dir or $WORKBENCH_REGISTRY)")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("logs", help="analyse a run's structured log (templates, volume, anomalies)")
+    p.add_argument("path", help="a run directory written with --out, or a log.jsonl file")
+    p.add_argument("--window-s", type=float, default=60.0)
+    p.add_argument("--retention-s", type=float, default=None, help="keep only the last N simulated seconds")
+    p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("validate", help="check scenario files")
     p.add_argument("scenarios", nargs="+")
@@ -170,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "runs":
+        if args.show_word == "show" and not args.run_id:
+            parser.exit(EXIT_BAD_INPUT, "workbench runs show: error: give a run id\n")
+        args.show = args.run_id if args.show_word == "show" or args.run_id else None
     try:
         return int(args.func(args) or 0)
     except ScenarioError as exc:

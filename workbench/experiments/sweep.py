@@ -1,0 +1,636 @@
+"""Monte-Carlo sweeps: a grid of scenario overrides times seeds, run on Dask.
+
+Each run is a pure function of (scenario mapping, overrides, seed) -- see
+:func:`run_task` -- so its result never depends on which process or machine ran
+it: the same seeds give the same table with one worker, two, or a remote cluster.
+This is desmod's ``simulate_factors`` idea (one simulation per point of a factor
+grid) on Dask distributed (``LocalCluster``, ``Client``, ``as_completed``).
+
+Checkpointing: with ``out=``, finished runs are appended to ``out/runs/`` in small
+Parquet files (one per batch of runs, each written to a temporary name and then
+renamed, so a file that exists is complete). Every run has a stable key (a
+BLAKE2b hash of its parameters, overrides and seed), so calling :func:`sweep`
+again with the same ``out`` skips the runs already there. The final table is
+always in grid order (varied parameters in the order given, then seeds in the
+order given), so an interrupted-then-resumed sweep gives the same table as an
+uninterrupted one. The sorted table is written to ``out/sweep.parquet``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..scenario import Scenario, load_scenario
+
+__all__ = ["sweep", "run_task", "format_sweep_table", "sweep_tasks", "SweepTask", "read_sweep"]
+
+_RUNS_DIR = "runs"
+_MANIFEST = "sweep.json"
+_TABLE = "sweep.parquet"
+_KEY_COLUMN = "_run_key"
+_FLUSH_ROWS = 64  # write a checkpoint batch after this many runs ...
+_FLUSH_S = 5.0  # ... or this many seconds, whichever comes first
+
+
+# --------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class SweepTask:
+    """One run of a sweep.
+
+    Attributes
+    ----------
+    key : str
+        Stable hash of ``params``, ``overrides`` and ``seed`` (the checkpoint key).
+    params : dict
+        Column name to value, as shown in the table (one per varied path).
+    overrides : dict
+        Dotted-path overrides applied to the base scenario for this run.
+    seed : int
+    """
+
+    key: str
+    params: dict[str, Any]
+    overrides: dict[str, Any]
+    seed: int
+
+
+def run_task(scenario_mapping: Mapping[str, Any], overrides: Mapping[str, Any], seed: int) -> dict:
+    """Run one scenario point and return its KPI row (a plain dict).
+
+    A pure function of its arguments: it validates the mapping, applies the
+    overrides, runs the simulation with ``seed`` and returns
+    :func:`~workbench.experiments.compare.strategy_kpis` plus ``candidate_faults``
+    (the number of faults injected into the candidate, which
+    :func:`~workbench.experiments.characteristics.operating_characteristics` uses
+    to tell a good candidate from a bad one).
+    """
+    from ..api import run  # imported here: the sweep client itself never needs the engine
+    from .compare import strategy_kpis
+
+    sc = load_scenario(scenario_mapping, overrides=overrides or None)
+    result = run(sc, seed=int(seed))
+    row = strategy_kpis(result)
+    row["candidate_faults"] = sum(1 for f in sc.faults if getattr(f, "target", None) == "candidate")
+    return {k: _plain(v) for k, v in row.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars to Python, tuples to lists, mapping keys to str (JSON-safe)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _run_key(params: Mapping[str, Any], overrides: Mapping[str, Any], seed: int) -> str:
+    text = _canonical({"params": params, "overrides": overrides, "seed": seed})
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def _check_seeds(seeds: int | Iterable[int]) -> list[int]:
+    if isinstance(seeds, (bool, np.bool_)):
+        raise ValueError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(f"seeds: must be at least 1, got {seeds}")
+        return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
+    out = []
+    for s in seeds:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"seeds: every seed must be a non-negative integer, got {s!r}")
+        out.append(int(s))
+    if not out:
+        raise ValueError("seeds: must not be empty")
+    if len(set(out)) != len(out):
+        raise ValueError("seeds: contains duplicates")
+    return out
+
+
+def _check_vary(vary: Mapping[str, Sequence[Any]] | None, arg: str = "vary") -> dict[str, list[Any]]:
+    if vary is None:
+        return {}
+    if not isinstance(vary, Mapping):
+        raise ValueError(f"{arg}: must be a mapping of dotted paths to lists of values")
+    out: dict[str, list[Any]] = {}
+    for path, values in vary.items():
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"{arg}: keys must be dotted paths, got {path!r}")
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise ValueError(f"{arg}[{path!r}]: must be a list of values, got {values!r}")
+        vals = [_plain(v) for v in values]
+        if not vals:
+            raise ValueError(f"{arg}[{path!r}]: must not be empty")
+        texts = [_canonical(v) for v in vals]
+        if len(set(texts)) != len(texts):
+            raise ValueError(f"{arg}[{path!r}]: contains duplicate values")
+        out[path] = vals
+    return out
+
+
+def _column_values(values: list[Any]) -> list[Any]:
+    """How a varied path's values appear in the table: one type per column.
+
+    Numbers stay numbers (all floats if any is a float), booleans and strings stay;
+    anything else (tables, lists, mixed kinds) becomes canonical JSON text.
+    """
+    def number(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    if all(number(v) for v in values):
+        return [float(v) for v in values] if any(isinstance(v, float) for v in values) else values
+    if all(isinstance(v, bool) for v in values) or all(isinstance(v, str) for v in values):
+        return values
+    return [_canonical(v) for v in values]
+
+
+def sweep_tasks(
+    seeds: int | Iterable[int],
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
+    variant_column: str = "policy",
+) -> tuple[list[SweepTask], list[str]]:
+    """The runs of a sweep in table order, and the names of its parameter columns.
+
+    The grid is ``variants`` (named override sets, e.g. policies) x ``vary`` (each
+    path's values in the order given, the first path varying slowest) x ``seeds``.
+
+    Examples
+    --------
+    >>> tasks, columns = sweep_tasks(2, {"traffic.rate_per_s": [10, 20]})
+    >>> columns
+    ['traffic.rate_per_s']
+    >>> [(t.params["traffic.rate_per_s"], t.seed) for t in tasks]
+    [(10, 0), (10, 1), (20, 0), (20, 1)]
+    """
+    seed_list = _check_seeds(seeds)
+    grid = _check_vary(vary)
+    shown = {path: _column_values(values) for path, values in grid.items()}
+    columns = list(grid)
+    named: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
+    if variants is not None:
+        if not isinstance(variants, Mapping) or not variants:
+            raise ValueError("policies: must be a non-empty mapping of names to overrides")
+        named = []
+        for name, ov in variants.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"policies: names must be non-empty strings, got {name!r}")
+            if ov is None:
+                ov = {}
+            if not isinstance(ov, Mapping):
+                raise ValueError(f"policies[{name!r}]: must be a mapping of dotted paths to values")
+            clash = sorted(set(ov) & set(grid))
+            if clash:
+                raise ValueError(f"policies[{name!r}]: sets {clash[0]!r}, which vary also varies")
+            named.append((name, {str(k): _plain(v) for k, v in ov.items()}))
+        if variant_column in grid:
+            raise ValueError(f"vary: {variant_column!r} clashes with the policy column")
+        columns = [variant_column, *columns]
+    tasks = []
+    paths = list(grid)
+    for name, base_ov in named:
+        for idx in itertools.product(*(range(len(grid[p])) for p in paths)):
+            overrides = dict(base_ov)
+            params: dict[str, Any] = {} if name is None else {variant_column: name}
+            for p, i in zip(paths, idx, strict=True):
+                overrides[p] = grid[p][i]
+                params[p] = shown[p][i]
+            for seed in seed_list:
+                tasks.append(SweepTask(_run_key(params, overrides, seed), params, overrides, seed))
+    return tasks, columns
+
+
+# --------------------------------------------------------------------------- checkpoint
+class _Checkpoint:
+    """Finished runs in ``out/runs/*.parquet`` (batches, atomically renamed)."""
+
+    def __init__(self, out: Path | None, base: Scenario, scenario_hash: str):
+        self.out = out
+        self.buffer: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+        self.rows: dict[str, dict[str, Any]] = {}
+        if out is None:
+            return
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"out: {out} exists and is not a directory")
+        (out / _RUNS_DIR).mkdir(parents=True, exist_ok=True)
+        manifest = out / _MANIFEST
+        if manifest.exists():
+            try:
+                old = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"out: cannot read {manifest} ({exc})") from None
+            if old.get("scenario_hash") != scenario_hash:
+                raise ValueError(
+                    f"out: {out} holds a sweep of another scenario "
+                    f"({old.get('scenario_name')!r}, hash {old.get('scenario_hash')}; this one is "
+                    f"{base.name!r}, hash {scenario_hash}); use another directory or delete it"
+                )
+        else:
+            _atomic_write_text(manifest, _canonical({
+                "format": 1,
+                "scenario_name": base.name,
+                "scenario_hash": scenario_hash,
+                "scenario": base.to_mapping(),
+                "package_version": _package_version(),
+            }))
+        for path in sorted((out / _RUNS_DIR).glob("*.parquet")):
+            for row in _read_rows(path):
+                self.rows.setdefault(row[_KEY_COLUMN], row)
+        for stale in (out / _RUNS_DIR).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def add(self, task: SweepTask, kpis: Mapping[str, Any]) -> None:
+        row = {_KEY_COLUMN: task.key, **task.params, "seed": task.seed}
+        row.update((k, v) for k, v in kpis.items() if k not in row)
+        self.rows[task.key] = row
+        if self.out is None:
+            return
+        self.buffer.append(row)
+        if len(self.buffer) >= _FLUSH_ROWS or time.monotonic() - self.last_flush >= _FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if self.out is None or not self.buffer:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        batch, self.buffer = self.buffer, []
+        names: dict[str, None] = {}
+        for row in batch:
+            names.update(dict.fromkeys(row))
+        table = pa.Table.from_pydict({n: [row.get(n) for row in batch] for n in names})
+        final = self.out / _RUNS_DIR / f"part-{batch[0][_KEY_COLUMN]}-{len(batch)}.parquet"
+        tmp = final.with_name(f".{final.name}.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+
+    def reload(self) -> None:
+        """Re-read every run from disk, so resumed and fresh sweeps build the same table."""
+        if self.out is None:
+            return
+        self.rows = {}
+        for path in sorted((self.out / _RUNS_DIR).glob("*.parquet")):
+            for row in _read_rows(path):
+                self.rows.setdefault(row[_KEY_COLUMN], row)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _package_version() -> str:
+    try:
+        import workbench
+
+        return str(workbench.__version__)
+    except Exception:  # pragma: no cover - partially initialised package
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- executors
+def _run_inline(mapping, todo, checkpoint, bar) -> None:
+    for task in todo:
+        try:
+            row = run_task(mapping, task.overrides, task.seed)
+        except Exception as exc:
+            exc.add_note(f"sweep run failed: overrides {task.overrides}, seed {task.seed}")
+            raise
+        checkpoint.add(task, row)
+        bar.update(1)
+
+
+def _run_dask(client, mapping, scenario_hash, todo, checkpoint, bar) -> None:
+    from distributed import as_completed
+
+    threads = max(1, sum(client.nthreads().values()))
+    window = 4 * threads + 16  # bounded in flight: small scheduler state, quick Ctrl-C
+    pending = iter(todo)
+    by_key: dict[str, SweepTask] = {}
+
+    def submit(task: SweepTask):
+        by_key[task.key] = task
+        return client.submit(run_task, mapping, task.overrides, task.seed,
+                             key=f"workbench-run-{scenario_hash}-{task.key}")
+
+    first = [submit(t) for t in itertools.islice(pending, window)]
+    ac = as_completed(first, loop=client.loop)
+    try:
+        for fut in ac:
+            task = by_key[fut.key.rsplit("-", 1)[-1]]
+            try:
+                row = fut.result()
+            except Exception as exc:
+                exc.add_note(f"sweep run failed: overrides {task.overrides}, seed {task.seed}")
+                raise
+            fut.release()
+            checkpoint.add(task, row)
+            bar.update(1)
+            nxt = next(pending, None)
+            if nxt is not None:
+                ac.add(submit(nxt))
+    finally:
+        for fut in list(ac.futures):
+            fut.cancel()
+        ac.clear()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(progress: bool, total: int, done: int, name: str):
+    if not progress:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"sweep {name}", unit="run")
+
+
+def _execute(
+    base: Scenario,
+    tasks: list[SweepTask],
+    param_columns: list[str],
+    *,
+    client=None,
+    workers: int | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+    scheduler: str | None = None,
+    record: bool = True,
+    registry=None,
+    kind: str = "sweep",
+    seeds: list[int] | None = None,
+) -> pd.DataFrame:
+    if client is not None and scheduler is not None:
+        raise ValueError("scheduler: give either client= or scheduler=, not both")
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers: must be a positive integer, got {workers!r}")
+        if client is not None or scheduler is not None:
+            raise ValueError("workers: only applies to the default local cluster, not to client= or scheduler=")
+    if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
+        raise ValueError(f"scheduler: expected an address like 'tcp://HOST:PORT', got {scheduler!r}")
+    # validate every grid point up front: a typo fails before any cluster starts
+    seen: set[str] = set()
+    for task in tasks:
+        text = _canonical(task.overrides)
+        if text not in seen:
+            seen.add(text)
+            base.with_overrides(task.overrides)
+    mapping = base.to_mapping()
+    scenario_hash = base.content_hash()
+    out_dir = None if out is None else Path(out)
+    checkpoint = _Checkpoint(out_dir, base, scenario_hash)
+    todo = [t for t in tasks if t.key not in checkpoint.rows]
+    bar = _progress_bar(progress, len(tasks), len(tasks) - len(todo), base.name)
+    try:
+        if todo:
+            if client is not None:
+                _run_dask(client, mapping, scenario_hash, todo, checkpoint, bar)
+            elif scheduler is not None:
+                from distributed import Client
+
+                with Client(scheduler, set_as_default=False) as own:
+                    _run_dask(own, mapping, scenario_hash, todo, checkpoint, bar)
+            else:
+                n = int(workers) if workers is not None else (os.cpu_count() or 1)
+                n = min(n, len(todo))
+                if n <= 1:
+                    _run_inline(mapping, todo, checkpoint, bar)
+                else:
+                    with _local_client(n) as own:
+                        _run_dask(own, mapping, scenario_hash, todo, checkpoint, bar)
+    finally:
+        checkpoint.flush()
+        bar.close()
+    checkpoint.reload()
+    table = _assemble([checkpoint.rows[t.key] for t in tasks], param_columns)
+    table.attrs.update({"params": list(param_columns), "scenario": base.name,
+                        "scenario_hash": scenario_hash})
+    if out_dir is not None:
+        tmp = out_dir / f".{_TABLE}.tmp"
+        table.to_parquet(tmp, index=False)
+        os.replace(tmp, out_dir / _TABLE)
+    if record:
+        run_id = _record(base, scenario_hash, table, seeds or sorted({t.seed for t in tasks}),
+                         out_dir, registry, kind)
+        if run_id is not None:
+            table.attrs["run_id"] = run_id
+    return table
+
+
+class _local_client:
+    """A LocalCluster of ``n`` single-threaded worker processes and its client, closed on exit."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.cluster = None
+        self.client = None
+
+    def __enter__(self):
+        from distributed import Client, LocalCluster
+
+        self.cluster = LocalCluster(
+            n_workers=self.n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,  # no fixed port: several sweeps may run side by side
+            silence_logs=logging.ERROR,
+            # the statistical profiler samples every 10 ms and costs ~12% of the CPU of
+            # a run (bench/sweep.py); nobody looks at profiles of a sweep's workers
+            config={"distributed.worker.profile.enabled": False},
+        )
+        try:
+            self.client = Client(self.cluster, set_as_default=False)
+        except BaseException:
+            self.cluster.close()
+            raise
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.client is not None:
+                self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _assemble(rows: list[dict[str, Any]], param_columns: list[str]) -> pd.DataFrame:
+    table = pd.DataFrame.from_records(rows)
+    if _KEY_COLUMN in table.columns:
+        table = table.drop(columns=_KEY_COLUMN)
+    first = [c for c in [*param_columns, "seed"] if c in table.columns]
+    return table[first + [c for c in table.columns if c not in first]].reset_index(drop=True)
+
+
+def _record(base, scenario_hash, table, seeds, out_dir, registry, kind) -> str | None:
+    """Record the sweep in the run registry; warn (never fail) if that is impossible."""
+    try:
+        from ..registry.runs import RunRegistry
+    except ImportError:  # pragma: no cover - registry not installed
+        warnings.warn("run registry unavailable: sweep not recorded", stacklevel=3)
+        return None
+    state = table["final_state"] if "final_state" in table.columns else pd.Series(dtype=object)
+    n = len(table)
+    kpis = {
+        "runs": n,
+        "params": list(table.attrs.get("params", [])),
+        "rollbacks": int((state == "rolled_back").sum()),
+        "promotions": int((state == "promoted").sum()),
+        "rollback_rate": float((state == "rolled_back").mean()) if n else math.nan,
+        "promotion_rate": float((state == "promoted").mean()) if n else math.nan,
+    }
+    for col in ("time_to_detect_s", "time_to_rollback_s", "bad_requests_candidate"):
+        if col in table.columns:
+            kpis[f"{col}_mean"] = float(pd.to_numeric(table[col], errors="coerce").mean())
+    try:
+        if isinstance(registry, RunRegistry):
+            return registry.record_run(kind, base.name, scenario_hash, seeds, _package_version(),
+                                       kpis, out_dir)
+        with RunRegistry(registry) as reg:
+            return reg.record_run(kind, base.name, scenario_hash, seeds, _package_version(), kpis,
+                                  out_dir)
+    except Exception as exc:  # the results are safe on disk; a registry problem must not lose them
+        warnings.warn(f"sweep not recorded in the run registry: {exc}", stacklevel=3)
+        return None
+
+
+# --------------------------------------------------------------------------- public API
+def sweep(
+    scenario: Scenario | str | os.PathLike | Mapping[str, Any],
+    seeds: int | Iterable[int],
+    vary: Mapping[str, Sequence[Any]] | None = None,
+    client=None,
+    workers: int | None = None,
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+    scheduler: str | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    record: bool = True,
+    registry=None,
+) -> pd.DataFrame:
+    """Run a scenario over a grid of overrides times seeds; one KPI row per run.
+
+    Parameters
+    ----------
+    scenario : Scenario, path or mapping
+    seeds : int or list of int
+        ``n`` means seeds ``0 .. n-1``. Seed ``s`` gives the same traffic and faults
+        at every grid point (common random numbers), so grid points are paired.
+    vary : mapping, optional
+        Dotted paths to lists of values, e.g. ``{"faults[0].error_rate": [0.02, 0.08]}``.
+        Each path becomes a column; the first path varies slowest.
+    client : distributed.Client, optional
+        Run on this existing Dask cluster (left open). Single-threaded workers
+        are best: a run is pure Python and holds the GIL.
+    workers : int, optional
+        Size of the default local cluster (one single-threaded process per worker;
+        default ``os.cpu_count()``, at most one per run left to do), closed when the
+        sweep ends. ``workers=1`` (or a single run to do) runs in this process
+        without Dask; results are identical either way.
+    out : path, optional
+        Directory for the checkpoint (``runs/``), manifest (``sweep.json``) and the
+        final table (``sweep.parquet``). Re-running with the same ``out`` resumes:
+        finished runs are not redone.
+    progress : bool
+        Show a tqdm progress bar.
+    scheduler : str, optional
+        Address of a running Dask scheduler, ``"tcp://HOST:PORT"``. Its workers
+        must have the same version of ``workbench`` installed (tasks refer to
+        :func:`run_task` by name).
+    overrides : mapping, optional
+        Applied to the scenario before the grid (fixed for every run).
+    record : bool
+        Record the sweep in the run registry (``registry``: path or
+        :class:`~workbench.registry.runs.RunRegistry`; default location otherwise).
+
+    Returns
+    -------
+    DataFrame
+        Parameter columns, ``seed``, then the KPIs of
+        :func:`~workbench.experiments.compare.strategy_kpis` and
+        ``candidate_faults``; in grid order. ``attrs["params"]`` names the
+        parameter columns.
+
+    Examples
+    --------
+    >>> sc = {"name": "tiny", "duration_s": 20, "models": {"legacy": {}, "candidate": {}},
+    ...       "strategy": {"kind": "canary"}}
+    >>> df = sweep(sc, seeds=2, vary={"strategy.candidate_fraction": [0.1, 0.5]},
+    ...            workers=1, record=False)
+    >>> list(zip(df["strategy.candidate_fraction"], df["seed"]))
+    [(0.1, 0), (0.1, 1), (0.5, 0), (0.5, 1)]
+    >>> bool(df.loc[2, "candidate_requests"] > df.loc[0, "candidate_requests"])
+    True
+    """
+    base = _resolve(scenario, overrides)
+    tasks, columns = sweep_tasks(seeds, vary)
+    return _execute(base, tasks, columns, client=client, workers=workers, out=out,
+                    progress=progress, scheduler=scheduler, record=record, registry=registry,
+                    kind="sweep", seeds=_check_seeds(seeds))
+
+
+def _resolve(scenario, overrides) -> Scenario:
+    if isinstance(scenario, Scenario):
+        return scenario.with_overrides(overrides)
+    return load_scenario(scenario, overrides=overrides)
+
+
+def read_sweep(out: str | os.PathLike) -> pd.DataFrame:
+    """The final table of a finished sweep written with ``out=``."""
+    path = Path(out) / _TABLE
+    if not path.exists():
+        raise ValueError(f"out: no finished sweep in {out} (missing {_TABLE})")
+    return pd.read_parquet(path)
+
+
+def format_sweep_table(df: pd.DataFrame, by: str | Sequence[str] | None = None,
+                       good_candidate=None) -> str:
+    """Operating characteristics of a sweep as text (what ``workbench sweep`` prints).
+
+    See :func:`~workbench.experiments.characteristics.operating_characteristics`.
+    """
+    from .characteristics import format_characteristics, operating_characteristics
+
+    oc = operating_characteristics(df, by=by, good_candidate=good_candidate)
+    return format_characteristics(oc)
