@@ -216,3 +216,18 @@ def test_bad_strategy_parameters_name_the_field(strategy, path):
     with pytest.raises(workbench.ScenarioError) as err:
         workbench.load_scenario(scen("ab_test"), overrides={"strategy": strategy})
     assert path in str(err.value) and "ab_test.toml" in str(err.value)
+
+
+@pytest.mark.parametrize("judge", [
+    {"kind": "sequential", "metric": "error", "direction": "increase"},
+    {"kind": "kayenta", "metrics": ["error", "latency_ms"], "direction": "increase"},
+])
+def test_statistical_judges_plug_into_progressive(judge):
+    bad = workbench.run(scen("progressive_bad_candidate"), overrides={"strategy.gates": [], "strategy.judge": judge})
+    assert bad.summary["rollback"]["rolled_back"]
+    failed = bad.events[bad.events.kind == "gate_failed"]
+    assert len(failed) and json.loads(failed.details.iloc[0])["judge"]["outcome"] == "fail"
+    assert failed.time_s.iloc[0] > 420  # never before the fault
+    good = workbench.run(scen("progressive_good_candidate"), overrides={"strategy.gates": [], "strategy.judge": judge})
+    assert not good.summary["rollback"]["rolled_back"]
+    assert good.summary["strategy"]["final_state"] == "promoted"

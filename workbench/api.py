@@ -154,6 +154,10 @@ def build_result(sim: Simulation) -> RunResult:
         if sc.models[name].autoscaling is not None and kpi["replica_seconds"] > 0:
             summary["models"][name]["utilisation"] = busy_s[name] / kpi["replica_seconds"]
     tables = {"resources": resources, **sim.strategy.tables()}
+    if sim.validation is not None:
+        tables["validation"] = sim.validation.table
+        summary["validation"] = {"passed": bool(sim.validation.passed), "blocked": sim.blocked,
+                                 "summary": sim.validation.summary()}
     if sim.hub is not None:
         from .engine.monitors import DRIFT_COLUMNS, HEALTH_COLUMNS, PERFORMANCE_COLUMNS
 

@@ -370,6 +370,63 @@ class RollbackConfig(_Strict):
     cooldown_s: float = Field(default=60.0, ge=0)
 
 
+class PerformanceCheck(_Strict):
+    """The candidate's ``metric`` on held-out data must be at most ``max_value`` (errors)
+    or at least ``min_value`` (scores)."""
+
+    kind: Literal["performance"] = "performance"
+    metric: Literal["mae", "mse", "rmse", "r2"] = "mae"
+    max_value: float | None = None
+    min_value: float | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> PerformanceCheck:
+        if self.max_value is None and self.min_value is None:
+            raise _FieldError("max_value", "give max_value or min_value")
+        return self
+
+
+class BoundsCheck(_Strict):
+    """Predictions must lie in [lower, upper] (up to ``max_fraction_outside``)."""
+
+    kind: Literal["bounds"] = "bounds"
+    lower: float | None = None
+    upper: float | None = None
+    max_fraction_outside: float = Field(default=0.0, ge=0, le=1)
+
+
+class PredictionDriftCheck(_Strict):
+    """The candidate's predictions must not drift from legacy's on the same rows
+    (KS p-value >= threshold, or normalised Wasserstein < threshold)."""
+
+    kind: Literal["drift"] = "drift"
+    method: Literal["auto", "ks", "wasserstein"] = "auto"
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class LatencyBudgetCheck(_Strict):
+    """The candidate's configured service-time p99 must be within ``budget_p99_ms``."""
+
+    kind: Literal["latency"] = "latency"
+    budget_p99_ms: float = Field(gt=0)
+
+
+ValidationCheck = Annotated[
+    PerformanceCheck | BoundsCheck | PredictionDriftCheck | LatencyBudgetCheck, Field(discriminator="kind")
+]
+
+
+class ValidationConfig(_Strict):
+    """Pre-deployment validation of the candidate on ``holdout_n`` held-out rows drawn
+    from the traffic's feature distributions (labels from the true target). With
+    ``require_pass`` a failing suite blocks the rollout: no request reaches the
+    candidate, and the failure is an event with the numbers."""
+
+    holdout_n: int = Field(default=2000, ge=50, le=1_000_000)
+    require_pass: bool = True
+    checks: tuple[ValidationCheck, ...] = Field(min_length=1)
+
+
 class ResourcesConfig(_Strict):
     """Sampling of each model's fleet (replicas, busy, queue, in flight) every ``sample_interval_s``."""
 
@@ -682,6 +739,7 @@ class Scenario(_Strict):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     monitoring: MonitoringConfig | None = None
     rollback: RollbackConfig | None = None
+    validation: ValidationConfig | None = None
     services: FrozenDict[str, ServiceConfig] = Field(default_factory=_ReadOnlyDict)
     dependencies: tuple[DependencyConfig, ...] = Field(default_factory=tuple)
 
@@ -729,6 +787,8 @@ class Scenario(_Strict):
                 raise _FieldError("rollback", "strategy 'single' never serves the candidate: nothing to roll back")
             if "health" in self.rollback.triggers and not self.rollback.thresholds:
                 raise _FieldError("rollback.thresholds", "the 'health' trigger needs at least one threshold")
+        if self.validation is not None and "candidate" not in self.models:
+            raise _FieldError("validation", "validation checks the model named 'candidate'")
         if self.monitoring is not None:
             for i, det in enumerate(self.monitoring.detectors):
                 if det.model not in self.models:

@@ -41,6 +41,7 @@ from .monitors import MonitorHub
 from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ModelDraws, ReplicaPool, draw_model
 from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
+from .validation_gate import validate_candidate
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
 
@@ -88,6 +89,7 @@ class Simulation:
             raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
         self.model_names: tuple[str, ...] = tuple(scenario.models)
         self.model_index = {name: k for k, name in enumerate(self.model_names)}
+        self._legacy = self.model_index["legacy"]
         self.draws: list[ModelDraws] = [
             draw_model(scenario, name, self.traffic, self.seed, models.get(name))
             for name in self.model_names
@@ -123,6 +125,9 @@ class Simulation:
                     sync_period_s=a.sync_period_s,
                 )
         self.rolled_back = False
+        self.blocked = False  # a failed pre-deployment validation keeps the candidate out
+        self.validation = None
+        self._models_given = models
         self.rollback_time_s: float | None = None
         self.rollback_listeners: list[Callable[[float, str], None]] = []
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
@@ -298,7 +303,13 @@ class Simulation:
             if fault.end_s < sc.duration_s:
                 self.events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends", _json(details)))
         self._dependency_events()
-        self.strategy.start(self)
+        if sc.validation is not None:
+            self._validate()
+        if self.blocked:
+            self.strategy.ctx = self  # never started: it routes nothing and decides nothing
+            self.strategy.state = "blocked"
+        else:
+            self.strategy.start(self)
         if self.n:
             first = Timeout(env, self._times[0])
             first.callbacks.append(self._on_arrival)
@@ -319,6 +330,23 @@ class Simulation:
         if self.progress is not None:
             self.progress(1.0)
         return self
+
+    def _validate(self) -> None:
+        """Pre-deployment validation of the candidate before any traffic moves."""
+        report = validate_candidate(self.scenario, self.seed, self._models_given)
+        self.validation = report
+        rows = [
+            {"name": r.name, "passed": bool(r.passed), "value": r.value, "threshold": r.threshold}
+            for r in report.results
+        ]
+        if report.passed:
+            self.emit("validation_passed", report.summary(), source="validation", model="candidate", time_s=0.0,
+                      checks=rows)
+        else:
+            blocking = self.scenario.validation.require_pass
+            self.emit("validation_failed", report.summary() + ("; rollout blocked" if blocking else "; not blocking"),
+                      source="validation", model="candidate", time_s=0.0, checks=rows)
+            self.blocked = blocking
 
     def _dependency_events(self) -> None:
         previous: frozenset = frozenset()
@@ -478,8 +506,8 @@ class Simulation:
             nxt = Timeout(env, self._times[i + 1] - env.now)
             nxt.callbacks.append(self._on_arrival)
         strategy = self.strategy
-        if self.rolled_back:
-            m = 0  # legacy
+        if self.rolled_back or self.blocked:
+            m = self._legacy  # legacy serves everything
             request = None
         else:
             request = Request(i, t, self._users[i], self.traffic.features)
