@@ -41,6 +41,7 @@ import numpy as np
 import simpy
 
 TARGET_RATIO = 0.5
+TARGET_RATIO_MONITORED = 0.4
 TARGET_MB_PER_MILLION = 150.0
 
 
@@ -157,6 +158,28 @@ def ab_scenario(setup: Setup) -> dict[str, Any]:
     }
 
 
+def monitored_scenario(setup: Setup) -> dict[str, Any]:
+    """A progressive canary with the health monitor, drift monitor, a detector and a
+    rollback policy: the full per-request path (issue 9's target: >= 0.4 of bare SimPy)."""
+    sc = ab_scenario(setup)
+    sc["name"] = "bench-progressive-monitored"
+    sc["strategy"] = {
+        "kind": "progressive",
+        "steps": [{"weight": 10, "pause_s": 0.2 * setup.duration_s},
+                  {"weight": 50, "pause_s": 0.2 * setup.duration_s}, {"weight": 100}],
+        "interval_s": 60,
+        "gates": [{"metric": "error_rate", "threshold": 0.05},
+                  {"metric": "latency_p99_ms", "threshold": 3.0, "relative_to_legacy": True}],
+        "failure_limit": 2,
+    }
+    sc["monitoring"] = {"interval_s": 10, "drift": True, "performance": True,
+                        "detectors": [{"name": "page_hinkley", "signal": "latency_ms", "model": "candidate",
+                                       "params": {"threshold": 5000}}]}
+    sc["rollback"] = {"triggers": ["health"], "consecutive": 3,
+                      "thresholds": [{"metric": "error_rate", "threshold": 0.2}]}
+    return sc
+
+
 def engine(scenario, seed: int):
     """Run :func:`workbench.run` once; return its timing and result."""
     import workbench
@@ -224,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         f"({setup.duration_s:g} s simulated), mean service {setup.mean_service_ms:g} ms, "
         f"utilisation {setup.utilisation:.2f}; best of {args.repeats}"
     )
-    single, ab = single_scenario(setup), ab_scenario(setup)
+    single, ab, mon = single_scenario(setup), ab_scenario(setup), monitored_scenario(setup)
     bare: list[Timing] = []
     full: list[Timing] = []
     abf: list[Timing] = []
+    monf: list[Timing] = []
     last = None
     for r in range(args.repeats):
         seed = setup.seed + r
@@ -238,12 +262,14 @@ def main(argv: list[str] | None = None) -> int:
         full.append(t)
         gc.collect()
         abf.append(engine(ab, seed)[0])
+        gc.collect()
+        monf.append(engine(mon, seed)[0])
         print(
             f"  repeat {r + 1}: bare {bare[-1].per_s:10,.0f}/s   engine {full[-1].per_s:10,.0f}/s"
-            f"   engine ab+spike {abf[-1].per_s:10,.0f}/s",
+            f"   engine ab+spike {abf[-1].per_s:10,.0f}/s   progressive+monitors {monf[-1].per_s:10,.0f}/s",
             flush=True,
         )
-    a, b, c = _best(bare), _best(full), _best(abf)
+    a, b, c, d = _best(bare), _best(full), _best(abf), _best(monf)
     print()
     print(
         f"(a) bare SimPy M/M/c        {a.per_s:12,.0f} requests/s  ({a.requests} in {a.seconds:.2f} s)"
@@ -254,12 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"(c) workbench.run, ab+spike {c.per_s:12,.0f} requests/s  ({c.requests} in {c.seconds:.2f} s)"
     )
+    print(
+        f"(d) progressive + monitors  {d.per_s:12,.0f} requests/s  ({d.requests} in {d.seconds:.2f} s)"
+    )
     ok_b, ok_c = b.per_s / a.per_s >= TARGET_RATIO, c.per_s / a.per_s >= TARGET_RATIO
     print(
         f"ratio b/a = {b.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO}: {'met' if ok_b else 'MISSED'})"
     )
     print(
         f"ratio c/a = {c.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO}: {'met' if ok_c else 'MISSED'})"
+    )
+
+    ok_d = d.per_s / a.per_s >= TARGET_RATIO_MONITORED
+    print(
+        f"ratio d/a = {d.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO_MONITORED}: {'met' if ok_d else 'MISSED'});"
+        f" monitors cost {100 * (1 - d.per_s / c.per_s):.0f}% of (c)'s rate"
     )
 
     if last is not None:  # sanity: (b) simulates the same queue as (a)

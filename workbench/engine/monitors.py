@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..monitoring.detectors import make_detector
 from ..monitoring.drift import FeatureDriftMonitor
 from ..monitoring.health import HealthMonitor
@@ -91,31 +93,37 @@ class MonitorHub:
                 self._detector_alarm(now, label, m, signal, x)
 
     def _pump_labels(self, now: float) -> None:
+        """Feed the labels that arrived by ``now`` (vectorised selection, then one call each)."""
         sim = self.sim
         label_time = sim.traffic.label_time_s
-        status = sim.log_status
-        pending, self._late = self._late, []
-        ptr = self._label_ptr
-        while ptr < sim.n and label_time[ptr] <= now:
-            pending.append(ptr)
-            ptr += 1
-        self._label_ptr = ptr
-        label = sim.traffic.label
-        for i in pending:
-            st = status[i]
-            if st == -1:
-                self._late.append(i)
-                continue
-            if st != OK:
-                continue
-            m = sim.log_model[i]
-            pred = float(sim.draws[m].prediction[i])
-            y = float(label[i])
+        lo = self._label_ptr
+        hi = int(np.searchsorted(label_time, now, side="right"))
+        self._label_ptr = max(hi, lo)
+        idx = np.arange(lo, hi, dtype=np.int64)
+        if self._late:
+            idx = np.concatenate([np.asarray(self._late, dtype=np.int64), idx])
+        if not idx.size:
+            return
+        status = np.frombuffer(sim.log_status, dtype=np.int8)[idx]
+        self._late = idx[status == -1].tolist()  # still in flight: feed when finished
+        ok = idx[status == OK]
+        if not ok.size:
+            return
+        models = np.frombuffer(sim.log_model, dtype=np.int8)[ok]
+        for m in np.unique(models).tolist():
+            sel = ok[models == m]
+            preds = sim.draws[m].prediction[sel].tolist()
+            labels = sim.traffic.label[sel].tolist()
             if self.performance is not None:
-                self.performance[m].observe_label(now, pred, y)
+                observe = self.performance[m].observe_label
+                for p, y in zip(preds, labels, strict=True):
+                    observe(now, p, y)
             for dm, _, det, name in self._label_detectors:
-                if dm == m and det.update(abs(pred - y)):
-                    self._detector_alarm(now, name, m, "abs_error", abs(pred - y))
+                if dm != m:
+                    continue
+                for p, y in zip(preds, labels, strict=True):
+                    if det.update(abs(p - y)):
+                        self._detector_alarm(now, name, m, "abs_error", abs(p - y))
 
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, now: float) -> None:
