@@ -13,9 +13,12 @@ vertical lines.
 - :func:`shadow_agreement` -- a shadowed candidate's agreement and health.
 - :func:`compare_panel` -- KPI bars of a :func:`workbench.compare` table.
 - :func:`p_values_over_time` -- naive vs always-valid p-values at each look.
+- :func:`oc_curve` -- detection / false-rollback rate against a swept parameter.
+- :func:`policy_comparison` -- operating characteristics of policies on the same seeds.
 """
 
 from .panels import COMPARE_METRICS, compare_panel, p_values_over_time, shadow_agreement
+from .sweeps import oc_curve, policy_comparison
 from .style import MODEL_COLORS, RC_PARAMS, fault_windows, time_axis, use_style
 from .timeseries import error_rate_over_time, latency_over_time, traffic_share
 
@@ -27,7 +30,9 @@ __all__ = [
     "error_rate_over_time",
     "fault_windows",
     "latency_over_time",
+    "oc_curve",
     "p_values_over_time",
+    "policy_comparison",
     "shadow_agreement",
     "time_axis",
     "traffic_share",
