@@ -18,8 +18,8 @@ vertical lines.
 """
 
 from .panels import COMPARE_METRICS, compare_panel, p_values_over_time, shadow_agreement
-from .sweeps import oc_curve, policy_comparison
 from .style import MODEL_COLORS, RC_PARAMS, fault_windows, time_axis, use_style
+from .sweeps import oc_curve, policy_comparison
 from .timeseries import error_rate_over_time, latency_over_time, traffic_share
 
 __all__ = [
