@@ -368,11 +368,13 @@ def _run_dask(client, mapping, scenario_hash, todo, checkpoint, bar) -> None:
 
 
 class _NoBar:
+    """A progress bar that shows nothing (``progress=False``)."""
+
     def update(self, n: int) -> None:
-        pass
+        return None
 
     def close(self) -> None:
-        pass
+        return None
 
 
 def _progress_bar(progress: bool, total: int, done: int, name: str):

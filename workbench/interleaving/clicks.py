@@ -26,6 +26,7 @@ the same way, so one list through either gives the same clicks for the same seed
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,14 +85,14 @@ def _lookup(table: tuple[float, ...], g: np.ndarray) -> np.ndarray:
     return arr[g]
 
 
-class ClickModel:
+class ClickModel(ABC):
     """Base class: ``clicks`` for one list, ``clicks_batch`` for many."""
 
     n_grades: int
 
+    @abstractmethod
     def clicked_positions(self, grades: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
         """0-based clicked positions for one list of grades (top first)."""
-        raise NotImplementedError
 
     def clicks(self, grades: Sequence[int], rng: np.random.Generator) -> np.ndarray:
         """Boolean click vector for one list of grades (top first)."""
@@ -100,9 +101,9 @@ class ClickModel:
         out[list(self.clicked_positions(g, rng))] = True
         return out
 
+    @abstractmethod
     def clicks_batch(self, grades: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Boolean click matrix for a 2-D array of grades, one list per row."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
