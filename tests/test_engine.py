@@ -259,3 +259,15 @@ def test_run_result_writes_readable_tables(tmp_path, scenarios_dir):
     pd.testing.assert_frame_equal(back, r.requests, check_categorical=False)
     assert (out / "summary.json").exists() and (out / "report.md").read_text().startswith("# Run report")
     assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("pattern", ["constant", "diurnal", "bursty"])
+def test_a_shorter_run_is_the_beginning_of_a_longer_one(pattern):
+    sc = workbench.load_scenario({"name": "p", "duration_s": 3000, "models": {"legacy": {}},
+                                  "traffic": {"pattern": pattern, "period_s": 900}})
+    long = generate_traffic(sc, seed=4)
+    short = generate_traffic(sc.with_overrides({"duration_s": 1000}), seed=4)
+    n = len(short.time_s)
+    assert n < len(long.time_s) and long.time_s[n - 1] < 1000 <= long.time_s[n]
+    for field in ("time_s", "user_id", "features", "label"):
+        np.testing.assert_array_equal(getattr(long, field)[:n], getattr(short, field))

@@ -73,8 +73,21 @@ def _in_windows(t_s: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson arrivals on [0, duration) by thinning a homogeneous process at the peak rate."""
+_CHUNK = 65_536  # fixed draw size: the i-th candidate arrival never depends on the run's length
+
+
+def _arrival_times(
+    scenario: Scenario,
+    rng: np.random.Generator,
+    thin_rng: np.random.Generator | None = None,
+    burst_rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson arrivals on [0, duration) by thinning a homogeneous process at the peak rate.
+
+    Exponential gaps are drawn in fixed-size chunks, so a shorter run is exactly the
+    beginning of a longer one with the same seed (a sweep over ``duration_s`` or a
+    notebook that shortens a scenario keeps the traffic it had).
+    """
     tr = scenario.traffic
     duration = scenario.duration_s
     bursts = np.empty((0, 2))
@@ -83,14 +96,24 @@ def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> tuple[np.nda
     elif tr.pattern == "diurnal":
         peak = tr.rate_per_s * (1.0 + tr.amplitude)
     else:
-        bursts = _burst_windows(scenario, rng)
+        bursts = _burst_windows(scenario, burst_rng if burst_rng is not None else rng)
         peak = tr.rate_per_s * tr.burst_multiplier
-    n = rng.poisson(peak * duration)
-    times = np.sort(rng.uniform(0.0, duration, size=n))
+    thin_rng = thin_rng if thin_rng is not None else rng
+    chunks, thin = [], []
+    start = 0.0
+    while start < duration:
+        t = start + np.cumsum(rng.exponential(1.0 / peak, size=_CHUNK))
+        chunks.append(t)
+        if tr.pattern != "constant":
+            thin.append(thin_rng.uniform(size=_CHUNK))
+        start = float(t[-1])
+    times = np.concatenate(chunks)
+    inside = times < duration
+    times = times[inside]
     if tr.pattern != "constant":
+        u = np.concatenate(thin)[inside]
         on = _in_windows(times, bursts) if tr.pattern == "bursty" else None
-        keep = rng.uniform(size=n) * peak < rate_at(scenario, times, on)
-        times = times[keep]
+        times = times[u * peak < rate_at(scenario, times, on)]
     return times, bursts
 
 
@@ -149,7 +172,9 @@ def true_signal(scenario: Scenario, features: np.ndarray) -> np.ndarray:
 
 def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
     """Draw every arrival of a run: times, users, features (with data drift), labels."""
-    times, _ = _arrival_times(scenario, stream(seed, "arrivals"))
+    times, _ = _arrival_times(
+        scenario, stream(seed, "arrivals"), stream(seed, "arrivals:thinning"), stream(seed, "arrivals:bursts")
+    )
     n = times.shape[0]
     users = _zipf_users(scenario, n, stream(seed, "users"))
     names = tuple(scenario.feature_names)
