@@ -357,7 +357,10 @@ class RollbackConfig(_Strict):
     ``min_samples`` requests is not evaluated (neither breach nor pass). Monitors
     named in ``triggers`` (``health``, ``performance``, ``drift``, ``detector``) roll
     back when they alarm; the others only raise alerts. No alert of the same monitor
-    is repeated within ``cooldown_s``. Rolling back twice is impossible.
+    is repeated within ``cooldown_s``. Rolling back twice is impossible. With
+    ``performance_relative`` (default) a candidate's performance alarm rolls back only
+    if legacy's own performance monitor has not alarmed too: when both got worse the
+    world changed (concept drift), and going back to legacy would not help.
     """
 
     enabled: bool = True
@@ -368,6 +371,7 @@ class RollbackConfig(_Strict):
     consecutive: int = Field(default=2, ge=1)
     min_samples: int = Field(default=30, ge=1)
     cooldown_s: float = Field(default=60.0, ge=0)
+    performance_relative: bool = True
 
 
 class PerformanceCheck(_Strict):

@@ -139,8 +139,9 @@ class MonitorHub:
                 snap.throughput_per_s,
             ))
         if self.performance is not None:
-            for m, name in enumerate(sim.model_names):
-                st = self.performance[m].status(now)
+            statuses = [self.performance[m].status(now) for m in range(len(sim.model_names))]
+            legacy_alarm = bool(statuses[sim.model_index["legacy"]].alarm)
+            for m, (name, st) in enumerate(zip(sim.model_names, statuses, strict=True)):
                 test = st.last_test
                 self.performance_rows.append((
                     now, name, st.n_labels,
@@ -152,11 +153,18 @@ class MonitorHub:
                 ))
                 if st.alarm and not self._perf_alerted[m]:
                     self._perf_alerted[m] = True
-                    self.alert(now, "performance", name,
-                               f"prediction error of {name} changed ({st.first_alarm_source}): "
-                               f"baseline mean {st.baseline.mean_error:.3f}"
-                               + (f", window mean {test.mean_error:.3f}" if test else ""),
-                               first_alarm_s=st.first_alarm_s, alarm_source=st.first_alarm_source)
+                    reason = (f"prediction error of {name} changed ({st.first_alarm_source}): "
+                              f"baseline mean {st.baseline.mean_error:.3f}"
+                              + (f", window mean {test.mean_error:.3f}" if test else ""))
+                    # when legacy got worse too, the world changed, not the candidate: a
+                    # rollback would not help (RollbackConfig.performance_relative)
+                    pol = self.rollback_config
+                    shared = name != "legacy" and legacy_alarm and (pol is None or pol.performance_relative)
+                    if shared:
+                        reason += "; legacy degraded too (concept drift?): no rollback, retrain instead"
+                    self.alert(now, "performance", name, reason, first_alarm_s=st.first_alarm_s,
+                               alarm_source=st.first_alarm_source, shared_with_legacy=shared,
+                               may_roll_back=not shared)
         if self.config.drift and now + 1e-9 >= self._next_drift_s:
             self._next_drift_s = now + self.config.drift_interval_s
             self._evaluate_drift(now)
@@ -245,7 +253,7 @@ class MonitorHub:
                               source="alerts", model=model, callback=getattr(callback, "__name__", repr(callback)))
         pol = self.rollback_config
         if (pol is not None and pol.enabled and monitor in pol.triggers and monitor != "health"
-                and (model in ("candidate", ""))):
+                and model in ("candidate", "") and details.get("may_roll_back", True)):
             self._rollback(now, monitor, reason, [details])
 
     def _rollback(self, now: float, trigger: str, reason: str, violations: list) -> None:
