@@ -36,5 +36,7 @@ def test_interleaving_prefers_the_better_ranker_and_is_reproducible():
     s = r.summary["strategy"]
     assert s["ndcg_candidate"] > s["ndcg_legacy"]
     assert s["delta_ab"] < 0 and s["sign_test_p_value"] < 0.05
+    # the user-level sign test counts each user once: more users prefer the candidate
+    assert s["users_prefer_candidate"] > s["users_prefer_legacy"] and s["user_sign_test_p_value"] < 0.05
     again = workbench.run(SCEN, seed=0)
     pd.testing.assert_frame_equal(r.tables["interleaving"], again.tables["interleaving"])

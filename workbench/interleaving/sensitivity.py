@@ -218,7 +218,8 @@ def sensitivity_study(
     alpha: float = 0.05,
     target_power: float = 0.8,
     seed: int = 0,
-) -> pd.DataFrame:
+    return_curve: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Impressions each method needs for ``target_power``, and the ratio A/B over it.
 
     Parameters
@@ -248,8 +249,8 @@ def sensitivity_study(
         ``ratio_ab_over_method`` (A/B's impressions over this method's; NaN when this
         method did not reach the target; a lower bound when A/B did not, flagged by
         ``ratio_is_lower_bound``),
-        ``legacy_ndcg``, ``candidate_ndcg``, ``n_seeds``. The full power curve is in
-        ``result.attrs["power_curve"]``.
+        ``legacy_ndcg``, ``candidate_ndcg``, ``n_seeds``. With ``return_curve=True`` the
+        result is ``(table, power_curve)`` (the full curve as a DataFrame).
 
     Examples
     --------
@@ -319,5 +320,6 @@ def sensitivity_study(
             }
         )
     result = pd.DataFrame(rows)
-    result.attrs["power_curve"] = curve
+    if return_curve:
+        return result, curve
     return result

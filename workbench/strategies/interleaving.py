@@ -84,6 +84,16 @@ class Interleaving(Strategy):
             bootstrap_delta(users, outcome, np.random.default_rng(self.config.catalogue_seed), n_boot=500)
             if len(winners) > 1 else None
         )
+        # impressions of a returning user are correlated (same user, same two lists), so
+        # the per-impression sign test overstates the evidence; a sign test over users
+        # (each user's net preference) is the conservative one
+        if len(users):
+            uniq, inv = np.unique(users, return_inverse=True)
+            net = np.bincount(inv, weights=outcome, minlength=uniq.size)
+            users_a, users_b = int((net > 0).sum()), int((net < 0).sum())
+        else:
+            users_a = users_b = 0
+        user_test = sign_test(users_a, users_b, 0)
         out.update(
             method=self.config.method,
             click_model=self.config.click_model,
@@ -93,6 +103,9 @@ class Interleaving(Strategy):
             ties=ties,
             delta_ab=delta_ab(wins_a, wins_b, ties) if winners else float("nan"),
             sign_test_p_value=float(test.p_value),
+            users_prefer_legacy=users_a,
+            users_prefer_candidate=users_b,
+            user_sign_test_p_value=float(user_test.p_value),
             delta_ci=[float(interval.low), float(interval.high)] if interval is not None else None,
             ndcg_legacy=float(self.legacy.ndcg(self.config.k)),
             ndcg_candidate=float(self.candidate.ndcg(self.config.k)),
