@@ -15,14 +15,30 @@ vertical lines.
 - :func:`p_values_over_time` -- naive vs always-valid p-values at each look.
 - :func:`oc_curve` -- detection / false-rollback rate against a swept parameter.
 - :func:`policy_comparison` -- operating characteristics of policies on the same seeds.
+- :func:`drift_scores` -- each feature's drift statistic against its threshold, alerts marked.
+- :func:`replicas_vs_load` -- an autoscaled fleet against the arrival rate.
+- :func:`interleaving_credit` -- cumulative wins and Delta_AB of an interleaving run.
+- :func:`dependency_graph` / :func:`version_lineage` -- networkx drawings.
 """
 
+from .operations import (
+    dependency_graph,
+    drift_scores,
+    interleaving_credit,
+    replicas_vs_load,
+    version_lineage,
+)
 from .panels import COMPARE_METRICS, compare_panel, p_values_over_time, shadow_agreement
 from .style import MODEL_COLORS, RC_PARAMS, fault_windows, time_axis, use_style
 from .sweeps import oc_curve, policy_comparison
 from .timeseries import error_rate_over_time, latency_over_time, traffic_share
 
 __all__ = [
+    "dependency_graph",
+    "drift_scores",
+    "interleaving_credit",
+    "replicas_vs_load",
+    "version_lineage",
     "COMPARE_METRICS",
     "MODEL_COLORS",
     "RC_PARAMS",
