@@ -231,3 +231,17 @@ def test_statistical_judges_plug_into_progressive(judge):
     good = workbench.run(scen("progressive_good_candidate"), overrides={"strategy.gates": [], "strategy.judge": judge})
     assert not good.summary["rollback"]["rolled_back"]
     assert good.summary["strategy"]["final_state"] == "promoted"
+
+
+def test_progressive_plans_step_durations_with_the_power_helper():
+    from workbench.stats import canary_step_duration_s
+
+    r = workbench.run(scen("progressive_good_candidate"), overrides={
+        "duration_s": 600, "strategy.steps": [{"weight": 1, "pause_s": 60}, {"weight": 100}]})
+    plan = r.summary["strategy"]["step_plan"]
+    expected = canary_step_duration_s(40, 1, baseline_rate=0.002, effect=0.02 - 0.002)
+    assert plan == [{"step": 1, "weight": 1.0, "pause_s": 60.0, "needed_s": pytest.approx(expected)}]
+    warn = r.events[r.events.kind == "planning"]
+    assert len(warn) == 1 and "needs" in warn.reason.iloc[0]
+    ok = workbench.run(scen("progressive_good_candidate"), overrides={"duration_s": 600})
+    assert not (ok.events.kind == "planning").any()  # 300 s steps are long enough

@@ -90,6 +90,7 @@ class StrategyContext(Protocol):
     rng: np.random.Generator
     models: tuple[str, ...]
     slo_latency_ms: float
+    scenario: Any  # the validated Scenario (read-only), for planning
 
     @property
     def now_s(self) -> float: ...

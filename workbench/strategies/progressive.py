@@ -41,11 +41,44 @@ class Progressive(Strategy):
         self.analyses = 0
         self.promoted_at_s: float | None = None
         self.first_failure_s: float | None = None
+        self.plan: list[dict[str, Any]] = []
 
     def start(self, ctx) -> None:
         super().start(ctx)
+        self.plan = self._plan_steps(ctx)
         ctx.emit("step", f"step 1/{len(self.config.steps)}: weight {self.weight:g}%", model="candidate",
                  step=1, weight=self.weight)
+
+    def _plan_steps(self, ctx) -> list[dict[str, Any]]:
+        """How long each step must last to detect the error-rate gate's breach (80% power).
+
+        Uses :func:`workbench.stats.canary_step_duration_s` at the scenario's mean rate
+        and legacy's configured error rate; a step whose ``pause_s`` is shorter is
+        recorded as a ``planning`` event, so a design review sees it before the run.
+        """
+        scenario = getattr(ctx, "scenario", None)
+        gate = next((g for g in self.config.gates if g.metric == "error_rate" and g.direction == "max"
+                     and not g.relative_to_legacy), None)
+        if scenario is None or gate is None:
+            return []
+        from ..stats import canary_step_duration_s
+
+        base = scenario.models["legacy"].error_rate
+        effect = gate.threshold - base
+        if effect <= 0:
+            return []
+        plan = []
+        for i, step in enumerate(self.config.steps):
+            if step.pause_s is None or not 0 < step.weight < 100:
+                continue
+            needed = canary_step_duration_s(scenario.traffic.rate_per_s, step.weight,
+                                            baseline_rate=max(base, 1e-6), effect=effect)
+            plan.append({"step": i + 1, "weight": step.weight, "pause_s": step.pause_s, "needed_s": needed})
+            if needed > step.pause_s:
+                ctx.emit("planning", f"step {i + 1} ({step.weight:g}%) lasts {step.pause_s:g} s but needs "
+                         f"{needed:.0f} s to detect an error rate of {gate.threshold:g} against {base:g} "
+                         "with 80% power", model="candidate", time_s=0.0, **plan[-1])
+        return plan
 
     def route(self, request: Request) -> str:
         if self.state == "promoted":
@@ -138,6 +171,7 @@ class Progressive(Strategy):
             promoted_at_s=self.promoted_at_s,
             first_failure_s=self.first_failure_s,
             judge=self.config.judge.kind,
+            step_plan=self.plan,
         )
         return out
 
