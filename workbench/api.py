@@ -115,12 +115,13 @@ def build_result(sim: Simulation) -> RunResult:
     for k, d in enumerate(sim.draws):
         sel = (model_idx == k) & (status_idx == 1)
         cause[sel] = d.cause[sel]
-    cause_text = np.array(["", *[CAUSE_MESSAGES[c] for c in sorted(CAUSE_MESSAGES)], "timeout", "queue full"],
-                          dtype=object)
-    codes = cause.astype(np.int16)
+    # failure causes as categorical codes (no per-request strings): 0 none, 1..4 the
+    # engine's causes, then timeout and queue full
+    categories = ["", *[CAUSE_MESSAGES[c] for c in sorted(CAUSE_MESSAGES)], "timeout", "queue full"]
+    codes = cause  # int8, CAUSE_* values match the positions in ``categories``
     codes[status_idx == 2] = len(CAUSE_MESSAGES) + 1
     codes[status_idx == 3] = len(CAUSE_MESSAGES) + 2
-    columns["failure_cause"] = pd.Categorical(cause_text[codes], categories=list(dict.fromkeys(cause_text)))
+    columns["failure_cause"] = pd.Categorical.from_codes(codes, categories=categories)
     requests = pd.DataFrame(columns, copy=False)
     started = np.frombuffer(sim._started, dtype=np.int8).astype(bool)
     busy_s: dict[str, float] = {}
