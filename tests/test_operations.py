@@ -70,3 +70,16 @@ def test_autoscaler_follows_the_load_with_provisioning_delay():
     window = leg[(leg.time_s > first_up) & (leg.time_s < first_up + 30)]
     assert (window.provisioning > 0).all()
     assert r.summary["resources"]["legacy"]["replica_seconds"] > 0
+
+
+def test_an_error_burst_in_a_run_shows_up_as_a_log_anomaly_in_its_window(tmp_path):
+    from workbench.monitoring import LogAnalyzer
+
+    r = workbench.run(scen("error_burst"))
+    path = r.write_log(tmp_path / "log.jsonl")
+    report = LogAnalyzer(path, window_s=60.0).report()
+    flagged = report.anomalies[report.anomalies.anomaly.astype(bool)]
+    assert len(flagged) and flagged.window_start_s.between(360, 599).all()
+    burst = report.templates[report.templates.template.str.contains("error burst")]
+    assert len(burst) == 1 and "<ID>" in burst.template.iloc[0]
+    assert burst["count"].iloc[0] == int((r.requests.failure_cause == "model error (error burst)").sum())
