@@ -17,6 +17,7 @@ import numpy as np
 __all__ = [
     "Request",
     "Strategy",
+    "UniformStream",
     "StrategyContext",
     "WindowMetrics",
     "STATUS_NAMES",
@@ -107,6 +108,34 @@ class StrategyContext(Protocol):
     def window_values(
         self, model: str, start_s: float, end_s: float | None = None
     ) -> dict[str, np.ndarray]: ...
+
+
+class UniformStream:
+    """Uniform draws from the strategy's generator, fetched in blocks (one numpy call per
+    ``block`` requests rather than one per request); the sequence is the generator's own.
+
+    Examples
+    --------
+    >>> u = UniformStream(np.random.default_rng(0), block=4)
+    >>> [round(u.next(), 3) for _ in range(5)] == [round(x, 3) for x in np.random.default_rng(0).random(8)[:5]]
+    True
+    """
+
+    __slots__ = ("rng", "block", "_values", "_pos")
+
+    def __init__(self, rng: np.random.Generator, block: int = 4096):
+        self.rng = rng
+        self.block = block
+        self._values = rng.random(block)
+        self._pos = 0
+
+    def next(self) -> float:
+        if self._pos >= self.block:
+            self._values = self.rng.random(self.block)
+            self._pos = 0
+        u = self._values[self._pos]
+        self._pos += 1
+        return u
 
 
 class Strategy:

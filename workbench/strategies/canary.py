@@ -6,7 +6,7 @@ from typing import Any
 
 from ..rng import bucket
 from ..scenario import CanaryStrategy
-from .base import Request, Strategy
+from .base import Request, Strategy, UniformStream
 
 __all__ = ["Canary", "Cohort"]
 
@@ -60,11 +60,10 @@ class Canary(Strategy):
         self._schedule = [(p.at_s, p.weight) for p in config.schedule]
         self._next_point = 0
         self._seen: dict[int, int] = {}  # user -> bitmask of models seen (1 legacy, 2 candidate)
-        self._uniforms = None
-        self._pos = 0
 
     def start(self, ctx) -> None:
         super().start(ctx)
+        self._uniform = UniformStream(ctx.rng)
         self._advance(0.0)
 
     def _advance(self, now_s: float) -> None:
@@ -75,19 +74,11 @@ class Canary(Strategy):
                 previous, self.weight = self.weight, weight
                 self.ctx.emit("step", f"canary weight {previous:g}% -> {weight:g}%", model="candidate", time_s=at_s, weight=weight)
 
-    def _random(self) -> float:
-        if self._uniforms is None or self._pos >= self._uniforms.shape[0]:
-            self._uniforms = self.ctx.rng.random(4096)
-            self._pos = 0
-        u = self._uniforms[self._pos]
-        self._pos += 1
-        return u
-
     def route(self, request: Request) -> str:
         if self._next_point < len(self._schedule) and self._schedule[self._next_point][0] <= request.time_s:
             self._advance(request.time_s)
         if self.config.per_request:
-            hit = self._random() * 100.0 < self.weight
+            hit = self._uniform.next() * 100.0 < self.weight
         else:
             hit = self.cohort.contains(request.user_id, self.weight)
         seen = self._seen

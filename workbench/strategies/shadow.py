@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..scenario import ShadowStrategy
-from .base import Request, Strategy
+from .base import Request, Strategy, UniformStream
 
 __all__ = ["Shadow"]
 
@@ -25,9 +25,11 @@ class Shadow(Strategy):
     def __init__(self, config: ShadowStrategy):
         super().__init__()
         self.config = config
-        self._uniforms = None
-        self._pos = 0
         self.mirrored = 0
+
+    def start(self, ctx) -> None:
+        super().start(ctx)
+        self._uniform = UniformStream(ctx.rng)
 
     def route(self, request: Request) -> str:
         return "legacy"
@@ -36,18 +38,10 @@ class Shadow(Strategy):
         if self.config.mirror_fraction >= 1.0:
             self.mirrored += 1
             return True
-        if self._uniforms is None or self._pos >= self._uniforms.shape[0]:
-            self._uniforms = self.ctx.rng.random(4096)
-            self._pos = 0
-        u = self._uniforms[self._pos]
-        self._pos += 1
-        if u < self.config.mirror_fraction:
+        if self._uniform.next() < self.config.mirror_fraction:
             self.mirrored += 1
             return True
         return False
-
-    def on_rollback(self, now_s: float) -> None:
-        super().on_rollback(now_s)
 
     def summary(self) -> dict[str, Any]:
         out = super().summary()

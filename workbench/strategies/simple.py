@@ -6,7 +6,7 @@ from typing import Any
 
 from ..rng import bucket
 from ..scenario import ABStrategy, SingleStrategy
-from .base import Request, Strategy
+from .base import Request, Strategy, UniformStream
 
 __all__ = ["Single", "ABTest"]
 
@@ -41,21 +41,11 @@ class ABTest(Strategy):
         self.fraction = config.candidate_fraction
         self._threshold_bp = round(config.candidate_fraction * 10_000)
         self._cohort: dict[int, bool] = {}
-        self._uniforms = None
-        self._pos = 0
         self.assigned = {"legacy": 0, "candidate": 0}
 
     def start(self, ctx) -> None:
         super().start(ctx)
-
-    def _random(self) -> float:
-        # draw uniforms in blocks: one Generator call per 4096 requests
-        if self._uniforms is None or self._pos >= self._uniforms.shape[0]:
-            self._uniforms = self.ctx.rng.random(4096)
-            self._pos = 0
-        u = self._uniforms[self._pos]
-        self._pos += 1
-        return u
+        self._uniform = UniformStream(ctx.rng)
 
     def in_candidate_cohort(self, user_id: int) -> bool:
         hit = self._cohort.get(user_id)
@@ -68,7 +58,7 @@ class ABTest(Strategy):
         if self.config.sticky:
             model = "candidate" if self.in_candidate_cohort(request.user_id) else "legacy"
         else:
-            model = "candidate" if self._random() < self.fraction else "legacy"
+            model = "candidate" if self._uniform.next() < self.fraction else "legacy"
         self.assigned[model] += 1
         return model
 
