@@ -271,3 +271,20 @@ def test_a_shorter_run_is_the_beginning_of_a_longer_one(pattern):
     assert n < len(long.time_s) and long.time_s[n - 1] < 1000 <= long.time_s[n]
     for field in ("time_s", "user_id", "features", "label"):
         np.testing.assert_array_equal(getattr(long, field)[:n], getattr(short, field))
+
+
+def test_requests_that_gave_up_do_not_fill_the_queue():
+    # 1 replica busy for 10 s, a 1 s timeout and room for 2 waiting: most arrivals give up
+    # in the queue; an arrival is dropped only if 2 requests are really waiting
+    sc = {"name": "q", "duration_s": 120, "traffic": {"rate_per_s": 1.0},
+          "models": {"legacy": {"latency": {"dist": "constant", "ms": 10_000}, "replicas": 1,
+                                "queue_limit": 2, "timeout_ms": 1000, "error_rate": 0.0}}}
+    req = workbench.run(sc, seed=3).requests
+    start = req.time_s.to_numpy()
+    waited_until = start + req.queue_ms.to_numpy() / 1000
+    served = req.status.to_numpy() != "dropped"
+    dropped = np.flatnonzero(~served)
+    for i in dropped:
+        waiting = np.sum(served[:i] & (start[:i] <= start[i]) & (waited_until[:i] > start[i]))
+        assert waiting >= 2, (i, waiting)
+    assert (req.status == "timeout").sum() > 50

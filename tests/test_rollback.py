@@ -110,3 +110,13 @@ def test_bad_rollback_configuration_is_a_scenario_error():
         workbench.load_scenario(scen("ab_test"), overrides={"rollback": {"triggers": ["health"]}})
     with pytest.raises(workbench.ScenarioError, match=r"monitoring.detectors\[0\].model"):
         workbench.load_scenario(scen("ab_test"), overrides={"monitoring": {"detectors": [{"model": "nope"}]}})
+
+
+def test_detection_over_seeds_does_not_depend_on_run_order():
+    quiet = workbench.run(scen("latency_spike_rollback"), seed=1,
+                          overrides={"duration_s": 900, "rollback.enabled": False, "monitoring.detectors": []})
+    loud = workbench.run(scen("latency_spike_rollback"), seed=1, overrides={"duration_s": 900})
+    a = detection_quality_over_seeds([quiet, quiet, loud]).set_index("monitor").loc["rollback"]
+    b = detection_quality_over_seeds([loud, quiet, quiet]).set_index("monitor").loc["rollback"]
+    assert a["n_runs"] == b["n_runs"] == 3
+    assert a["missed_detection_rate"] == b["missed_detection_rate"] == pytest.approx(2 / 3)

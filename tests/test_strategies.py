@@ -245,3 +245,36 @@ def test_progressive_plans_step_durations_with_the_power_helper():
     assert len(warn) == 1 and "needs" in warn.reason.iloc[0]
     ok = workbench.run(scen("progressive_good_candidate"), overrides={"duration_s": 600})
     assert not (ok.events.kind == "planning").any()  # 300 s steps are long enough
+
+
+def test_conversion_bandit_finishes_and_counts_failures_as_zero_reward():
+    # the candidate fails 60% of its calls: fewer conversions per request despite its faster answers
+    r = workbench.run(scen("bandit_better_candidate"), overrides={
+        "duration_s": 300, "strategy.reward": "conversion", "traffic.label_delay_s": 5,
+        "models.candidate.error_rate": 0.6})
+    s = r.summary["strategy"]
+    assert s["better_arm"] == "legacy"
+    req = r.requests[r.requests.label_time_s <= 295]
+    for model, key in (("legacy", "reward_rate_legacy"), ("candidate", "reward_rate_candidate")):
+        part = req[req.model == model]
+        assert s[key] == pytest.approx(part.converted.mean(), abs=0.03)
+
+
+def test_compare_kpis_measure_from_the_fault_and_count_overlaps_once():
+    from workbench.experiments import strategy_kpis
+
+    # two overlapping candidate faults: degraded time is their union while the candidate serves
+    r = workbench.run(scen("error_burst"), overrides={"faults": [
+        {"kind": "error_burst", "target": "candidate", "start_s": 300, "duration_s": 200, "error_rate": 0.1},
+        {"kind": "latency_spike", "target": "candidate", "start_s": 400, "duration_s": 200, "multiplier": 2.0}]})
+    assert strategy_kpis(r)["time_degraded_s"] == pytest.approx(300.0)
+    # detection counts monitor alerts, not only failed gates
+    spike = workbench.run(scen("latency_spike_rollback"), overrides={"duration_s": 900})
+    row = strategy_kpis(spike)
+    assert 0 < row["time_to_detect_s"] < row["time_to_rollback_s"] <= 90
+    # a rollback before the fault is no reaction to it: no time to rollback, only the time
+    early = workbench.run(scen("progressive_bad_candidate"), overrides={
+        "duration_s": 900, "strategy.gates": [{"metric": "latency_p99_ms", "threshold": 1.0, "min_samples": 20}]})
+    kpi = strategy_kpis(early)
+    assert kpi["rollback_time_s"] < 420  # the fault starts at 420 s
+    assert math.isnan(kpi["time_to_rollback_s"]) and math.isnan(kpi["time_to_detect_s"])

@@ -66,6 +66,8 @@ def run(
     """
     sc = resolve_scenario(scenario, overrides)
     seed = sc.seed if seed is None else int(seed)
+    if seed < 0:
+        raise ValueError(f"seed: must be a non-negative integer, got {seed}")
     sim = Simulation(
         sc, seed, models=models, strategy=strategy, progress=progress, alert_callbacks=alert_callbacks
     ).run()

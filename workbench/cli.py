@@ -20,6 +20,20 @@ from .scenario import ScenarioError, load_scenario, parse_override_value
 EXIT_BAD_INPUT = 2
 
 
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors also exit 2
         self.print_usage(sys.stderr)
@@ -198,6 +212,9 @@ def cmd_capacity(args) -> int:
     from .experiments.capacity import autoscaling_vs_fixed
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    if args.model not in scenario.models:
+        raise ScenarioError(f"--model: unknown model {args.model!r}; the scenario has {sorted(scenario.models)}",
+                            source=args.scenario)
     try:
         table = autoscaling_vs_fixed(scenario, seed=args.seed, model=args.model)
     except ValueError as exc:
@@ -272,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="simulate one scenario and print its summary")
     p.add_argument("scenario", help="scenario TOML file")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--out", default=None, help="directory to write the run's tables and report")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field by dotted path")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -284,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     p.add_argument("--strategies", default="ab,canary,progressive,shadow,blue_green",
                    help="comma-separated kinds (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--out", default=None, help="directory to write compare.parquet")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--registry", default=None)
@@ -293,9 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="Monte-Carlo operating characteristics of a rollout policy (Dask)")
     p.add_argument("scenario")
-    p.add_argument("--seeds", type=int, default=100, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds", type=_positive, default=100, help="number of seeds (0..N-1)")
     p.add_argument("--vary", action="append", metavar="KEY=V1,V2", help="a parameter grid by dotted path")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--workers", type=_positive, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask scheduler")
     p.add_argument("--out", default=None, help="directory for results (an interrupted sweep resumes from it)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
@@ -306,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("capacity", help="an autoscaled fleet against a fixed fleet sized for the peak")
     p.add_argument("scenario")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--model", default="legacy")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_capacity)
@@ -314,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list recorded runs, or show one")
     p.add_argument("show_word", nargs="?", choices=["show"], help=argparse.SUPPRESS)
     p.add_argument("run_id", nargs="?", help="run id (or a unique prefix) to show")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive, default=20)
     p.add_argument("--registry", default=None, help="registry database (default: user data dir or $WORKBENCH_REGISTRY)")
     p.set_defaults(func=cmd_runs)
 

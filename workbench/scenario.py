@@ -189,6 +189,12 @@ class TrafficConfig(_Strict):
     label_delay_s: float = Field(default=60.0, ge=0)
     features: FrozenDict[str, FeatureSpec] = Field(default_factory=_default_features)
 
+    @property
+    def peak_rate_per_s(self) -> float:
+        """The highest arrival rate of the pattern (bursts, the top of the cycle)."""
+        factor = {"constant": 1.0, "diurnal": 1.0 + self.amplitude, "bursty": self.burst_multiplier}
+        return self.rate_per_s * factor[self.pattern]
+
     @field_validator("features")
     @classmethod
     def _some_features(cls, v: dict[str, FeatureSpec]) -> dict[str, FeatureSpec]:
@@ -305,6 +311,16 @@ class DetectorSpec(_Strict):
     model: str = "candidate"
     params: FrozenDict[str, float | int | str] = Field(default_factory=_ReadOnlyDict)
 
+    @model_validator(mode="after")
+    def _params_build(self) -> DetectorSpec:
+        from .monitoring.detectors import make_detector  # the detector checks its own parameters
+
+        try:
+            make_detector(self.name, **self.params)
+        except (TypeError, ValueError) as exc:
+            raise _FieldError("params", str(exc).removeprefix("params: ")) from None
+        return self
+
 
 class MonitoringConfig(_Strict):
     """Monitors the engine feeds and evaluates every ``interval_s``.
@@ -365,7 +381,7 @@ class RollbackConfig(_Strict):
 
     enabled: bool = True
     triggers: tuple[Literal["health", "performance", "drift", "detector"], ...] = Field(
-        default_factory=lambda: ["health"]
+        default_factory=lambda: ("health",)
     )
     thresholds: tuple[RollbackThreshold, ...] = Field(default_factory=tuple)
     consecutive: int = Field(default=2, ge=1)
@@ -529,19 +545,29 @@ class Gate(_Strict):
     min_samples: int = Field(default=50, ge=1)
 
 
+# the per-request values the engine hands a judge (see StrategyContext.window_values)
+JudgeMetric = Literal["latency_ms", "error", "abs_error", "business"]
+
+
 class JudgeConfig(_Strict):
     """Which judge decides an analysis: ``threshold`` gates (default), ``sequential``
     (always-valid confidence sequence) or ``kayenta`` (Mann-Whitney canary score).
     """
 
     kind: Literal["threshold", "sequential", "kayenta"] = "threshold"
-    metric: str = "latency_ms"
+    metric: JudgeMetric = "latency_ms"
     direction: Literal["increase", "decrease", "either"] = "increase"
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    metrics: tuple[str, ...] = Field(default_factory=lambda: ("latency_ms", "error"))
+    metrics: tuple[JudgeMetric, ...] = Field(default_factory=lambda: ("latency_ms", "error"), min_length=1)
     pass_threshold: float = Field(default=95.0, ge=0, le=100)
     marginal_threshold: float = Field(default=75.0, ge=0, le=100)
     min_samples: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> JudgeConfig:
+        if self.marginal_threshold > self.pass_threshold:
+            raise _FieldError("marginal_threshold", "must be at most pass_threshold")
+        return self
 
 
 class ProgressiveStrategy(_Strict):
@@ -632,6 +658,12 @@ class InterleavingStrategy(_Strict):
     legacy_noise_sd: float = Field(default=1.0, ge=0)
     candidate_noise_sd: float = Field(default=0.8, ge=0)
     catalogue_seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _k_items(self) -> InterleavingStrategy:
+        if self.k > self.n_items:
+            raise _FieldError("k", "must be at most n_items")
+        return self
 
 
 StrategyConfig = Annotated[
@@ -769,9 +801,7 @@ class Scenario(_Strict):
             raise _FieldError("traffic.users", "interleaving simulates a catalogue per user: at most 20000 users")
         if self.strategy.kind == "single" and self.strategy.model not in self.models:
             raise _FieldError("strategy.model", f"unknown model {self.strategy.model!r}")
-        peak = self.traffic.rate_per_s * {
-            "constant": 1.0, "diurnal": 1.0 + self.traffic.amplitude, "bursty": self.traffic.burst_multiplier
-        }[self.traffic.pattern]
+        peak = self.traffic.peak_rate_per_s
         if peak * self.duration_s > MAX_ARRIVALS:
             raise _FieldError(
                 "traffic.rate_per_s",
@@ -912,18 +942,19 @@ def _format_error(err: Mapping[str, Any], raw: Any) -> str:
     loc = list(err.get("loc", ()))
     parts: list[str] = []
     node = raw
+    tag_seen = False
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
             node = node[item] if isinstance(node, list) and item < len(node) else None
             continue
+        if isinstance(node, Mapping) and item in (node.get("kind"), node.get("dist")) and not tag_seen:
+            tag_seen = True  # the discriminated-union tag pydantic inserts (once per table)
+            continue
         if isinstance(node, Mapping) and item in node:
             parts.append(item if not parts else f".{item}")
             node = node[item]
-        elif isinstance(node, Mapping) and node.get("kind") == item or (
-            isinstance(node, Mapping) and node.get("dist") == item
-        ):
-            continue  # discriminated-union tag inserted by pydantic
+            tag_seen = False
         elif item in ("function-after", "function-before") or item.startswith("function-"):
             continue
         else:

@@ -9,6 +9,7 @@ only decides *which* model serves a request and *when* it gets a replica.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -160,20 +161,27 @@ class ReplicaPool:
         self.busy_area += self.busy * (now_s - self._last_s)
         self._last_s = now_s
 
-    def account_fleet(self, now_s: float) -> None:
-        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes)."""
-        if self.capacity is not None:
+    def account_fleet(self, now_s: float, end_s: float = math.inf) -> None:
+        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes).
+
+        Nothing is billed past ``end_s`` (the run's end): replicas that finish
+        provisioning while in-flight requests drain cost nothing more.
+        """
+        now_s = min(now_s, end_s)
+        if self.capacity is not None and now_s > self._fleet_last_s:
             self.fleet_area += (self.capacity + self.provisioning) * (now_s - self._fleet_last_s)
-        self._fleet_last_s = now_s
+        self._fleet_last_s = max(self._fleet_last_s, now_s)
 
     def waiting(self, status) -> int:
         """Requests really waiting (the queue drops given-up entries lazily)."""
         return sum(1 for i in self.queue if status[i] == -1)
 
-    @property
-    def has_free_replica(self) -> bool:
-        return self.capacity is None or self.busy < self.capacity
-
-    @property
-    def queue_full(self) -> bool:
-        return self.queue_limit is not None and len(self.queue) >= self.queue_limit
+    def queue_full(self, status) -> bool:
+        """Is the waiting line at ``queue_limit``? Entries that gave up are dropped lazily;
+        one pool has one timeout, so they are always at the head."""
+        if self.queue_limit is None:
+            return False
+        queue = self.queue
+        while queue and status[queue[0]] != -1:
+            queue.popleft()
+        return len(queue) >= self.queue_limit

@@ -51,7 +51,7 @@ class Mirror:
         if pool.capacity is None or pool.busy < pool.capacity:
             pool.busy += 1
             self._start(row, 0.0)
-        elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
+        elif pool.queue_limit is not None and pool.queue_full(self.status):
             self._finish(row, DROPPED, 0.0, 0.0)
         else:
             pool.queue.append(row)

@@ -129,7 +129,6 @@ class Simulation:
         self.validation = None
         self._models_given = models
         self.rollback_time_s: float | None = None
-        self.rollback_listeners: list[Callable[[float, str], None]] = []
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
         self._next = 0
         self._label_ptr = 0
@@ -201,8 +200,6 @@ class Simulation:
                                _json({"strategy": self.strategy.kind, "state": self.strategy.state,
                                       "candidate_weight": self.strategy.candidate_weight()})))
         self.strategy.on_rollback(self.env.now)
-        for listener in self.rollback_listeners:
-            listener(self.env.now, reason)
         return True
 
     def _window_slice(self, start_s: float, end_s: float | None) -> tuple[int, int, float]:
@@ -257,7 +254,6 @@ class Simulation:
     def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics:
         """Aggregates of ``model`` over requests that arrived in ``[start_s, end_s)`` and finished."""
         idx, now = self._window_arrays(model, start_s, end_s)
-        lo, hi, _ = self._window_slice(start_s, end_s)
         status = np.frombuffer(self.log_status, dtype=np.int8)[idx]
         latency = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx]
         n = int(idx.size)
@@ -350,7 +346,9 @@ class Simulation:
 
     def _dependency_events(self) -> None:
         previous: frozenset = frozenset()
-        for seg in dependency_segments(self.scenario):
+        segments = dependency_segments(self.scenario)
+        starts = {seg.start_s for seg in segments}
+        for seg in segments:
             hit = {n: round(v, 4) for n, v in seg.impacts.items() if v > 0}
             if seg.failed != previous:
                 self.emit("dependency_failure", f"down: {', '.join(sorted(map(str, seg.failed)))}; "
@@ -358,8 +356,7 @@ class Simulation:
                           source="dependencies", time_s=seg.start_s, failed=sorted(map(str, seg.failed)), impacts=hit)
             previous = seg.failed
             if seg.end_s < self.scenario.duration_s:
-                nxt = [x for x in dependency_segments(self.scenario) if x.start_s == seg.end_s]
-                if not nxt:
+                if seg.end_s not in starts:
                     self.emit("dependency_recovered", "all dependencies healthy again; downstream recovered",
                               source="dependencies", time_s=seg.end_s)
                     previous = frozenset()
@@ -408,7 +405,7 @@ class Simulation:
     def _scale(self, m: int, current: int, desired: int, delay_s: float, util: float) -> None:
         pool = self.pools[m]
         now = self.env.now
-        pool.account_fleet(now)
+        pool.account_fleet(now, self.scenario.duration_s)
         if desired > current:
             add = desired - current
             pool.provisioning += add
@@ -432,7 +429,7 @@ class Simulation:
             add -= cancelled
             if not add:
                 return
-        pool.account_fleet(self.env.now)
+        pool.account_fleet(self.env.now, self.scenario.duration_s)
         pool.provisioning -= add
         pool.capacity += add
         self._drain(m)
@@ -456,18 +453,24 @@ class Simulation:
             self.progress(self.env.now / self.scenario.duration_s)
 
     def _ticker(self):
+        """Wake for the strategy's analyses (every ``tick_interval_s``) and, when it wants
+        labels, every second to deliver the labels that have arrived."""
         strategy = self.strategy
-        interval = strategy.tick_interval_s or 1.0
-        label_step = min(interval, 1.0) if strategy.wants_labels else interval
-        next_tick = interval
+        interval = strategy.tick_interval_s
+        next_tick = interval if interval else math.inf
+        label_step = 1.0 if strategy.wants_labels else math.inf
+        next_label = label_step
+        duration = self.scenario.duration_s
         while True:
-            step = min(label_step, next_tick - self.env.now)
-            if self.env.now + step > self.scenario.duration_s:
+            wake = min(next_tick, next_label)
+            if wake > duration:
                 return
-            yield self.env.timeout(step)
+            yield self.env.timeout(wake - self.env.now)
             if strategy.wants_labels:
                 self._deliver_labels()
-            if strategy.tick_interval_s and self.env.now >= next_tick - 1e-9:
+                while next_label <= self.env.now + 1e-9:
+                    next_label += label_step
+            if interval and self.env.now >= next_tick - 1e-9:
                 next_tick += interval
                 strategy.tick(self.env.now)
 
@@ -531,7 +534,7 @@ class Simulation:
                 pool.account(self.env.now)
             pool.busy += 1
             self._start(i, m, t, 0.0)
-        elif pool.queue_limit is not None and len(pool.queue) >= pool.queue_limit:
+        elif pool.queue_limit is not None and pool.queue_full(self.log_status):
             self._finish(i, m, DROPPED, 0.0, 0.0)
         else:
             pool.queue.append(i)

@@ -91,13 +91,9 @@ def _arrival_times(
     tr = scenario.traffic
     duration = scenario.duration_s
     bursts = np.empty((0, 2))
-    if tr.pattern == "constant":
-        peak = tr.rate_per_s
-    elif tr.pattern == "diurnal":
-        peak = tr.rate_per_s * (1.0 + tr.amplitude)
-    else:
+    if tr.pattern == "bursty":
         bursts = _burst_windows(scenario, burst_rng if burst_rng is not None else rng)
-        peak = tr.rate_per_s * tr.burst_multiplier
+    peak = tr.peak_rate_per_s
     thin_rng = thin_rng if thin_rng is not None else rng
     chunks, thin = [], []
     start = 0.0
@@ -117,7 +113,7 @@ def _arrival_times(
     return times, bursts
 
 
-def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndarray:
+def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator, seed: int) -> np.ndarray:
     tr = scenario.traffic
     if tr.user_skew == 0:
         return rng.integers(0, tr.users, size=n)
@@ -127,7 +123,7 @@ def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator) -> np.ndar
     ranks = np.searchsorted(cdf, rng.uniform(size=n), side="right")
     ranks = np.minimum(ranks, tr.users - 1)
     # the most active users are not simply the smallest ids
-    perm = stream(scenario.seed, "users:permutation").permutation(tr.users)
+    perm = stream(seed, "users:permutation").permutation(tr.users)
     return perm[ranks].astype(np.int64)
 
 
@@ -176,7 +172,7 @@ def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
         scenario, stream(seed, "arrivals"), stream(seed, "arrivals:thinning"), stream(seed, "arrivals:bursts")
     )
     n = times.shape[0]
-    users = _zipf_users(scenario, n, stream(seed, "users"))
+    users = _zipf_users(scenario, n, stream(seed, "users"), seed)
     names = tuple(scenario.feature_names)
     features = np.empty((n, len(names)))
     for j, name in enumerate(names):

@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..api import resolve_scenario, run
-from ..engine.traffic import rate_at
-from ..scenario import LognormalLatency, Scenario
+from ..scenario import Scenario
 
 __all__ = ["autoscaling_vs_fixed", "peak_fleet_size"]
 
@@ -22,15 +21,8 @@ def peak_fleet_size(scenario: Scenario, model: str = "legacy") -> int:
     HPA applies, evaluated once at the peak.
     """
     cfg = scenario.models[model]
-    tr = scenario.traffic
-    if tr.pattern == "diurnal":
-        peak = tr.rate_per_s * (1 + tr.amplitude)
-    elif tr.pattern == "bursty":
-        peak = tr.rate_per_s * tr.burst_multiplier
-    else:
-        peak = float(rate_at(scenario, [0.0])[0])
-    lat = cfg.latency
-    mean_ms = lat.mean_ms if isinstance(lat, LognormalLatency) or hasattr(lat, "mean_ms") else lat.ms
+    peak = scenario.traffic.peak_rate_per_s
+    mean_ms = cfg.latency.mean_ms  # every latency spec knows its mean
     target = cfg.autoscaling.target_utilisation if cfg.autoscaling else 0.6
     return max(1, math.ceil(peak * mean_ms / 1000.0 / target))
 

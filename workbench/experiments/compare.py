@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..api import resolve_scenario, run
+from ..monitoring.detection import union_length
 from ..result import RunResult
 from ..scenario import Scenario
 
@@ -62,7 +63,15 @@ def _candidate_faults(scenario: Scenario) -> list[tuple[float, float]]:
 
 
 def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]:
-    """One comparison row of KPIs from a run (see :func:`compare`)."""
+    """One comparison row of KPIs from a run (see :func:`compare`).
+
+    Times are measured from the first fault that hurts the candidate (a fault targeting
+    it, or concept drift): ``time_to_detect_s`` until the first failed gate, candidate
+    or traffic alert, or rollback at or after it; ``time_to_rollback_s`` until the
+    rollback, if it came after the fault (``rollback_time_s`` is the absolute time,
+    whatever the cause). ``time_degraded_s`` is how long users were served by the
+    candidate while a fault hurt it (overlapping faults counted once).
+    """
     sc = result.scenario
     req = result.requests
     ev = result.events
@@ -73,19 +82,19 @@ def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]
     strat = result.summary["strategy"]
     rollback = ev[ev["kind"] == "rollback"]
     rollback_s = float(rollback["time_s"].iloc[0]) if len(rollback) else math.nan
-    failing = ev[ev["kind"] == "gate_failed"]
-    if not math.isnan(fault_start):
-        failing = failing[failing["time_s"] >= fault_start]
-    first_fail_s = float(failing["time_s"].iloc[0]) if len(failing) else math.nan
-    detect_s = first_fail_s - fault_start if not math.isnan(fault_start) else math.nan
+    signals = ev[(ev["kind"].isin(["gate_failed", "rollback"]))
+                 | ((ev["kind"] == "alert") & ev["model"].isin(["candidate", ""]))]
+    after = signals[signals["time_s"] >= fault_start] if not math.isnan(fault_start) else signals.iloc[:0]
+    detect_s = float(after["time_s"].iloc[0]) - fault_start if len(after) else math.nan
+    to_rollback_s = rollback_s - fault_start if rollback_s >= fault_start else math.nan
     promotion = ev[ev["kind"] == "promotion"]
     promoted_s = float(promotion["time_s"].iloc[0]) if len(promotion) else math.nan
-    # time users were exposed to a faulty candidate: overlap of fault windows with the
-    # time the candidate served users (first candidate request until rollback or end)
     if cand.any():
         serve_start = float(req.loc[cand, "time_s"].iloc[0])
         serve_end = rollback_s if not math.isnan(rollback_s) else sc.duration_s
-        degraded = sum(max(0.0, min(e, serve_end) - max(s, serve_start)) for s, e in faults)
+        degraded = union_length(
+            (max(s, serve_start), min(e, serve_end)) for s, e in faults if min(e, serve_end) > max(s, serve_start)
+        )
     else:
         degraded = 0.0
     final = strat.get("final_state", "running")
@@ -105,8 +114,7 @@ def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]
         "timeouts_candidate": int(((req["status"] == "timeout") & cand).sum()),
         "slo_breaches_candidate": int((req["slo_breach"] & cand).sum()),
         "time_to_detect_s": detect_s,
-        "time_to_rollback_s": (rollback_s - fault_start) if not math.isnan(fault_start) else
-        (rollback_s if not math.isnan(rollback_s) else math.nan),
+        "time_to_rollback_s": to_rollback_s,
         "rollback_time_s": rollback_s,
         "time_to_full_rollout_s": promoted_s,
         "time_degraded_s": float(degraded),

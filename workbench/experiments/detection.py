@@ -65,15 +65,19 @@ def detection_quality(result: RunResult, grace_s: float = 0.0) -> pd.DataFrame:
 
 def detection_quality_over_seeds(results: Sequence[RunResult], grace_s: float = 0.0) -> pd.DataFrame:
     """CD-MOA figures per monitor across runs (Bifet et al. 2013): mean time to detect,
-    mean time between false alarms, missed detection rate."""
-    by_monitor: dict[str, list[DetectionReport]] = {}
-    for r in results:
-        reports = detection_reports(r, grace_s)
-        for monitor, rep in reports.items():
-            by_monitor.setdefault(monitor, []).append(rep)
-        # a monitor that never alarmed in this run missed every fault
-        for monitor in set(by_monitor) - set(reports):
-            by_monitor[monitor].append(
-                evaluate_detection([], _fault_windows(r), run_end_s=r.scenario.duration_s, grace_s=grace_s)
-            )
+    mean time between false alarms, missed detection rate.
+
+    A monitor that never alarmed in a run missed every fault of that run, whatever the
+    order of the runs.
+    """
+    per_run = [detection_reports(r, grace_s) for r in results]
+    monitors = sorted({m for reports in per_run for m in reports})
+    by_monitor: dict[str, list[DetectionReport]] = {m: [] for m in monitors}
+    for r, reports in zip(results, per_run, strict=True):
+        for monitor in monitors:
+            rep = reports.get(monitor)
+            if rep is None:
+                rep = evaluate_detection([], _fault_windows(r), run_end_s=r.scenario.duration_s, grace_s=grace_s,
+                                         request_times_s=r.requests["time_s"].to_numpy())
+            by_monitor[monitor].append(rep)
     return detection_table(by_monitor)

@@ -76,7 +76,14 @@ def _as_faults(faults: Any) -> list[FaultWindow]:
     return out
 
 
-def _union_length(intervals: Iterable[tuple[float, float]]) -> float:
+def union_length(intervals: Iterable[tuple[float, float]]) -> float:
+    """Total length covered by possibly overlapping ``(start, end)`` intervals.
+
+    Examples
+    --------
+    >>> union_length([(0.0, 10.0), (5.0, 15.0), (20.0, 25.0)])
+    20.0
+    """
     total = 0.0
     cur_a = cur_b = None
     for a, b in sorted(intervals):
@@ -243,7 +250,7 @@ def evaluate_detection(alarm_times_s: Sequence[float] | np.ndarray, faults: Any,
     })
     windows = [(max(f.start_s, run_start_s), min(f.end_s + grace_s, run_end_s)) for f in fw]
     windows = [(a, b) for a, b in windows if b > a]
-    fault_free_s = (run_end_s - run_start_s) - _union_length(windows)
+    fault_free_s = (run_end_s - run_start_s) - union_length(windows)
     fault_free_requests = math.nan
     if rt is not None:
         in_run = (rt >= run_start_s) & (rt <= run_end_s)

@@ -2,7 +2,7 @@
 
 The reward of a request is 1 when it was ``ok`` within the latency SLO (known when
 it finishes) or, with ``reward = "conversion"``, when the user converted (known when
-the label arrives). A guardrail keeps at least ``min_legacy_share`` of traffic on
+the label arrives; a failed request is a zero reward as soon as it fails). A guardrail keeps at least ``min_legacy_share`` of traffic on
 legacy. Seldon Core's routers use the same priors (Beta(1, 1)) and epsilon 0.1
 (reference.md).
 """
@@ -24,10 +24,11 @@ ARMS = ("legacy", "candidate")
 class Bandit(Strategy):
     kind = "bandit"
 
-    def __init__(self, config: BanditStrategy, slo_latency_ms: float | None = None):
+    def __init__(self, config: BanditStrategy):
         super().__init__()
         self.config = config
-        self.wants_outcomes = config.reward == "ok_within_slo"
+        # outcomes always (a failed request is a zero-reward pull at once); labels for conversions
+        self.wants_outcomes = True
         self.wants_labels = config.reward == "conversion"
         self.successes = [0, 0]
         self.trials = [0, 0]
@@ -68,6 +69,10 @@ class Bandit(Strategy):
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
         k = 0 if model == "legacy" else 1
+        if self.wants_labels:
+            if status != OK:
+                self.trials[k] += 1  # no answer, no conversion; ok requests wait for their label
+            return
         self.trials[k] += 1
         if status == OK and latency_ms <= self.ctx.slo_latency_ms:
             self.successes[k] += 1

@@ -109,6 +109,8 @@ class StrategyContext(Protocol):
         self, model: str, start_s: float, end_s: float | None = None
     ) -> dict[str, np.ndarray]: ...
 
+    def converted(self, request_id: int, model: str) -> bool: ...
+
 
 class UniformStream:
     """Uniform draws from the strategy's generator, fetched in blocks (one numpy call per

@@ -37,7 +37,6 @@ class Progressive(Strategy):
         self.previous_step_start_s = 0.0
         self.failures = 0
         self.inconclusives = 0
-        self.passes_in_step = 0
         self.analyses = 0
         self.promoted_at_s: float | None = None
         self.first_failure_s: float | None = None
@@ -129,7 +128,6 @@ class Progressive(Strategy):
                 )
             return
         if outcome == PASS:
-            self.passes_in_step += 1
             if self.config.consecutive:
                 self.failures = 0
             self.inconclusives = 0
@@ -145,7 +143,6 @@ class Progressive(Strategy):
             self.weight = nxt.weight
             self.previous_step_start_s = self.step_start_s
             self.step_start_s = now_s
-            self.passes_in_step = 0
             ctx.emit("step", f"step {self.step_index + 1}/{len(self.config.steps)}: weight {self.weight:g}%",
                      model="candidate", step=self.step_index + 1, weight=self.weight)
             last = self.step_index + 1 == len(self.config.steps)
