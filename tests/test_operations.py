@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -83,3 +84,16 @@ def test_an_error_burst_in_a_run_shows_up_as_a_log_anomaly_in_its_window(tmp_pat
     burst = report.templates[report.templates.template.str.contains("error burst")]
     assert len(burst) == 1 and "<ID>" in burst.template.iloc[0]
     assert burst["count"].iloc[0] == int((r.requests.failure_cause == "model error (error burst)").sum())
+
+
+def test_the_fleet_is_billed_only_for_the_run():
+    r = workbench.run(scen("autoscaling_diurnal"), seed=1)
+    res = r.summary["resources"]["legacy"]
+    assert res["replica_seconds"] <= res["peak_replicas"] * r.scenario.duration_s
+    samples = r.tables["resources"]
+    samples = samples[samples.model == "legacy"]
+    # the step integral of the sampled fleet agrees with the exact accounting
+    paid = (samples.replicas + samples.provisioning).to_numpy()
+    approx = float(np.sum(paid[:-1] * np.diff(samples.time_s.to_numpy())))
+    approx += paid[-1] * (r.scenario.duration_s - samples.time_s.iloc[-1])
+    assert res["replica_seconds"] == pytest.approx(approx, rel=0.03)
