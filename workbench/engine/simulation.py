@@ -38,20 +38,15 @@ from ..strategies import (
 )
 from .dependencies import dependency_segments
 from .monitors import MonitorHub
-from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ModelDraws, ReplicaPool, draw_model
+from .server import PENDING, CallLog, Server
+from .serving import ModelDraws, ReplicaPool, draw_model
 from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
 from .validation_gate import validate_candidate
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
 
-PENDING = -1
 EVENT_COLUMNS = ["time_s", "kind", "source", "model", "reason", "details"]
-
-
-def _zeros(code: str, n: int, fill=0) -> array:
-    a = array(code, [fill])
-    return a * n if n else array(code)
 
 
 class Simulation:
@@ -99,12 +94,13 @@ class Simulation:
         n = self.traffic.n
         self.n = n
         # request log: columnar buffers, one slot per arrival, filled in place
-        self.log_model = _zeros("b", n, -1)
-        self.log_status = _zeros("b", n, PENDING)
-        self.log_queue_ms = _zeros("d", n, 0.0)
-        self.log_latency_ms = _zeros("d", n, 0.0)
-        self.log_end_s = _zeros("d", n, math.nan)
-        self._started = _zeros("b", n, 0)
+        self.log = CallLog(n)
+        self.log_model = self.log.model
+        self.log_status = self.log.status
+        self.log_queue_ms = self.log.queue_ms
+        self.log_latency_ms = self.log.latency_ms
+        self.log_end_s = self.log.end_s
+        self._started = self.log.started
         self.events: list[tuple] = []
         self.pools = [
             ReplicaPool(d.name, d.config.replicas, d.config.queue_limit, tracked=d.config.autoscaling is not None)
@@ -154,6 +150,7 @@ class Simulation:
         ]
         self._times = array("d", self.traffic.time_s.tobytes())
         self._users = array("q", self.traffic.user_id.astype(np.int64).tobytes())
+        self.server = Server(self, self.log, self.pools, self._on_finish)
         self.incidents: list[tuple] = []
         self.hub: MonitorHub | None = None
         if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
@@ -432,19 +429,7 @@ class Simulation:
         pool.account_fleet(self.env.now, self.scenario.duration_s)
         pool.provisioning -= add
         pool.capacity += add
-        self._drain(m)
-
-    def _drain(self, m: int) -> None:
-        pool = self.pools[m]
-        queue = pool.queue
-        while queue and (pool.capacity is None or pool.busy < pool.capacity):
-            j = queue.popleft()
-            if self.log_status[j] != PENDING:
-                continue
-            if pool.tracked:
-                pool.account(self.env.now)
-            pool.busy += 1
-            self._start(j, m, self._times[j], self.env.now - self._times[j])
+        self.server.drain(m)
 
     def _progress_ticker(self):
         step = self.scenario.duration_s / 100.0
@@ -519,87 +504,12 @@ class Simulation:
                 m = self.model_index[name]
             except KeyError:
                 raise RuntimeError(f"strategy {strategy.kind!r} routed to unknown model {name!r}") from None
-        self.log_model[i] = m
         if strategy.mirrors and request is not None and self.mirror is not None and strategy.mirror(request):
             self.mirror.send(i, t)
-        self._dispatch(i, m, t)
+        self.server.dispatch(i, m, t)
 
-    def _dispatch(self, i: int, m: int, t: float) -> None:
-        if self._outage_any[m] and self._outage[m][i] == OUTAGE_REFUSE:
-            self._finish(i, m, ERROR, 0.0, 0.0)
-            return
-        pool = self.pools[m]
-        if pool.capacity is None or pool.busy < pool.capacity:
-            if pool.tracked:
-                pool.account(self.env.now)
-            pool.busy += 1
-            self._start(i, m, t, 0.0)
-        elif pool.queue_limit is not None and pool.queue_full(self.log_status):
-            self._finish(i, m, DROPPED, 0.0, 0.0)
-        else:
-            pool.queue.append(i)
-            timeout_s = self._timeout_s[m]
-            if timeout_s is not None:
-                ev = Timeout(self.env, timeout_s, i)
-                ev.callbacks.append(self._on_queue_timeout)
-
-    def _start(self, i: int, m: int, t: float, wait_s: float) -> None:
-        """Request ``i`` takes a replica of model ``m`` now, after waiting ``wait_s``."""
-        env = self.env
-        service_s = self._service[m][i]
-        hang = self._outage_any[m] and self._outage[m][i] == OUTAGE_HANG
-        timeout_s = self._timeout_s[m]
-        self.log_queue_ms[i] = wait_s * 1000.0
-        self._started[i] = 1
-        if timeout_s is not None and (hang or wait_s + service_s > timeout_s):
-            # the user gives up at t + timeout; the replica stays busy until the work ends
-            user_left = Timeout(env, max(0.0, timeout_s - wait_s), i)
-            user_left.callbacks.append(self._on_user_timeout)
-            hold_s = max(0.0, timeout_s - wait_s) if hang else service_s
-            release = Timeout(env, hold_s, m)
-            release.callbacks.append(self._on_release)
-        else:
-            done = Timeout(env, service_s, i)
-            done.callbacks.append(self._on_service_done)
-
-    def _on_service_done(self, event) -> None:
-        i = event._value
-        m = self.log_model[i]
-        now = self.env.now
-        status = ERROR if self._fails[m][i] else OK
-        self._finish(i, m, status, self.log_queue_ms[i], (now - self._times[i]) * 1000.0)
-        self._release(m)
-
-    def _on_user_timeout(self, event) -> None:
-        i = event._value
-        m = self.log_model[i]
-        self._finish(i, m, TIMEOUT, self.log_queue_ms[i], self._timeout_s[m] * 1000.0)
-
-    def _on_release(self, event) -> None:
-        self._release(event._value)
-
-    def _on_queue_timeout(self, event) -> None:
-        i = event._value
-        if self.log_status[i] != PENDING or self._started[i]:
-            return  # already served or being served
-        m = self.log_model[i]
-        timeout_ms = self._timeout_s[m] * 1000.0
-        self._finish(i, m, TIMEOUT, timeout_ms, timeout_ms)  # gave up in the queue
-
-    def _release(self, m: int) -> None:
-        pool = self.pools[m]
-        if pool.tracked:
-            pool.account(self.env.now)
-        pool.busy -= 1
-        if pool.queue:
-            self._drain(m)
-
-    def _finish(self, i: int, m: int, status: int, queue_ms: float, latency_ms: float) -> None:
-        now = self.env.now
-        self.log_status[i] = status
-        self.log_queue_ms[i] = queue_ms
-        self.log_latency_ms[i] = latency_ms
-        self.log_end_s[i] = now
+    def _on_finish(self, i: int, m: int, now: float, status: int, latency_ms: float) -> None:
+        """A user's request finished: tell the strategy and the monitors."""
         if self.strategy.wants_outcomes:
             self.strategy.on_outcome(i, self.model_names[m], now, status, latency_ms)
         for listener in self.outcome_listeners:

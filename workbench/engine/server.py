@@ -1,0 +1,174 @@
+"""Serving calls on replica pools: FIFO beyond capacity, queue limit, timeouts, outages.
+
+One :class:`Server` serves the users' requests; a shadow run has a second one that
+serves the mirrored calls on the candidate's own pool and writes its own
+:class:`CallLog`. Both use the per-request draws made up front (service time,
+failure, outage), so a mirrored call does exactly what the candidate would have done.
+
+Every call ends in exactly one status: ``ok``/``error`` when its service ends,
+``timeout`` when its caller gives up (in the queue, or after ``timeout_ms`` of wait
+plus service; the replica then stays busy until the work ends, or until the timeout
+for a hung outage), ``dropped`` when the queue is full, ``error`` at once when the
+model refuses calls (outage).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+
+from simpy.events import Timeout
+
+from ..strategies import DROPPED, ERROR, OK, TIMEOUT
+from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ReplicaPool
+
+__all__ = ["CallLog", "Server", "PENDING"]
+
+PENDING = -1
+
+
+def _filled(code: str, n: int, fill) -> array:
+    return array(code, [fill]) * n if n else array(code)
+
+
+class CallLog:
+    """Columnar buffers, one row per call, preallocated for ``n`` calls."""
+
+    __slots__ = ("model", "status", "queue_ms", "latency_ms", "end_s", "started", "request", "rows")
+
+    def __init__(self, n: int, *, with_request_ids: bool = False):
+        self.model = _filled("b", n, -1)
+        self.status = _filled("b", n, PENDING)
+        self.queue_ms = _filled("d", n, 0.0)
+        self.latency_ms = _filled("d", n, 0.0)
+        self.end_s = _filled("d", n, math.nan)
+        self.started = _filled("b", n, 0)
+        # row -> request id (mirrored calls); None when row == request id (users' requests)
+        self.request = _filled("q", n, -1) if with_request_ids else None
+        self.rows = 0  # rows in use (mirrored calls are appended)
+
+
+class Server:
+    """Serve calls logged in ``log`` on ``pools`` (indexed by model)."""
+
+    def __init__(
+        self,
+        sim,
+        log: CallLog,
+        pools: list[ReplicaPool | None],
+        on_finish: Callable[[int, int, float, int, float], None] | None = None,
+    ):
+        self.env = sim.env
+        self.log = log
+        self.pools = pools
+        self.on_finish = on_finish
+        self._service = sim._service
+        self._fails = sim._fails
+        self._outage = sim._outage
+        self._outage_any = sim._outage_any
+        self._timeout_s = sim._timeout_s
+        self._times = sim._times
+        self._request = log.request
+
+    def _req(self, row: int) -> int:
+        return row if self._request is None else self._request[row]
+
+    def dispatch(self, row: int, m: int, t: float) -> None:
+        """Call ``row`` (arrived at ``t``) asks model ``m`` for an answer now."""
+        log = self.log
+        log.model[row] = m
+        i = self._req(row)
+        if self._outage_any[m] and self._outage[m][i] == OUTAGE_REFUSE:
+            self._finish(row, m, ERROR, 0.0, 0.0)
+            return
+        pool = self.pools[m]
+        if pool.capacity is None or pool.busy < pool.capacity:
+            if pool.tracked:
+                pool.account(self.env.now)
+            pool.busy += 1
+            self._start(row, i, m, 0.0)
+        elif pool.queue_limit is not None and pool.queue_full(log.status):
+            self._finish(row, m, DROPPED, 0.0, 0.0)
+        else:
+            pool.queue.append(row)
+            timeout_s = self._timeout_s[m]
+            if timeout_s is not None:
+                ev = Timeout(self.env, timeout_s, row)
+                ev.callbacks.append(self._on_queue_timeout)
+
+    def _start(self, row: int, i: int, m: int, wait_s: float) -> None:
+        env = self.env
+        service_s = self._service[m][i]
+        hang = self._outage_any[m] and self._outage[m][i] == OUTAGE_HANG
+        timeout_s = self._timeout_s[m]
+        self.log.queue_ms[row] = wait_s * 1000.0
+        self.log.started[row] = 1
+        if timeout_s is not None and (hang or wait_s + service_s > timeout_s):
+            left = max(0.0, timeout_s - wait_s)
+            user_left = Timeout(env, left, row)
+            user_left.callbacks.append(self._on_caller_timeout)
+            release = Timeout(env, left if hang else service_s, m)
+            release.callbacks.append(self._on_release)
+        else:
+            done = Timeout(env, service_s, row)
+            done.callbacks.append(self._on_service_done)
+
+    def _on_service_done(self, event) -> None:
+        row = event._value
+        log = self.log
+        m = log.model[row]
+        i = self._req(row)
+        status = ERROR if self._fails[m][i] else OK
+        self._finish(row, m, status, log.queue_ms[row], (self.env.now - self._times[i]) * 1000.0)
+        self._release(m)
+
+    def _on_caller_timeout(self, event) -> None:
+        row = event._value
+        m = self.log.model[row]
+        self._finish(row, m, TIMEOUT, self.log.queue_ms[row], self._timeout_s[m] * 1000.0)
+
+    def _on_release(self, event) -> None:
+        self._release(event._value)
+
+    def _on_queue_timeout(self, event) -> None:
+        row = event._value
+        log = self.log
+        if log.status[row] != PENDING or log.started[row]:
+            return  # already served or being served
+        m = log.model[row]
+        timeout_ms = self._timeout_s[m] * 1000.0
+        self._finish(row, m, TIMEOUT, timeout_ms, timeout_ms)  # gave up in the queue
+
+    def _release(self, m: int) -> None:
+        pool = self.pools[m]
+        if pool.tracked:
+            pool.account(self.env.now)
+        pool.busy -= 1
+        if pool.queue:
+            self.drain(m)
+
+    def drain(self, m: int) -> None:
+        """Start queued calls of model ``m`` while it has free replicas."""
+        pool = self.pools[m]
+        queue = pool.queue
+        status = self.log.status
+        while queue and (pool.capacity is None or pool.busy < pool.capacity):
+            row = queue.popleft()
+            if status[row] != PENDING:
+                continue  # gave up while waiting
+            if pool.tracked:
+                pool.account(self.env.now)
+            pool.busy += 1
+            i = self._req(row)
+            self._start(row, i, m, self.env.now - self._times[i])
+
+    def _finish(self, row: int, m: int, status: int, queue_ms: float, latency_ms: float) -> None:
+        log = self.log
+        now = self.env.now
+        log.status[row] = status
+        log.queue_ms[row] = queue_ms
+        log.latency_ms[row] = latency_ms
+        log.end_s[row] = now
+        if self.on_finish is not None:
+            self.on_finish(row, m, now, status, latency_ms)
