@@ -13,6 +13,7 @@ timeout), ``queue_ms`` the wait for a replica.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from array import array
@@ -129,7 +130,6 @@ class Simulation:
         self._next = 0
         self._label_ptr = 0
         self._late_labels: list[int] = []
-        self.finished = False
         self.mirror = None
         self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
         self._cancelled: dict[int, int] = {}
@@ -150,6 +150,12 @@ class Simulation:
         ]
         self._times = array("d", self.traffic.time_s.tobytes())
         self._users = array("q", self.traffic.user_id.astype(np.int64).tobytes())
+        # the traffic's arrays become views of these buffers too (one copy in memory)
+        self.traffic = dataclasses.replace(
+            self.traffic,
+            time_s=np.frombuffer(self._times, dtype=np.float64),
+            user_id=np.frombuffer(self._users, dtype=np.int64),
+        )
         self.server = Server(self, self.log, self.pools, self._on_finish)
         self.incidents: list[tuple] = []
         self.hub: MonitorHub | None = None
@@ -318,7 +324,6 @@ class Simulation:
         env.run(until=sc.duration_s)
         for pool in self.pools:
             pool.account_fleet(sc.duration_s)
-        self.finished = True
         env.run()  # drain: in-flight requests complete, nothing new arrives
         if self.progress is not None:
             self.progress(1.0)
