@@ -37,7 +37,7 @@ def drift_scores(
     if not tests:
         raise ValueError("drift: no tested features to draw")
     with use_style():
-        fig, axes = new_figure(len(tests), 1, height_in=2.8 * len(tests), sharex=True, squeeze=False)
+        fig, axes = new_figure(len(tests), 1, height_in=3.4 * len(tests), sharex=True, squeeze=False)
         for ax, test in zip(axes[:, 0], tests, strict=True):
             part = drift[drift["test"].astype(str) == test]
             for feature, rows in part.groupby("feature", sort=True):
@@ -53,8 +53,8 @@ def drift_scores(
                 for t in alerts["time_s"]:
                     ax.axvline(tx(t), color="#C44E52", lw=0.8, alpha=0.6)
                 handles = mark_events(ax, events, tx, end, kinds=("fault",))
-            unit = "p-value" if test in ("ks", "chisquare", "z") else "distance (unitless)"
-            ax.set_ylabel(f"{test} statistic ({unit})")
+            unit = "p-value" if test in ("ks", "chisquare", "z") else "unitless"
+            ax.set_ylabel(f"{test} ({unit})")
             finish_legend(ax, handles, fontsize=8)
         axes[-1, 0].set_xlabel(tx.label)
         axes[-1, 0].set_xlim(0, tx(end))
