@@ -153,9 +153,14 @@ class MonitorHub:
                 ))
                 if st.alarm and not self._perf_alerted[m]:
                     self._perf_alerted[m] = True
+                    if st.first_alarm_source == "detector" and st.detector_estimate is not None:
+                        now_text = f", detector's current mean {st.detector_estimate:.3f}"
+                    elif test is not None:
+                        now_text = f", window mean {test.mean_error:.3f}"
+                    else:
+                        now_text = ""
                     reason = (f"prediction error of {name} changed ({st.first_alarm_source}): "
-                              f"baseline mean {st.baseline.mean_error:.3f}"
-                              + (f", window mean {test.mean_error:.3f}" if test else ""))
+                              f"baseline mean {st.baseline.mean_error:.3f}{now_text}")
                     # when legacy got worse too, the world changed, not the candidate: a
                     # rollback would not help (RollbackConfig.performance_relative)
                     pol = self.rollback_config
