@@ -22,6 +22,7 @@ from ..monitoring.health import HealthMonitor
 from ..monitoring.performance import PerformanceMonitor
 from ..scenario import MonitoringConfig, RollbackConfig
 from ..strategies import DROPPED, OK, STATUS_NAMES
+from .labels import LabelPump
 
 __all__ = ["MonitorHub", "Alert"]
 
@@ -71,8 +72,7 @@ class MonitorHub:
         self._last_alert: dict[tuple[str, str], float] = {}
         self._breaches = 0
         self._perf_alerted = [False] * len(names)
-        self._label_ptr = 0
-        self._late: list[int] = []
+        self._labels = LabelPump(sim.traffic.label_time_s, sim.log_status)
         self.first_alarm_s: dict[str, float] = {}
         self._next_drift_s = 0.0
         self._drift_streak: dict[str, int] = {}
@@ -95,18 +95,7 @@ class MonitorHub:
     def _pump_labels(self, now: float) -> None:
         """Feed the labels that arrived by ``now`` (vectorised selection, then one call each)."""
         sim = self.sim
-        label_time = sim.traffic.label_time_s
-        lo = self._label_ptr
-        hi = int(np.searchsorted(label_time, now, side="right"))
-        self._label_ptr = max(hi, lo)
-        idx = np.arange(lo, hi, dtype=np.int64)
-        if self._late:
-            idx = np.concatenate([np.asarray(self._late, dtype=np.int64), idx])
-        if not idx.size:
-            return
-        status = np.frombuffer(sim.log_status, dtype=np.int8)[idx]
-        self._late = idx[status == -1].tolist()  # still in flight: feed when finished
-        ok = idx[status == OK]
+        ok = self._labels.pump(now)
         if not ok.size:
             return
         models = np.frombuffer(sim.log_model, dtype=np.int8)[ok]

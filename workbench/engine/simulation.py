@@ -38,8 +38,9 @@ from ..strategies import (
     build_strategy,
 )
 from .dependencies import dependency_segments
+from .labels import LabelPump
 from .monitors import MonitorHub
-from .server import PENDING, CallLog, Server
+from .server import CallLog, Server
 from .serving import ModelDraws, ReplicaPool, draw_model
 from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
@@ -128,8 +129,6 @@ class Simulation:
         self.rollback_time_s: float | None = None
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
         self._next = 0
-        self._label_ptr = 0
-        self._late_labels: list[int] = []
         self.mirror = None
         self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
         self._cancelled: dict[int, int] = {}
@@ -157,6 +156,7 @@ class Simulation:
             user_id=np.frombuffer(self._users, dtype=np.int64),
         )
         self.server = Server(self, self.log, self.pools, self._on_finish)
+        self._labels = LabelPump(self.traffic.label_time_s, self.log_status)
         self.incidents: list[tuple] = []
         self.hub: MonitorHub | None = None
         if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
@@ -466,27 +466,9 @@ class Simulation:
 
     def _deliver_labels(self) -> None:
         now = self.env.now
-        label_time = self.traffic.label_time_s
-        status = self.log_status
-        late, self._late_labels = self._late_labels, []
-        ptr = self._label_ptr
-        n = self.n
-        pending = late
-        while ptr < n and label_time[ptr] <= now:
-            pending.append(ptr)
-            ptr += 1
-        self._label_ptr = ptr
-        if not pending:
-            return
         on_label = self.strategy.on_label
         label = self.traffic.label
-        for i in pending:
-            st = status[i]
-            if st == PENDING:
-                self._late_labels.append(i)  # still in flight: deliver when it has finished
-                continue
-            if st != OK:
-                continue
+        for i in self._labels.pump(now).tolist():
             m = self.log_model[i]
             on_label(i, self.model_names[m], now, float(self.draws[m].prediction[i]), float(label[i]))
 

@@ -184,3 +184,25 @@ class Database:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _UsesDatabase:
+    """Shared by the registries: use a given :class:`Database`, or open (and own) one."""
+
+    def __init__(self, path: str | os.PathLike | Database | None = None) -> None:
+        self._owns_db = not isinstance(path, Database)
+        self.db = path if isinstance(path, Database) else Database(path)
+
+    @property
+    def path(self):
+        return self.db.path
+
+    def close(self) -> None:
+        if self._owns_db:
+            self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .db import Database
+from .db import _UsesDatabase
 
 __all__ = ["RUN_COLUMNS", "RunRecord", "RunRegistry"]
 
@@ -90,7 +90,7 @@ class RunRecord:
     kpis: dict
 
 
-class RunRegistry:
+class RunRegistry(_UsesDatabase):
     """Record and list runs.
 
     Parameters
@@ -109,23 +109,6 @@ class RunRegistry:
     [['run', 'canary-latency-spike', 7]]
     """
 
-    def __init__(self, path: str | os.PathLike | Database | None = None) -> None:
-        self._owns_db = not isinstance(path, Database)
-        self.db = path if isinstance(path, Database) else Database(path)
-
-    @property
-    def path(self):
-        return self.db.path
-
-    def close(self) -> None:
-        if self._owns_db:
-            self.db.close()
-
-    def __enter__(self) -> RunRegistry:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def record_run(
         self,

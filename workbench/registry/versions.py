@@ -37,7 +37,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from .db import Database
+from .db import _UsesDatabase
 
 __all__ = [
     "STAGES",
@@ -223,7 +223,7 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class ModelRegistry:
+class ModelRegistry(_UsesDatabase):
     """Versions of named models, their stages, lineage and production pointer.
 
     Parameters
@@ -249,23 +249,6 @@ class ModelRegistry:
     (True, 'archived')
     """
 
-    def __init__(self, path: str | os.PathLike | Database | None = None) -> None:
-        self._owns_db = not isinstance(path, Database)
-        self.db = path if isinstance(path, Database) else Database(path)
-
-    @property
-    def path(self):
-        return self.db.path
-
-    def close(self) -> None:
-        if self._owns_db:
-            self.db.close()
-
-    def __enter__(self) -> ModelRegistry:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- ids ----------------------------------------------------------------------
     def resolve(self, version_id: str) -> str:
