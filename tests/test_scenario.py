@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -389,7 +390,7 @@ def test_bad_override_paths_are_scenario_errors_naming_the_path(path, expected):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ({"faults[0].multiplier": "fast"}, "faults[0].multiplier: input should be a valid number"),
+        ({"faults[0].multiplier": "fast"}, "faults[0].multiplier: expected a number, got text 'fast'"),
         ({"traffic.rate_per_s": -1}, "traffic.rate_per_s: input should be greater than 0"),
         (
             {"models.legacy.latency.p99_ms": 10},
@@ -568,7 +569,7 @@ def _two(**models_candidate) -> dict:
         ),
         (_with(MINIMAL, warmup_s=60), "warmup_s: must be less than duration_s"),
         (_with(MINIMAL, duration_s=0), "duration_s: input should be greater than 0"),
-        (_with(MINIMAL, duration_s="long"), "duration_s: input should be a valid number"),
+        (_with(MINIMAL, duration_s="long"), "duration_s: expected a number, got text 'long'"),
         (
             _with(MINIMAL, traffic={"pattern": "spiky"}),
             "traffic.pattern: input should be 'constant', 'diurnal' or 'bursty'",
@@ -629,7 +630,7 @@ def test_several_errors_are_all_reported(tmp_path):
         (b'name = "x"\nname = "y"\n', "line 2"),
         (b"name = x\n", "line 1"),
         (b"[models\n", "not valid TOML"),
-        (b"\xff\xfe\x00", "cannot read file"),
+        (b"\xff\xfe\x00", "not UTF-8 text"),
     ],
 )
 def test_unreadable_or_invalid_toml_names_the_file(tmp_path, content, expected):
@@ -645,7 +646,7 @@ def test_missing_file_and_directory_name_the_file(tmp_path):
     err = _raises(missing)
     assert str(err) == f"{missing}: file not found"
     err = _raises(tmp_path)
-    assert str(err).startswith(f"{tmp_path}: cannot read file")
+    assert str(err) == f"{tmp_path}: is a directory, not a scenario file"
 
 
 @pytest.mark.parametrize(
@@ -948,3 +949,170 @@ def test_corrupted_scenario_text_loads_or_raises_scenario_error(tmp_path_factory
             p = e.split(": ", 1)[0]
             assert p != "<root>" and ": " in e, e
             assert any(_under(p, k) for k in top), e
+
+
+# --------------------------------------------------------------------------- hostile values
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"traffic": {"rate_per_s": True}}, "traffic.rate_per_s: expected a number, got a boolean"),
+        ({"duration_s": True}, "duration_s: expected a number, got a boolean"),
+        ({"seed": False}, "seed: expected a number, got a boolean"),
+        ({"models": {"legacy": {"replicas": True}}}, "models.legacy.replicas: expected a number, got a boolean"),
+        ({"target": {"weights": {"x1": True}}}, "target.weights.x1: expected a number, got a boolean"),
+        ({"traffic": {"rate_per_s": "50"}}, "traffic.rate_per_s: expected a number, got text '50'"),
+        ({"monitoring": {"enabled": 1}}, "monitoring.enabled: expected true or false, got a number"),
+        ({"source_path": "elsewhere.toml"}, "source_path: unknown key"),
+        ({"extra_top_level": 1}, "extra_top_level: unknown key"),
+    ],
+)
+def test_type_juggling_and_unknown_keys_are_errors(changes, expected):
+    err = _raises(_with(MINIMAL, **changes))
+    assert expected in str(err), str(err)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"duration_s": 1e12, "traffic": {"rate_per_s": 1e-6}}, "duration_s: must be at most"),
+        ({"duration_s": 1e6, "resources": {"sample_interval_s": 0.01}}, "resources.sample_interval_s: gives 1e+08 ticks"),
+        ({"monitoring": {"interval_s": 1e-6}}, "monitoring.interval_s: gives 6e+07 ticks"),
+        ({"monitoring": {"drift_interval_s": 1e-6}}, "monitoring.drift_interval_s: gives"),
+        ({"monitoring": {"health_window_s": 1e9}}, "monitoring.health_window_s: gives 1e+09 buckets"),
+        ({"models": {"legacy": {"replicas": 2, "autoscaling": {"sync_period_s": 1e-5}}}},
+         "models.legacy.autoscaling.sync_period_s: gives 6e+06 ticks"),
+        ({"traffic": {"pattern": "bursty", "calm_mean_s": 1e-6, "burst_mean_s": 1e-6}}, "traffic.calm_mean_s: gives"),
+        ({"models": {"legacy": {"latency": {"dist": "lognormal", "median_ms": 1e-300, "p99_ms": 1.0}}}},
+         "models.legacy.latency.p99_ms: must be at most 10000 x median_ms"),
+        ({"models": {"legacy": {"latency": {"dist": "exponential", "mean_ms": 1e308}}}},
+         "models.legacy.latency.mean_ms: input should be less than or equal to 3600000"),
+        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "multiplier": 1e308}]},
+         "faults[0].multiplier: input should be less than or equal to 1000"),
+        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "add_ms": 1e308}]},
+         "faults[0].add_ms: input should be less than or equal to 3600000"),
+        ({"traffic": {"features": {f"f{i}": {} for i in range(1001)}}}, "traffic.features: 1001 features; at most 1000"),
+    ],
+)
+def test_unbounded_work_is_rejected_before_anything_is_allocated(changes, field):
+    err = _raises(_with(MINIMAL, **changes))
+    assert field in str(err), str(err)
+
+
+def test_progressive_analysis_and_label_delivery_are_bounded():
+    prog = {"kind": "progressive", "steps": [{"weight": 10, "pause_s": 10}, {"weight": 100}], "interval_s": 1e-7}
+    err = _raises(_with(TWO_MODELS, strategy=prog))
+    assert "strategy.interval_s: gives 6e+09 ticks" in str(err)
+    bandit = {"kind": "bandit", "reward": "conversion"}
+    err = _raises(_with(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy=bandit))
+    assert "duration_s: gives 2e+06 ticks" in str(err)  # labels are delivered once per simulated second
+    load_scenario(_with(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy={"kind": "ab"}))
+
+
+def test_memory_estimate_rejects_a_huge_interleaving_catalogue(monkeypatch):
+    interleaving = {"kind": "interleaving", "n_items": 20_000}
+    scenario = _with(TWO_MODELS, strategy=interleaving, traffic={"users": 20_000})
+    err = _raises(scenario)
+    assert "strategy.n_items: the run would need about 19,2" in str(err)
+    assert "interleaving catalogue 19,200 MB" in str(err) and "budget of 8,192 MB" in str(err)
+    monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "30000")
+    load_scenario(scenario)  # the budget is configurable
+    monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "10")
+    err = _raises(_with(MINIMAL, duration_s=600, traffic={"rate_per_s": 1000}))
+    assert "traffic.rate_per_s: the run would need about 151 MB (600,000 arrivals 151 MB)" in str(err), str(err)
+
+
+def test_memory_estimate_is_an_upper_bound_of_a_measured_run():
+    import tracemalloc
+
+    from workbench import run
+    from workbench.limits import estimate_memory
+
+    s = load_scenario(_with(TWO_MODELS, duration_s=200, traffic={"rate_per_s": 100}, strategy={"kind": "ab"}))
+    tracemalloc.start()
+    try:
+        result = run(s, seed=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = estimate_memory(s)
+    assert abs(estimate.arrivals - len(result.requests)) < 5 * math.sqrt(estimate.arrivals)
+    assert peak <= estimate.total_bytes * 1.5, (peak, estimate.total_bytes)  # the model is per request, not fixed costs
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"clock": 0}, "params.clock: must be >= 1, got 0"),
+        ({"max_buckets": 0}, "params.max_buckets: must be >= 2, got 0"),
+        ({"delta": 5}, "params.delta: must be < 1, got 5"),
+        ({"clock": 1.5}, "params.clock: expected a whole number, got 1.5"),
+        ({"clock": "x"}, "params.clock: expected a number, got 'x'"),
+        ({"bogus": 1}, "params.bogus: unknown parameter of 'adwin'"),
+        ({"rng": "x"}, "params.rng: is set by the engine"),
+    ],
+)
+def test_detector_parameters_are_checked_at_validate_time(params, expected):
+    mon = {"detectors": [{"name": "adwin", "model": "legacy", "params": params}]}
+    err = _raises(_with(MINIMAL, monitoring=mon))
+    assert f"monitoring.detectors[0].{expected}" in str(err), str(err)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected"),
+    [
+        ("kswin", {"rng": "x"}, "params.rng: is set by the engine"),
+        ("kswin", {"window_size": 10, "stat_size": 30}, "params.stat_size: must be smaller than window_size"),
+        ("kswin", {"alpha": 0}, "params.alpha: must be > 0"),
+        ("hddm_a", {"drift_confidence": 0}, "params.drift_confidence: must be > 0"),
+        ("hddm_a", {"two_sided_test": "x"}, "params.two_sided_test: expected true or false"),
+        ("page_hinkley", {"mode": "sideways"}, "params.mode: expected one of 'both', 'up', 'down'"),
+        ("eddm", {"alpha": 0.8, "beta": 0.9}, "params.beta: must be smaller than alpha"),
+        ("cusum", {"h": 0}, "params.h: must be > 0"),
+    ],
+)
+def test_every_detector_checks_its_parameters(name, params, expected):
+    mon = {"detectors": [{"name": name, "model": "legacy", "params": params}]}
+    err = _raises(_with(MINIMAL, monitoring=mon))
+    assert f"monitoring.detectors[0].{expected}" in str(err), str(err)
+
+
+def test_valid_detector_parameters_still_build():
+    mon = {"detectors": [{"name": "hddm_a", "model": "legacy", "params": {"two_sided_test": True}},
+                         {"name": "adwin", "model": "legacy", "params": {"clock": 16, "delta": 0.01}}]}
+    s = load_scenario(_with(MINIMAL, monitoring=mon))
+    assert s.monitoring.detectors[0].params["two_sided_test"] is True
+
+
+def test_service_outage_cannot_hang():
+    faults = [{"kind": "outage", "target": "fs", "start_s": 1, "mode": "hang"}]
+    err = _raises(_with(MINIMAL, services={"fs": {}}, faults=faults))
+    assert "faults[0].mode: 'hang' is for model outages" in str(err)
+    load_scenario(_with(MINIMAL, services={"fs": {}}, faults=[{**faults[0], "mode": "refuse"}]))
+
+
+def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text('name = "x"\nduration_s = 60\n[models.legacy]\n' + "# padding\n" * 1_100_000)
+    err = _raises(big)
+    assert str(err) == f"{big}: file is {big.stat().st_size:,} bytes; scenario files are at most 10,000,000 bytes"
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    err = _raises(deep)
+    assert str(err).startswith(f"{deep}: "), str(err)
+    nested = tmp_path / "nested.toml"
+    nested.write_text("[" + ".".join(["a"] * 200) + "]\nb = 1\n")
+    err = _raises(nested)
+    assert str(err) == f"{nested}: tables or arrays nested more than 64 deep"
+
+
+def test_extreme_but_valid_latencies_stay_finite():
+    from workbench import run
+
+    models = {"legacy": {"latency": {"dist": "lognormal", "median_ms": 1.0, "p99_ms": 10_000.0}}}
+    faults = [{"kind": "latency_spike", "target": "legacy", "start_s": 10, "multiplier": 1000, "add_ms": 3.6e6}]
+    s = load_scenario(_with(MINIMAL, duration_s=30, traffic={"rate_per_s": 50}, models=models, faults=faults))
+    req = run(s, seed=3).requests
+    ok = req[req["status"] == "ok"]
+    assert len(ok) > 0 and np.isfinite(ok["latency_ms"]).all()
+    summary = run(s, seed=3).summary["models"]["legacy"]
+    assert all(math.isfinite(summary[k]) for k in ("latency_p50_ms", "latency_p99_ms"))

@@ -17,6 +17,8 @@ import json
 import math
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +34,15 @@ from pydantic import (
     model_validator,
 )
 
+from .limits import (
+    MAX_ARRIVALS,
+    MAX_DURATION_S,
+    MAX_TICKS,
+    estimate_memory,
+    memory_budget_mb,
+    run_ticks,
+)
+
 __all__ = [
     "Scenario",
     "ScenarioError",
@@ -40,8 +51,12 @@ __all__ = [
     "apply_overrides",
 ]
 
-LOGNORMAL_Z99 = 2.3263478740408408
-MAX_ARRIVALS = 5e7  # per run: about 10 GB of request log; larger runs should be split  # standard normal 99th percentile (reference.md)
+LOGNORMAL_Z99 = 2.3263478740408408  # standard normal 99th percentile
+MAX_FILE_BYTES = 10_000_000  # scenario files larger than this are refused before parsing
+MAX_LATENCY_MS = 3.6e6  # a configured latency (median, p99, mean, constant, added) of at most an hour
+MAX_LATENCY_SPREAD = 1e4  # lognormal p99 / median: beyond this the tail overflows simulated time
+MAX_MULTIPLIER = 1e3  # a latency spike's multiplier
+MAX_FEATURES = 1000  # request features
 
 
 class ScenarioError(ValueError):
@@ -85,22 +100,84 @@ class _FrozenDictAlias:
 FrozenDict = _FrozenDictAlias
 
 
+class _FieldError(ValueError):
+    """Raised inside validators to point at a sub-field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The alternatives of a field's annotation (``Annotated`` and ``X | None`` unwrapped)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [alt for arg in typing.get_args(annotation) for alt in _unwrap(arg)]
+    return [annotation]
+
+
+def _type_problem(annotation: Any, value: Any) -> tuple[str, str] | None:
+    """``(sub-path, why)`` when ``value`` has the wrong kind for ``annotation``, else None.
+
+    Stricter than pydantic's lax mode on purpose: a boolean is not a number
+    (``rate_per_s = true``), a number is not a boolean (``sticky = 1``) and text is not a
+    number (``rate_per_s = "50"``), so a typo in a scenario never becomes a value.
+    """
+    alternatives = _unwrap(annotation)
+    numeric = [a for a in alternatives if a in (int, float)]
+    if numeric or bool in alternatives:
+        if isinstance(value, bool):
+            return None if bool in alternatives else ("", "expected a number, got a boolean")
+        if isinstance(value, (int, float)):
+            return None if numeric or str in alternatives else ("", "expected true or false, got a number")
+        if isinstance(value, str) and str not in alternatives:
+            return "", f"expected {'a number' if numeric else 'true or false'}, got text {value!r}"
+        return None
+    for alt in alternatives:
+        if typing.get_origin(alt) is dict and isinstance(value, Mapping):
+            inner = typing.get_args(alt)[1] if len(typing.get_args(alt)) == 2 else Any
+            for key, item in value.items():
+                problem = _type_problem(inner, item)
+                if problem:
+                    return f".{key}{problem[0]}", problem[1]
+    return None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_type_juggling(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            for name, value in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if field is not None:
+                    problem = _type_problem(field.annotation, value)
+                    if problem:
+                        raise _FieldError(name + problem[0], problem[1])
+        return data
 
 
 # --------------------------------------------------------------------------- latency
 class LognormalLatency(_Strict):
-    """Lognormal service time given by its median and 99th percentile (reference.md)."""
+    """Lognormal service time given by its median and 99th percentile: ``sigma = ln(p99 / median) / z_0.99``."""
 
     dist: Literal["lognormal"] = "lognormal"
-    median_ms: float = Field(gt=0)
-    p99_ms: float = Field(gt=0)
+    median_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
+    p99_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
 
     @model_validator(mode="after")
     def _p99_above_median(self) -> LognormalLatency:
         if self.p99_ms <= self.median_ms:
             raise _FieldError("p99_ms", "must be greater than median_ms")
+        if self.p99_ms / self.median_ms > MAX_LATENCY_SPREAD:
+            raise _FieldError(
+                "p99_ms",
+                f"must be at most {MAX_LATENCY_SPREAD:g} x median_ms (a wider tail overflows simulated time)",
+            )
         return self
 
     @property
@@ -116,14 +193,14 @@ class ExponentialLatency(_Strict):
     """Exponential service time with mean ``mean_ms`` (M/M/c checks use it)."""
 
     dist: Literal["exponential"] = "exponential"
-    mean_ms: float = Field(gt=0)
+    mean_ms: float = Field(gt=0, le=MAX_LATENCY_MS)
 
 
 class ConstantLatency(_Strict):
     """Deterministic service time of ``ms`` milliseconds."""
 
     dist: Literal["constant"] = "constant"
-    ms: float = Field(ge=0)
+    ms: float = Field(ge=0, le=MAX_LATENCY_MS)
 
     @property
     def mean_ms(self) -> float:
@@ -133,14 +210,6 @@ class ConstantLatency(_Strict):
 Latency = Annotated[
     LognormalLatency | ExponentialLatency | ConstantLatency, Field(discriminator="dist")
 ]
-
-
-class _FieldError(ValueError):
-    """Raised inside validators to point at a sub-field."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
 
 
 # --------------------------------------------------------------------------- traffic
@@ -200,6 +269,8 @@ class TrafficConfig(_Strict):
     def _some_features(cls, v: dict[str, FeatureSpec]) -> dict[str, FeatureSpec]:
         if not v:
             raise ValueError("at least one feature is required")
+        if len(v) > MAX_FEATURES:
+            raise ValueError(f"{len(v)} features; at most {MAX_FEATURES} (one column of the request table each)")
         for name in v:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise ValueError(f"feature name {name!r} must be an identifier")
@@ -227,7 +298,7 @@ class AutoscalingConfig(_Strict):
     the ``tolerance`` band; scale-down uses the highest recommendation of the last
     ``scale_down_stabilisation_s``), clamped to ``[min_replicas, max_replicas]``.
     Added replicas serve after ``provisioning_delay_s``; removed ones stop taking
-    work at once. Defaults are Kubernetes' (reference.md).
+    work at once. Defaults are Kubernetes' HPA defaults.
     """
 
     target_utilisation: float = Field(default=0.6, gt=0, le=1)
@@ -309,16 +380,24 @@ class DetectorSpec(_Strict):
     name: Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm", "hddm_a", "cusum"] = "adwin"
     signal: Literal["latency_ms", "error", "abs_error"] = "latency_ms"
     model: str = "candidate"
-    params: FrozenDict[str, float | int | str] = Field(default_factory=_ReadOnlyDict)
+    params: FrozenDict[str, bool | int | float | str] = Field(default_factory=_ReadOnlyDict)
 
     @model_validator(mode="after")
     def _params_build(self) -> DetectorSpec:
-        from .monitoring.detectors import make_detector  # the detector checks its own parameters
+        from .monitoring.detectors import check_detector_params, make_detector
 
+        if "rng" in self.params or (self.name == "kswin" and "seed" in self.params):
+            key = "rng" if "rng" in self.params else "seed"
+            raise _FieldError(f"params.{key}", "is set by the engine from the run's seed (runs stay reproducible)")
         try:
+            check_detector_params(self.name, self.params)  # river's own checks come too late (at update)
             make_detector(self.name, **self.params)
-        except (TypeError, ValueError) as exc:
-            raise _FieldError("params", str(exc).removeprefix("params: ")) from None
+        except Exception as exc:  # a third-party constructor may raise anything: name the field
+            message = str(exc)
+            key, sep, rest = message.partition(": ")
+            if sep and key in self.params:
+                raise _FieldError(f"params.{key}", rest) from None
+            raise _FieldError("params", message.removeprefix("params: ")) from None
         return self
 
 
@@ -332,7 +411,7 @@ class MonitoringConfig(_Strict):
     first ``drift_reference_n`` arrivals are the reference, the last ``drift_window_n``
     the current window (Evidently's test choice), checked every ``drift_interval_s``;
     a feature alerts when flagged ``drift_consecutive`` checks in a row, because
-    overlapping windows make single flags correlated and frequent (seed review, slide 6).
+    overlapping windows make single flags correlated and frequent.
     Detectors: see :class:`DetectorSpec`.
     """
 
@@ -694,8 +773,8 @@ class LatencySpike(_FaultBase):
 
     kind: Literal["latency_spike"] = "latency_spike"
     target: str
-    multiplier: float = Field(default=1.0, ge=0)
-    add_ms: float = Field(default=0.0, ge=0)
+    multiplier: float = Field(default=1.0, ge=0, le=MAX_MULTIPLIER)
+    add_ms: float = Field(default=0.0, ge=0, le=MAX_LATENCY_MS)
 
     @model_validator(mode="after")
     def _does_something(self) -> LatencySpike:
@@ -801,6 +880,10 @@ class Scenario(_Strict):
             raise _FieldError("traffic.users", "interleaving simulates a catalogue per user: at most 20000 users")
         if self.strategy.kind == "single" and self.strategy.model not in self.models:
             raise _FieldError("strategy.model", f"unknown model {self.strategy.model!r}")
+        if self.duration_s > MAX_DURATION_S:
+            raise _FieldError(
+                "duration_s", f"must be at most {MAX_DURATION_S:.0e} s (about 116 days); split a longer horizon into runs"
+            )
         peak = self.traffic.peak_rate_per_s
         if peak * self.duration_s > MAX_ARRIVALS:
             raise _FieldError(
@@ -852,13 +935,40 @@ class Scenario(_Strict):
                 for name in fault.weight_shift:
                     if name not in features:
                         raise _FieldError(f"faults[{i}].weight_shift.{name}", "unknown feature")
-            if isinstance(fault, Outage) and fault.mode == "hang" and target in self.models:
+            if isinstance(fault, Outage) and fault.mode == "hang":
+                if target in self.services:
+                    raise _FieldError(
+                        f"faults[{i}].mode",
+                        "'hang' is for model outages; a service outage fails the requests that depend on it "
+                        "at once (use mode = 'refuse')",
+                    )
                 if self.models[fault.target].timeout_ms is None:
                     raise _FieldError(
                         f"faults[{i}].mode",
                         f"'hang' needs models.{fault.target}.timeout_ms (a hung call must end)",
                     )
+        self._check_budget()
         return self
+
+    def _check_budget(self) -> None:
+        """Bounded work: every timer-driven loop and the estimated memory (see :mod:`workbench.limits`)."""
+        for field, ticks in run_ticks(self).items():
+            if ticks > MAX_TICKS:
+                what = "buckets" if field.endswith("window_s") else "ticks"
+                raise _FieldError(
+                    field.split(" ")[0],
+                    f"gives {ticks:.3g} {what} over duration_s = {self.duration_s:g}; at most {MAX_TICKS:.0e} per run "
+                    "(use a longer interval or a shorter run)",
+                )
+        budget_mb = memory_budget_mb()
+        estimate = estimate_memory(self)
+        if estimate.total_mb > budget_mb:
+            field = "strategy.n_items" if estimate.catalogue_bytes > estimate.requests_bytes else "traffic.rate_per_s"
+            raise _FieldError(
+                field,
+                f"the run would need {estimate.describe()}, over the memory budget of {budget_mb:,.0f} MB "
+                "(lower the rate, the duration or the catalogue; or raise WORKBENCH_MEMORY_BUDGET_MB)",
+            )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -902,15 +1012,25 @@ def load_scenario(path_or_mapping: str | Path | Mapping[str, Any], overrides=Non
         path = Path(path_or_mapping)
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            size = path.stat().st_size
+            if path.is_dir():
+                raise ScenarioError("is a directory, not a scenario file", source=source)
+            if size > MAX_FILE_BYTES:
+                raise ScenarioError(
+                    f"file is {size:,} bytes; scenario files are at most {MAX_FILE_BYTES:,} bytes", source=source
+                )
+            with path.open("rb") as fh:  # read at most the cap: the file may grow (or be a pipe)
+                data = fh.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise ScenarioError(f"file is over {MAX_FILE_BYTES:,} bytes", source=source)
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise ScenarioError("file not found", source=source) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ScenarioError(f"cannot read file ({exc})", source=source) from None
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"not valid TOML: {exc}", source=source) from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", source=source) from None
+        except OSError as exc:
+            raise ScenarioError(f"cannot read file ({exc.strerror or exc})", source=source) from None
+        raw = _parse_toml(text, source)
     if overrides:
         try:
             defaults = _validate(raw, source=source).to_mapping()
@@ -920,11 +1040,47 @@ def load_scenario(path_or_mapping: str | Path | Mapping[str, Any], overrides=Non
     return _validate(raw, source=source)
 
 
+MAX_NESTING = 64  # tables and arrays inside each other; a scenario needs fewer than ten
+
+
+def _parse_toml(text: str, source: str | None) -> dict[str, Any]:
+    """Parse TOML text; nesting deep enough to exhaust the parser's recursion is an error."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"not valid TOML: {exc}", source=source) from None
+    except RecursionError:
+        raise ScenarioError(f"tables or arrays nested more than {MAX_NESTING} deep", source=source) from None
+
+
+def _nesting_depth(value: Any, limit: int = MAX_NESTING) -> int:
+    """Depth of nested tables and arrays, counted up to ``limit + 1``."""
+    stack = [(value, 0)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _validate(raw: Mapping[str, Any], *, source: str | None) -> Scenario:
     if not isinstance(raw, Mapping):
         raise ScenarioError("a scenario must be a table (mapping)", source=source)
+    if _nesting_depth(raw) > MAX_NESTING:
+        raise ScenarioError(f"tables or arrays nested more than {MAX_NESTING} deep", source=source)
     raw = dict(raw)
-    raw.pop("source_path", None)
+    if "source_path" in raw:  # set by the loader, never by a file
+        raise ScenarioError("source_path: unknown key (check the spelling; unknown keys are not allowed)",
+                            source=source)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -932,6 +1088,8 @@ def _validate(raw: Mapping[str, Any], *, source: str | None) -> Scenario:
         raise ScenarioError(messages[0], source=source, errors=messages) from None
     except _FieldError as exc:  # pragma: no cover - pydantic wraps these, kept as a guard
         raise ScenarioError(str(exc), source=source) from None
+    except (RecursionError, MemoryError) as exc:
+        raise ScenarioError(f"cannot validate ({type(exc).__name__})", source=source) from None
     out = scenario.model_copy(update={"source_path": source})
     out._raw = copy.deepcopy(raw)
     return out

@@ -5,7 +5,7 @@ change was detected at this point), a ``drift_detected`` property (river's conve
 read it after ``update``), ``n_seen``, ``n_detections`` and ``detection_indices``.
 
 ADWIN, Page-Hinkley, KSWIN, DDM, EDDM and HDDM_A come from river's ``drift`` module
-(BSD-3; defaults as documented there, see reference.md: ADWIN delta 0.002, clock 32;
+(BSD-3; defaults as documented there: ADWIN delta 0.002, clock 32;
 PageHinkley min_instances 30, delta 0.005, threshold 50, alpha 1 - 1e-4; KSWIN alpha
 0.005, window 100, stat_size 30). river has no CUSUM, so :class:`Cusum` is a two-sided
 tabular CUSUM (Page 1954; Montgomery, *Introduction to Statistical Quality Control*,
@@ -28,6 +28,7 @@ __all__ = [
     "ChangeDetector",
     "Cusum",
     "RiverDetector",
+    "check_detector_params",
     "cusum_arl",
     "make_detector",
 ]
@@ -124,7 +125,7 @@ class RiverDetector(_Tracker):
         cls = getattr(importlib.import_module(spec.module), spec.cls)
         try:
             self._impl = cls(**params)
-        except TypeError as exc:
+        except Exception as exc:  # river's constructors raise TypeError, ValueError, AssertionError, ...
             raise ValueError(f"params: invalid parameters for {name!r}: {exc}") from None
         self.params = dict(params)
         self._init_tracking()
@@ -317,6 +318,103 @@ def cusum_arl(k: float, h: float, shift: float = 0.0, two_sided: bool = True) ->
     return 1.0 / (1.0 / up + 1.0 / down)
 
 
+@dataclass(frozen=True)
+class _Param:
+    """One constructor parameter: its kind and the open/closed range river can work with."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+        if self.kind is str:
+            if not isinstance(value, str) or value not in self.choices:
+                return f"expected one of {', '.join(map(repr, self.choices))}, got {value!r}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {value!r}"
+        if self.kind is int and not float(value).is_integer():
+            return f"expected a whole number, got {value!r}"
+        if not math.isfinite(value):
+            return f"expected a finite number, got {value!r}"
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return f"must be {'>' if self.low_open else '>='} {self.low:g}, got {value!r}"
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return f"must be {'<' if self.high_open else '<='} {self.high:g}, got {value!r}"
+        return None
+
+
+_PROB = _Param(float, 0.0, 1.0, low_open=True, high_open=True)
+_COUNT = _Param(int, 1)
+
+# Parameters of each detector and the values it works with. river checks few of these
+# itself, and some only fail at the first update (ADWIN ``clock = 0`` panics in its
+# compiled core), so they are checked here, when a scenario is validated.
+DETECTOR_PARAMS: dict[str, dict[str, _Param]] = {
+    "adwin": {"delta": _PROB, "clock": _COUNT, "max_buckets": _Param(int, 2), "min_window_length": _COUNT,
+              "grace_period": _COUNT},
+    "page_hinkley": {"min_instances": _COUNT, "delta": _Param(float, 0.0), "threshold": _Param(float, 0.0, low_open=True),
+                     "alpha": _Param(float, 0.0, 1.0, low_open=True), "mode": _Param(str, choices=("both", "up", "down"))},
+    "kswin": {"alpha": _PROB, "window_size": _Param(int, 2), "stat_size": _COUNT, "seed": _Param(int, 0)},
+    "ddm": {"warm_start": _COUNT, "warning_threshold": _Param(float, 0.0, low_open=True),
+            "drift_threshold": _Param(float, 0.0, low_open=True)},
+    "eddm": {"warm_start": _COUNT, "alpha": _PROB, "beta": _PROB},
+    "hddm_a": {"drift_confidence": _PROB, "warning_confidence": _PROB, "two_sided_test": _Param(bool)},
+    "cusum": {"k": _Param(float, 0.0), "h": _Param(float, 0.0, low_open=True), "warmup": _Param(int, 2),
+              "mean": _Param(float), "std": _Param(float, 0.0, low_open=True),
+              "mode": _Param(str, choices=("both", "up", "down"))},
+}
+
+
+def check_detector_params(name: str, params: dict[str, Any]) -> None:
+    """Check a detector's parameters against its constructor's names and value ranges.
+
+    Raises
+    ------
+    ValueError
+        ``"<param>: <what is wrong>"`` for an unknown parameter, a value of the wrong
+        kind or one outside the range the detector works with.
+
+    Examples
+    --------
+    >>> check_detector_params("adwin", {"delta": 0.01, "clock": 16})
+    >>> check_detector_params("adwin", {"clock": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: clock: must be >= 1, got 0
+    """
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    if key not in DETECTOR_PARAMS:
+        raise ValueError(f"name: unknown detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    allowed = DETECTOR_PARAMS[key]
+    for param, value in params.items():
+        if param == "rng" and key == "kswin":
+            continue  # a numpy Generator handed over by the engine
+        if param not in allowed:
+            raise ValueError(f"{param}: unknown parameter of {name!r}; it takes {', '.join(sorted(allowed))}")
+        problem = allowed[param].problem(value)
+        if problem:
+            raise ValueError(f"{param}: {problem}")
+    merged = {p: params.get(p) for p in allowed}
+    if key == "kswin":
+        window, stat = merged["window_size"] or 100, merged["stat_size"] or 30
+        if stat >= window:
+            raise ValueError(f"stat_size: must be smaller than window_size ({window:g}), got {stat!r}")
+    if key == "eddm":
+        alpha, beta = merged["alpha"] or 0.95, merged["beta"] or 0.9
+        if beta >= alpha:
+            raise ValueError(f"beta: must be smaller than alpha ({alpha:g}; drift is signalled below beta), got {beta!r}")
+    if key == "ddm":
+        warn, drift = merged["warning_threshold"] or 2.0, merged["drift_threshold"] or 3.0
+        if warn > drift:
+            raise ValueError(f"warning_threshold: must be at most drift_threshold ({drift:g}), got {warn!r}")
+
+
 def make_detector(name: str, **params: Any) -> RiverDetector | Cusum:
     """Build a streaming change detector by name.
 
@@ -351,11 +449,13 @@ def make_detector(name: str, **params: Any) -> RiverDetector | Cusum:
     if key == "pagehinkley":
         key = "page_hinkley"
     if key == "cusum":
+        check_detector_params(key, params)
         try:
             return Cusum(**params)
         except TypeError as exc:
             raise ValueError(f"params: invalid parameters for 'cusum': {exc}") from None
     if key not in _RIVER:
         raise ValueError(f"name: unknown detector {name!r}; choose one of {', '.join(DETECTOR_NAMES)}")
+    check_detector_params(key, params)
     return RiverDetector(key, **params)
 
