@@ -71,8 +71,44 @@ def test_large_reference_distances_match_scipy():
     assert _row(report, "num")["statistic"] == pytest.approx(w)
     rp = ref["cat"].value_counts(normalize=True).reindex(["a", "b", "c"]).to_numpy()
     cp = cur["cat"].value_counts(normalize=True).reindex(["a", "b", "c"]).to_numpy()
-    assert _row(report, "cat")["statistic"] == pytest.approx(distance.jensenshannon(rp, cp, base=2))
+    # Evidently calls scipy's jensenshannon with its default (natural) logarithm
+    assert _row(report, "cat")["statistic"] == pytest.approx(distance.jensenshannon(rp, cp))
     assert bool(_row(report, "num")["drift"]) is bool(w >= 0.1)
+
+
+def _categorical(counts):
+    return np.repeat(np.array(list(counts), dtype=object), list(counts.values()))
+
+
+def test_jensen_shannon_uses_the_natural_log_as_evidently():
+    # scipy.spatial.distance.jensenshannon docstring (scipy 1.x):
+    #   jensenshannon([1.0, 0.0], [0.5, 0.5]) -> 0.46450140402245893 (natural log)
+    ref = {"c": _categorical({"a": 1200})}
+    cur = {"c": _categorical({"a": 300, "b": 300})}
+    report = FeatureDriftMonitor(ref, feature_types={"c": "categorical"}).check(cur)
+    assert _row(report, "c")["test"] == "jensenshannon"
+    assert _row(report, "c")["statistic"] == pytest.approx(0.46450140402245893, rel=1e-12)
+    # NannyML's base 2 is a named test; it is larger by 1/sqrt(ln 2)
+    report2 = FeatureDriftMonitor(ref, feature_types={"c": "categorical"},
+                                  stattests={"c": "jensenshannon_base2"}).check(cur)
+    assert _row(report2, "c")["test"] == "jensenshannon_base2"
+    assert _row(report2, "c")["statistic"] == pytest.approx(0.46450140402245893 / math.sqrt(math.log(2)))
+    assert DEFAULT_THRESHOLDS["jensenshannon"] == DEFAULT_THRESHOLDS["jensenshannon_base2"] == 0.1
+
+
+def test_jensen_shannon_threshold_is_calibrated_for_the_natural_log():
+    # 50/50 against 62/38: scipy jensenshannon = 0.0856 (natural log), 0.1028 (base 2):
+    # Evidently's 0.1 keeps it, the base-2 distance crosses the same threshold.
+    ref = {"c": _categorical({"a": 1000, "b": 1000})}
+    cur = {"c": _categorical({"a": 620, "b": 380})}
+    mon = FeatureDriftMonitor(ref, feature_types={"c": "categorical"})
+    row = _row(mon.check(cur), "c")
+    assert row["statistic"] == pytest.approx(0.0855812286097025, rel=1e-9)
+    assert not row["drift"]
+    row2 = _row(FeatureDriftMonitor(ref, feature_types={"c": "categorical"},
+                                    stattests={"c": "jensenshannon_base2"}).check(cur), "c")
+    assert row2["statistic"] == pytest.approx(0.1027935314545897, rel=1e-9)
+    assert row2["drift"]
 
 
 def test_wasserstein_hand_example_and_forced_test():

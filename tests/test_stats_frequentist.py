@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
@@ -276,3 +276,122 @@ def test_proportion_properties(n_a, n_b, data):
     assert 0.0 <= r.p_value <= 1.0
     assert r.ci_low <= r.estimate <= r.ci_high
     assert s.estimate == pytest.approx(-r.estimate) and s.p_value == pytest.approx(r.p_value)
+
+
+# ------------------------------------------- R's wilcox.test interval, normal approximation
+def _counts(table):
+    return np.repeat(list(table), list(table.values())).astype(float)
+
+
+# Kayenta, kayenta-mannwhitney/src/test/.../MannWhitneySuite.scala, "Tie out with R Version":
+# R's wilcox.test(experiment, control, conf.int = TRUE) on these tied samples (n = 90 each),
+# conf.level 0.95: CI (-0.500002521696696, -3.486287505871302e-05), estimate -0.4999393907180323.
+# R's uniroot stops within its tolerance (1e-4) of the step at the order statistic.
+KAYENTA_R_CONTROL = {1.5: 2, 2.0: 16, 2.5: 18, 3.0: 16, 3.5: 10, 4.0: 8, 4.5: 4, 5.0: 6, 5.5: 2,
+                     6.0: 5, 8.0: 1, 15.5: 1, 54.5: 1}
+KAYENTA_R_EXPERIMENT = {1.5: 9, 2.0: 16, 2.5: 22, 3.0: 17, 3.5: 9, 4.0: 5, 4.5: 1, 5.0: 3, 5.5: 1,
+                        6.0: 2, 6.5: 2, 7.0: 1, 7.5: 1, 16.5: 1}
+# Same suite, "Tie out with R Version (Large)", n = 180 each, conf.level 0.98:
+# CI (-0.4999173250549087, -6.912685789769486e-06), estimate -3.45044082729315e-05.
+KAYENTA_R_CONTROL_LARGE = {0.0: 1, 0.5: 7, 1.0: 32, 1.5: 70, 2.0: 33, 2.5: 22, 3.0: 6, 3.5: 2,
+                           4.0: 3, 4.5: 1, 5.5: 1, 7.0: 1, 7.5: 1}
+KAYENTA_R_EXPERIMENT_LARGE = {0.5: 20, 1.0: 41, 1.5: 67, 2.0: 37, 2.5: 3, 3.0: 2, 3.5: 3, 4.0: 1,
+                              5.0: 1, 5.5: 3, 8.5: 1, 19.0: 1}
+
+
+@pytest.mark.parametrize("control,experiment,conf,r_lo,r_hi,r_est", [
+    (KAYENTA_R_CONTROL, KAYENTA_R_EXPERIMENT, 0.95,
+     -0.500002521696696, -3.486287505871302e-05, -0.4999393907180323),
+    (KAYENTA_R_CONTROL_LARGE, KAYENTA_R_EXPERIMENT_LARGE, 0.98,
+     -0.4999173250549087, -6.912685789769486e-06, -3.45044082729315e-05),
+])
+def test_hodges_lehmann_matches_r_on_tied_samples(control, experiment, conf, r_lo, r_hi, r_est):
+    shift, lo, hi, exact = hodges_lehmann(_counts(control), _counts(experiment), alpha=1 - conf)
+    assert not exact
+    assert lo == pytest.approx(r_lo, abs=1e-4) and hi == pytest.approx(r_hi, abs=1e-4)
+    assert shift == pytest.approx(r_est, abs=1e-4)
+
+
+def test_hodges_lehmann_kayenta_small_example():
+    # MannWhitneySuite "Mann-Whitney Confidence Interval & Estimate": (6, 39), estimate 22.5
+    assert hodges_lehmann([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]) == (22.5, 6.0, 39.0, True)
+
+
+def _r_wilcox_ci(x, y, conf_level, alternative="two-sided"):
+    """R 4.x ``wilcox.test.default``'s asymptotic two-sample interval, line by line.
+
+    W(d) with ``dr <- rank(c(x - d, y))``, the continuity correction and the tie-corrected
+    SIGMA, solved by ``uniroot(tol = 1e-4)`` (here Brent's method with the same tolerance).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    nx, ny = x.size, y.size
+
+    def w(d, correct=True):
+        dr = stats.rankdata(np.concatenate([x - d, y]))
+        _, nties = np.unique(dr, return_counts=True)
+        dz = dr[:nx].sum() - nx * (nx + 1) / 2 - nx * ny / 2
+        corr = 0.0
+        if correct:
+            corr = {"two-sided": np.sign(dz) * 0.5, "greater": 0.5, "less": -0.5}[alternative]
+        sigma = np.sqrt(nx * ny / 12 * ((nx + ny + 1) - np.sum(nties**3 - nties)
+                                        / ((nx + ny) * (nx + ny - 1))))
+        return (dz - corr) / sigma
+
+    mumin, mumax = x.min() - y.max(), x.max() - y.min()
+
+    def root(zq):
+        if w(mumin) - zq <= 0:
+            return mumin
+        if w(mumax) - zq >= 0:
+            return mumax
+        return optimize.brentq(lambda d: w(d) - zq, mumin, mumax, xtol=1e-4)
+
+    alpha = 1 - conf_level
+    if alternative == "two-sided":
+        return root(stats.norm.isf(alpha / 2)), root(stats.norm.ppf(alpha / 2))
+    if alternative == "greater":
+        return root(stats.norm.isf(alpha)), np.inf
+    return -np.inf, root(stats.norm.ppf(alpha))
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
+def test_hodges_lehmann_normal_interval_follows_r_uniroot(alternative):
+    # 60 and 70 latencies in ms (continuous, differences ~0.1 ms apart near the ends)
+    rng = np.random.default_rng(5)
+    a = np.round(rng.lognormal(4.0, 0.3, 60), 2)
+    b = np.round(rng.lognormal(4.1, 0.3, 70), 2)
+    _, lo, hi, exact = hodges_lehmann(a, b, alpha=0.1, alternative=alternative)
+    r_lo, r_hi = _r_wilcox_ci(b, a, 0.9, alternative)
+    assert not exact
+    assert lo == pytest.approx(r_lo, abs=2e-4) and hi == pytest.approx(r_hi, abs=2e-4)
+    d = np.sort(np.subtract.outer(b, a).ravel())
+    if alternative == "two-sided":
+        # the rank is nm/2 - z SIGMA rounded: flooring it picks a different order statistic here
+        sigma = np.sqrt(60 * 70 * (60 + 70 + 1) / 12)
+        k_floor = int(np.floor(60 * 70 / 2 - stats.norm.isf(0.05) * sigma))
+        assert lo == d[k_floor] != d[k_floor - 1]
+
+
+def test_exact_interval_and_p_value_agree():
+    # Both samples under 50, no ties: R's wilcox.test(b, a, conf.int = TRUE) uses the exact
+    # distribution for the interval and the p-value. The interval excludes 0; the exact
+    # p-value is 0.049073 (scipy.stats.mannwhitneyu(b, a, method="exact")), while the normal
+    # approximation scipy picks by default for 12 and 9 values gives 0.0507 and disagreed.
+    a = [-0.61, 0.5, -1.19, -1.22, 0.36, 0.89, -0.28, -0.83, 0.65, -1.27, 0.94, 0.93]
+    b = [2.06, 2.49, 1.62, 1.09, 1.14, -1.21, 0.58, 1.4, -2.03]
+    r = mann_whitney(a, b)
+    assert r.exact_ci
+    assert r.ci_low == pytest.approx(0.01) and r.ci_high == pytest.approx(2.23)
+    assert r.p_value == pytest.approx(0.04907290851563298, rel=1e-9)
+    assert stats.mannwhitneyu(b, a).pvalue == pytest.approx(0.05066103315249452, rel=1e-9)
+    assert (r.p_value < 0.05) == (r.ci_low > 0 or r.ci_high < 0)
+
+
+def test_interval_and_p_value_agree_on_random_small_samples():
+    rng = np.random.default_rng(8)
+    for _ in range(150):
+        n, m = rng.integers(5, 20, 2)
+        a, b = rng.normal(0, 1, n), rng.normal(0.7, 1, m)
+        r = mann_whitney(a, b, alpha=0.05)
+        assert r.exact_ci
+        assert (r.p_value < 0.05) == (r.ci_low > 0 or r.ci_high < 0)

@@ -139,16 +139,61 @@ def test_classical_bounds_match_jennison_turnbull_table_2_1(looks, pocock, obf):
 
 def test_spending_bounds_spend_exactly_alpha():
     for kind in ("obrien_fleming", "pocock"):
-        b = group_sequential_bounds(5, kind=kind)
-        assert b.cumulative_alpha[-1] == pytest.approx(0.05, abs=1e-9)
-        assert all(np.diff(b.cumulative_alpha) > 0)
+        for convention in ("per_side", "full_alpha"):
+            b = group_sequential_bounds(5, kind=kind, convention=convention)
+            assert b.cumulative_alpha[-1] == pytest.approx(0.05, abs=1e-9)
+            assert all(np.diff(b.cumulative_alpha) > 0)
     ob = group_sequential_bounds(5)
-    # first look spends 2 - 2 Phi(z_{.975}/sqrt(0.2)) exactly, so its bound is z_{.975}/sqrt(0.2)
-    assert ob.z_bounds[0] == pytest.approx(stats.norm.ppf(0.975) / math.sqrt(0.2), abs=1e-6)
+    # each side spends 2 - 2 Phi(z_{1 - 0.025/2}/sqrt(0.2)) at the first look
+    first = 2 * stats.norm.sf(stats.norm.isf(0.0125) / math.sqrt(0.2))
+    assert ob.z_bounds[0] == pytest.approx(stats.norm.isf(first), abs=1e-6)
+    full = group_sequential_bounds(5, convention="full_alpha")
+    # the full-alpha reading spends 2 - 2 Phi(z_{.975}/sqrt(0.2)) on |Z|: bound z_{.975}/sqrt(0.2)
+    assert full.z_bounds[0] == pytest.approx(stats.norm.ppf(0.975) / math.sqrt(0.2), abs=1e-6)
     po = group_sequential_bounds(5, kind="pocock")
     assert po.z_bounds[0] == pytest.approx(stats.norm.isf(0.05 * math.log(1 + (math.e - 1) * 0.2) / 2), abs=1e-6)
     one = group_sequential_bounds(1)
     assert one.z_bounds[0] == pytest.approx(1.959964, abs=1e-6)
+
+
+def test_obrien_fleming_spending_matches_ldbounds():
+    # R ldbounds: ldBounds(t = seq(0.2, 1, 0.2), iuse = 1, alpha = 0.05) (sides = 2, alpha/2 per
+    # side), upper bounds 4.8769 3.3569 2.6803 2.2898 2.0310; gsDesign(k = 5, test.type = 2,
+    # alpha = 0.025, sfu = sfLDOF) gives the same.
+    b = group_sequential_bounds(5)
+    assert b.convention == "per_side"
+    assert b.z_bounds == pytest.approx([4.8769, 3.3569, 2.6803, 2.2898, 2.0310], abs=2e-4)
+    assert [round(z, 3) for z in b.z_bounds] == [4.877, 3.357, 2.680, 2.290, 2.031]
+
+
+def _mvn_cumulative_alpha(bounds, t):
+    """1 - P(|Z_1| < c_1, ..., |Z_k| < c_k) with corr(Z_i, Z_j) = sqrt(t_i / t_j), by scipy's
+    multivariate normal CDF (Genz): an independent check of the recursive integration."""
+    t = np.asarray(t, float)
+    k = t.size
+    cov = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
+    c = np.asarray(bounds[:k])
+    mvn = stats.multivariate_normal(np.zeros(k), cov, seed=np.random.default_rng(0),
+                                    maxpts=500_000, abseps=1e-7, releps=1e-7)
+    inside = mvn.cdf(c, lower_limit=-c)
+    return 1 - inside
+
+
+def test_pocock_spending_bounds_cross_checked_by_multivariate_normal():
+    # ldbounds iuse = 2 (Pocock type, alpha * log(1 + (e - 1) t), alpha/2 per side): our
+    # recursion gives 2.4380 2.4268 2.4102 2.3966 2.3860; the Pocock type is linear in alpha,
+    # so both conventions coincide.
+    t = np.arange(1, 6) / 5
+    po = group_sequential_bounds(5, kind="pocock")
+    assert [round(z, 3) for z in po.z_bounds] == [2.438, 2.427, 2.410, 2.397, 2.386]
+    full = group_sequential_bounds(5, kind="pocock", convention="full_alpha")
+    assert full.z_bounds == pytest.approx(po.z_bounds, abs=1e-9)
+    spent = 0.05 * np.log(1 + (math.e - 1) * t)
+    ob = group_sequential_bounds(5)
+    spent_ob = 4 * stats.norm.sf(stats.norm.isf(0.0125) / np.sqrt(t))
+    for k in (2, 3, 5):
+        assert _mvn_cumulative_alpha(po.z_bounds, t[:k]) == pytest.approx(spent[k - 1], abs=2e-5)
+        assert _mvn_cumulative_alpha(ob.z_bounds, t[:k]) == pytest.approx(spent_ob[k - 1], abs=2e-5)
 
 
 def test_spending_bounds_control_error_by_simulation_with_unequal_looks():
@@ -170,6 +215,8 @@ def test_group_sequential_bad_input():
         group_sequential_bounds([3, 2, 1])
     with pytest.raises(ValueError, match="looks"):
         group_sequential_bounds([1, 2, 3], method="classical")
+    with pytest.raises(ValueError, match="convention"):
+        group_sequential_bounds(5, convention="one_sided")
 
 
 # ---------------------------------------------------------------- properties

@@ -278,3 +278,30 @@ def test_compare_kpis_measure_from_the_fault_and_count_overlaps_once():
     kpi = strategy_kpis(early)
     assert kpi["rollback_time_s"] < 420  # the fault starts at 420 s
     assert math.isnan(kpi["time_to_rollback_s"]) and math.isnan(kpi["time_to_detect_s"])
+
+
+def test_sequential_judge_holds_without_evidence_of_non_inferiority():
+    # margin 0: a pass needs evidence that the candidate's error rate is lower; with equal
+    # rates the interval keeps straddling 0, every analysis is inconclusive, the step holds
+    r = workbench.run(scen("progressive_good_candidate"), overrides={
+        "duration_s": 600, "strategy.gates": [],
+        "strategy.judge": {"kind": "sequential", "metric": "error", "margin": 0.0, "tuning": 2000}})
+    assert r.summary["strategy"]["final_state"] == "running"
+    analyses = [json.loads(d)["judge"] for d in r.events[r.events.kind == "analysis"].details]
+    outcomes = [j["outcome"] for j in analyses]
+    assert outcomes.count("inconclusive") > len(outcomes) / 2
+    # a pass here needs an interval entirely below 0: the candidate measured better
+    assert all("lies entirely below +0:" in j["reason"] for j in analyses if j["outcome"] == "pass")
+    assert not r.summary["rollback"]["rolled_back"]
+
+
+@pytest.mark.parametrize("judge,path,message", [
+    ({"kind": "sequential", "margin": -0.1}, "strategy.judge.margin", ">= 0"),
+    ({"kind": "sequential", "margin": float("nan")}, "strategy.judge.margin", "finite"),
+    ({"kind": "sequential", "tuning": 0}, "strategy.judge.tuning", "> 0"),
+    ({"kind": "sequential", "metric": "business"}, "strategy.judge.margin", "required"),
+])
+def test_sequential_judge_settings_are_validated(judge, path, message):
+    with pytest.raises(workbench.ScenarioError) as err:
+        workbench.load_scenario(scen("progressive_good_candidate"), overrides={"strategy.judge": judge})
+    assert path in str(err.value) and message in str(err.value)

@@ -628,9 +628,38 @@ class Gate(_Strict):
 JudgeMetric = Literal["latency_ms", "error", "abs_error", "business"]
 
 
+class KayentaMetricOptions(_Strict):
+    """Kayenta's per-metric settings for one metric of ``strategy.judge.metrics``.
+
+    ``effect_size_measure``: ``meanRatio`` (candidate mean / legacy mean) or ``cles``
+    (P(candidate > legacy) + ties / 2). A metric the rank test classifies as High must
+    also have an effect of at least ``allowed_increase`` (Low: at most
+    ``allowed_decrease``) to fail; defaults 1.0 (meanRatio) or 0.5 (cles), Kayenta's
+    ``defaultEffectSize``. A ``critical`` metric whose effect reaches
+    ``critical_increase`` (or ``critical_decrease``) fails the whole judgement.
+    """
+
+    critical: bool = False
+    effect_size_measure: Literal["meanRatio", "cles"] = "meanRatio"
+    allowed_increase: float | None = Field(default=None, ge=0)
+    allowed_decrease: float | None = Field(default=None, ge=0)
+    critical_increase: float | None = Field(default=None, ge=0)
+    critical_decrease: float | None = Field(default=None, ge=0)
+
+
 class JudgeConfig(_Strict):
     """Which judge decides an analysis: ``threshold`` gates (default), ``sequential``
     (always-valid confidence sequence) or ``kayenta`` (Mann-Whitney canary score).
+
+    The sequential judge passes a step only on evidence of non-inferiority: the
+    always-valid interval for candidate - legacy lies entirely below ``+margin`` (for
+    ``direction = "increase"``); it fails when the interval lies entirely above it, and is
+    inconclusive otherwise. ``margin`` is in the metric's units (default: 0.01 for
+    ``error``, a one-point rise of the error rate; 5 for ``latency_ms``; required for other
+    metrics). ``tuning`` is the confidence sequence's total sample size (both arms) at
+    which it is narrowest (its mixture parameter rho; GrowthBook's default 5000).
+    ``metric_options`` holds the Kayenta judge's per-metric settings (effect sizes,
+    critical metrics), keyed by metric: see :class:`KayentaMetricOptions`.
     """
 
     kind: Literal["threshold", "sequential", "kayenta"] = "threshold"
@@ -641,11 +670,23 @@ class JudgeConfig(_Strict):
     pass_threshold: float = Field(default=95.0, ge=0, le=100)
     marginal_threshold: float = Field(default=75.0, ge=0, le=100)
     min_samples: int = Field(default=50, ge=1)
+    margin: float | None = None
+    tuning: float = 5000.0
+    metric_options: FrozenDict[JudgeMetric, KayentaMetricOptions] = Field(default_factory=_ReadOnlyDict)
 
     @model_validator(mode="after")
     def _thresholds(self) -> JudgeConfig:
         if self.marginal_threshold > self.pass_threshold:
             raise _FieldError("marginal_threshold", "must be at most pass_threshold")
+        for name in self.metric_options:
+            if name not in self.metrics:
+                raise _FieldError(f"metric_options.{name}", f"is not one of the judge's metrics {list(self.metrics)}")
+        if self.margin is not None and not (math.isfinite(self.margin) and self.margin >= 0):
+            raise _FieldError("margin", f"must be a finite number >= 0, got {self.margin!r}")
+        if not (math.isfinite(self.tuning) and self.tuning > 0):
+            raise _FieldError("tuning", f"must be a finite number > 0, got {self.tuning!r}")
+        if self.kind == "sequential" and self.margin is None and self.metric not in ("error", "latency_ms"):
+            raise _FieldError("margin", f"is required for the sequential judge on {self.metric!r}")
         return self
 
 

@@ -12,8 +12,14 @@ reference rows         feature                                 test (drift when)
 <= 1000                categorical or n_unique <= 5, > 2       ``chisquare`` (p < 0.05)
 <= 1000                categorical or n_unique <= 5, <= 2      ``z`` (p < 0.05)
 > 1000                 numeric, n_unique > 5                   ``wasserstein`` / ref std (>= 0.1)
-> 1000                 otherwise                               ``jensenshannon``, base 2 (>= 0.1)
+> 1000                 otherwise                               ``jensenshannon`` (>= 0.1)
 =====================  ======================================  =====================
+
+``jensenshannon`` is :func:`scipy.spatial.distance.jensenshannon` with its default natural
+logarithm, as Evidently computes it; Evidently's 0.1 threshold is calibrated for that base.
+NannyML's convention, base 2, is the separate test ``jensenshannon_base2``: the same
+distributions give a distance larger by ``1/sqrt(ln 2)`` (about 1.2011), so the same 0.1
+threshold flags more.
 
 The PSI of every feature is reported beside it (threshold 0.1), on ``psi_bins`` bins at
 the reference's quantiles for numeric features (or on categories), with empty bins floored
@@ -66,10 +72,12 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "z": 0.05,
     "wasserstein": 0.1,
     "jensenshannon": 0.1,
+    "jensenshannon_base2": 0.1,
     "psi": 0.1,
 }
 _P_VALUE_TESTS = ("ks", "chisquare", "z")
-_TESTS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon")
+_TESTS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "jensenshannon_base2")
+_JS_BASES = {"jensenshannon": None, "jensenshannon_base2": 2.0}  # None: natural log (scipy)
 _COLUMNS = ["feature", "type", "test", "statistic", "p_value", "threshold", "drift", "psi",
             "psi_drift", "n_reference", "n_current", "note"]
 _SMALL_REFERENCE_ROWS = 1000  # Evidently: <= 1000 reference rows -> p-value tests
@@ -181,7 +189,8 @@ class FeatureDriftMonitor:
         Reference data, one column per feature.
     thresholds : mapping, optional
         Overrides of :data:`DEFAULT_THRESHOLDS` by test name (``"ks"``, ``"chisquare"``,
-        ``"z"``, ``"wasserstein"``, ``"jensenshannon"``, ``"psi"``); p-value tests flag
+        ``"z"``, ``"wasserstein"``, ``"jensenshannon"``, ``"jensenshannon_base2"``,
+        ``"psi"``); p-value tests flag
         ``p < threshold``, distances ``statistic >= threshold``.
     feature_types : mapping, optional
         ``name -> "numeric" | "categorical"``; by default numeric dtypes are numeric and
@@ -324,7 +333,7 @@ class FeatureDriftMonitor:
             se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
             z = (p1 - p2) / se
             return float(z), float(2 * stats.norm.sf(abs(z))), ""
-        if test == "jensenshannon":
+        if test in _JS_BASES:
             if f.kind == "numeric" and f.extra.get("nunique", 0) > 20:
                 # Evidently: Sturges bins over reference and current together.
                 edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
@@ -333,7 +342,7 @@ class FeatureDriftMonitor:
             else:
                 rc, cc = _counts(ref, cur)
                 rp, cp = rc / rc.sum(), cc / cc.sum()
-            return float(distance.jensenshannon(rp, cp, base=2)), math.nan, ""
+            return float(distance.jensenshannon(rp, cp, base=_JS_BASES[test])), math.nan, ""
         raise ValueError(f"test: unknown {test!r}")  # pragma: no cover
 
     def _psi(self, f: _Feature, cur: np.ndarray) -> float:

@@ -14,16 +14,19 @@ reference.md).
   score with pass (95) and marginal (75) thresholds.
 * :class:`SequentialJudge`: the always-valid confidence sequence
   (:func:`workbench.stats.confidence_sequence`), safe to evaluate at every
-  analysis interval of a step.
+  analysis interval of a step; it passes on evidence of non-inferiority
+  against a margin, never on the mere absence of evidence of harm.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from scipy import stats
 
 from .frequentist import mann_whitney, proportion_test
 from .sequential import confidence_sequence
@@ -36,10 +39,14 @@ __all__ = [
     "MetricClassification",
     "KayentaJudge",
     "SequentialJudge",
+    "mean_ratio",
+    "cles",
 ]
 
 _OUTCOMES = ("pass", "fail", "inconclusive")
 _DIRECTIONS = ("increase", "decrease", "either")
+_EFFECT_MEASURES = ("meanRatio", "cles")
+_DEFAULT_EFFECT = {"meanRatio": 1.0, "cles": 0.5}  # Kayenta's defaultEffectSize
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,21 @@ class KayentaMetric:
     weight : float
         Weight of this metric within its group (1 reproduces Kayenta's
         "passed / total").
+    effect_size_measure : {"meanRatio", "cles"}
+        Kayenta's ``effectSize.measure``: ``mean(candidate) / mean(legacy)``
+        (NaN when either mean is 0), or the common-language effect size
+        ``P(candidate > legacy) + P(tie)/2``.
+    allowed_increase, allowed_decrease : float, optional
+        Kayenta's ``allowedIncrease`` / ``allowedDecrease``: a High metric
+        also needs ``effect >= allowed_increase``, a Low one ``effect <=
+        allowed_decrease``. Default ``defaultEffectSize``: 1 for meanRatio,
+        0.5 for cles (no extra condition beyond the direction of the means).
+    critical_increase, critical_decrease : float, optional
+        Kayenta's ``criticalIncrease`` / ``criticalDecrease``: a critical
+        metric fails the whole judgement only when High with ``effect >=
+        critical_increase`` or Low with ``effect <= critical_decrease``
+        (same defaults); otherwise it counts as an ordinary failed metric.
+        A NaN effect size skips these comparisons, as in Kayenta.
     """
 
     name: str
@@ -129,6 +151,11 @@ class KayentaMetric:
     nan_strategy: str = "remove"
     group: str = "default"
     weight: float = 1.0
+    effect_size_measure: str = "meanRatio"
+    allowed_increase: float | None = None
+    allowed_decrease: float | None = None
+    critical_increase: float | None = None
+    critical_decrease: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -143,6 +170,19 @@ class KayentaMetric:
             raise ValueError(f"tolerance: must be >= 0, got {self.tolerance!r}")
         if not self.weight > 0:
             raise ValueError(f"weight: must be > 0, got {self.weight!r}")
+        if self.effect_size_measure not in _EFFECT_MEASURES:
+            raise ValueError(f"effect_size_measure: must be one of {_EFFECT_MEASURES}, got "
+                             f"{self.effect_size_measure!r}")
+        default = _DEFAULT_EFFECT[self.effect_size_measure]
+        for fname in ("allowed_increase", "allowed_decrease", "critical_increase",
+                      "critical_decrease"):
+            value = getattr(self, fname)
+            if value is None:
+                object.__setattr__(self, fname, default)
+            elif not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{fname}: must be a finite number >= 0, got {value!r}")
+            else:
+                object.__setattr__(self, fname, float(value))
 
 
 @dataclass(frozen=True)
@@ -164,6 +204,10 @@ class MetricClassification:
     critical: bool
     group: str
     weight: float
+    effect_size: float = float("nan")
+    critical_failure: bool = False
+    nonzero_legacy: float = float("nan")
+    nonzero_candidate: float = float("nan")
 
     @property
     def failed(self) -> bool:
@@ -178,11 +222,30 @@ class MetricClassification:
             "p_value": self.p_value, "n_legacy": self.n_legacy, "n_candidate": self.n_candidate,
             "nan_legacy": self.nan_legacy, "nan_candidate": self.nan_candidate,
             "critical": self.critical, "group": self.group, "weight": self.weight,
+            "effect_size": self.effect_size, "critical_failure": self.critical_failure,
+            "nonzero_legacy": self.nonzero_legacy, "nonzero_candidate": self.nonzero_candidate,
         }
 
 
 def _is_binary(x: np.ndarray) -> bool:
     return bool(np.all((x == 0.0) | (x == 1.0)))
+
+
+def mean_ratio(legacy: Any, candidate: Any) -> float:
+    """Kayenta's ``EffectSizes.meanRatio``: ``mean(candidate) / mean(legacy)``, NaN if a mean is 0."""
+    ma, mb = float(np.mean(legacy)), float(np.mean(candidate))
+    return float("nan") if ma == 0.0 or mb == 0.0 else mb / ma
+
+
+def cles(legacy: Any, candidate: Any) -> float:
+    """Kayenta's ``EffectSizes.cles``: ``(2 R1 - m(m + 1)) / (2 n m)``, R1 the candidate's rank sum.
+
+    Equals ``P(candidate > legacy) + P(tie)/2`` (Vargha and Delaney 2000).
+    """
+    xa, xb = np.asarray(legacy, dtype=float), np.asarray(candidate, dtype=float)
+    m, n = xb.size, xa.size
+    r1 = float(stats.rankdata(np.concatenate([xb, xa]))[:m].sum())
+    return (2 * r1 - m * (m + 1)) / (2 * n * m)
 
 
 @dataclass(frozen=True)
@@ -213,14 +276,22 @@ class KayentaJudge:
     two-sided interval at ``confidence`` are computed, and the metric is
     High when the interval's lower end exceeds ``tolerance x |shift|`` (and
     the direction allows an increase to fail), Low when its upper end is
-    below ``-tolerance x |shift|``. Group score = weighted share of passing
-    metrics x 100; summary = weighted mean of group scores; a failing
-    critical metric forces 0. One deliberate departure: for 0/1 metrics
-    (``"error"``) the Hodges-Lehmann shift is 0 whenever both rates are
-    below 50 %, so a doubled error rate would pass silently; those metrics
-    compare the two rates (Wald interval at the same confidence) with the
-    same tolerance band instead. Known weakness kept from Kayenta: a pure
-    increase in variance passes (kayenta #780).
+    below ``-tolerance x |shift|``; in both cases the effect size
+    (``effect_size_measure``) must also reach ``allowed_increase`` /
+    ``allowed_decrease``. Group score = weighted share of passing metrics x
+    100; summary = weighted mean of group scores; a critical metric whose
+    effect size also reaches ``critical_increase`` / ``critical_decrease``
+    forces 0 and fails the judgement. Two deliberate departures: for 0/1
+    metrics (``"error"``) the Hodges-Lehmann shift is 0 whenever both rates
+    are below 50 %, so a doubled error rate would pass silently; those
+    metrics compare the two rates (Wald interval at the same confidence)
+    with the same tolerance band instead. And when the Hodges-Lehmann
+    interval ends on the (tied) estimate, e.g. ``[0, 0]`` for a metric that
+    is mostly 0 while its share of non-zero values rises, the rank test
+    decides (significant at ``1 - confidence``, in the direction of the
+    common-language effect size); the non-zero shares are reported in the
+    details. Known weakness kept from Kayenta: a pure increase in variance
+    passes (kayenta #780).
 
     Examples
     --------
@@ -281,13 +352,17 @@ class KayentaJudge:
         nan = float("nan")
 
         def result(label: str, test: str, shift: float = 0.0, lo: float = 0.0, hi: float = 0.0,
-                   p: float = 1.0) -> MetricClassification:
+                   p: float = 1.0, effect: float = nan, critical_failure: bool = False
+                   ) -> MetricClassification:
             return MetricClassification(
                 name=metric.name, classification=label, test=test, shift=float(shift),
                 ci_low=float(lo), ci_high=float(hi), band=float(metric.tolerance * abs(shift)),
                 p_value=float(p), n_legacy=int(xa.size), n_candidate=int(xb.size),
                 nan_legacy=nan_a, nan_candidate=nan_b, critical=metric.critical,
-                group=metric.group, weight=metric.weight,
+                group=metric.group, weight=metric.weight, effect_size=float(effect),
+                critical_failure=bool(critical_failure),
+                nonzero_legacy=float(np.mean(xa != 0)) if xa.size else nan,
+                nonzero_candidate=float(np.mean(xb != 0)) if xb.size else nan,
             )
 
         if xa.size < self.min_samples or xb.size < self.min_samples or np.isinf(xa).any() \
@@ -308,14 +383,29 @@ class KayentaJudge:
         else:
             r = mann_whitney(xa, xb, alternative="two-sided", alpha=1 - self.confidence)
             test, shift, lo, hi, p = "mann_whitney", r.shift, r.ci_low, r.ci_high, r.p_value
+        allow_up = metric.direction in ("increase", "either")
+        allow_down = metric.direction in ("decrease", "either")
         band = metric.tolerance * abs(shift)
-        if metric.direction in ("increase", "either") and lo > band:
-            label = "High"
-        elif metric.direction in ("decrease", "either") and hi < -band:
-            label = "Low"
+        if test == "mann_whitney" and (lo == shift or hi == shift):
+            # The interval sits on a tied value (e.g. [0, 0] for a metric that is mostly 0):
+            # the shift cannot express a change in how often values differ, so the rank
+            # test decides, in the direction of the common-language effect size.
+            test = "mann_whitney_ties"
+            up = cles(xa, xb) > 0.5
+            significant = p < 1 - self.confidence
+            high, low = significant and up and allow_up, significant and not up and allow_down
         else:
-            label = "Pass"
-        return result(label, test, shift, lo, hi, p)
+            high, low = allow_up and lo > band, allow_down and hi < -band
+        effect = mean_ratio(xa, xb) if metric.effect_size_measure == "meanRatio" else cles(xa, xb)
+        nan_effect = math.isnan(effect)
+        # Kayenta: the effect size must also clear allowedIncrease / allowedDecrease
+        high = high and (nan_effect or effect >= metric.allowed_increase)
+        low = low and (nan_effect or effect <= metric.allowed_decrease)
+        label = "High" if high else ("Low" if low else "Pass")
+        critical_failure = metric.critical and (
+            (high and (nan_effect or effect >= metric.critical_increase))
+            or (low and (nan_effect or effect <= metric.critical_decrease)))
+        return result(label, test, shift, lo, hi, p, effect, critical_failure)
 
     # -- scoring -------------------------------------------------------
     def _weights_for(self, groups: Sequence[str]) -> dict[str, float]:
@@ -337,10 +427,15 @@ class KayentaJudge:
 
         def describe(r: MetricClassification) -> str:
             u = _unit(r.name)
-            return (f"{r.name} {r.classification} (shift {r.shift:+.4g}{u}, {conf} CI "
-                    f"{r.ci_low:.4g} to {r.ci_high:.4g}{u})")
+            text = (f"{r.name} {r.classification} (shift {r.shift:+.4g}{u}, {conf} CI "
+                    f"{r.ci_low:.4g} to {r.ci_high:.4g}{u}")
+            if r.test == "mann_whitney_ties":
+                text += (f", interval on a tied value: rank test p = {r.p_value:.3g}, non-zero "
+                         f"{100 * r.nonzero_legacy:.1f}% legacy vs {100 * r.nonzero_candidate:.1f}% "
+                         "candidate")
+            return text + ")"
 
-        critical_failures = [r for r in results if r.critical and r.failed]
+        critical_failures = [r for r in results if r.critical_failure]
         if critical_failures:
             r = critical_failures[0]
             details.update(score=0.0, marginal=False, group_scores={})
@@ -418,18 +513,25 @@ class SequentialJudge:
     min_samples : int
         Fewer usable (non-NaN) values than this in either arm: inconclusive.
     margin : float
-        Harm tolerated (>= 0, in the metric's units or as a fraction when
-        relative). Fail when the whole interval lies beyond it: above
-        ``margin`` for "increase", below ``-margin`` for "decrease".
+        Non-inferiority margin: harm tolerated (>= 0, in the metric's units
+        or as a fraction when relative). Pass only when the whole interval
+        lies on the safe side of it (below ``+margin`` for "increase", above
+        ``-margin`` for "decrease", both for "either"): evidence of
+        non-inferiority. Fail when the whole interval lies beyond it.
+        Otherwise inconclusive: no evidence of harm is not a pass. With the
+        default 0 a pass needs evidence that the candidate is better.
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> j = SequentialJudge()
+    >>> j = SequentialJudge(margin=5.0)
     >>> j.judge({"latency_ms": rng.exponential(40, 2000)},
     ...         {"latency_ms": rng.exponential(80, 2000)}).outcome
     'fail'
+    >>> j.judge({"latency_ms": rng.exponential(40, 4000)},
+    ...         {"latency_ms": rng.exponential(40, 4000)}).outcome
+    'pass'
     """
 
     metric: str = "latency_ms"
@@ -484,15 +586,24 @@ class SequentialJudge:
                     se=r.se, ci_low=r.ci_low, ci_high=r.ci_high, p_value=r.p_value)
         harm_up = self.direction in ("increase", "either") and r.ci_low > self.margin
         harm_down = self.direction in ("decrease", "either") and r.ci_high < -self.margin
+        # non-inferiority: the whole interval within the tolerated harm on every harmful side
+        safe_up = self.direction == "decrease" or r.ci_high < self.margin
+        safe_down = self.direction == "increase" or r.ci_low > -self.margin
         u = "" if self.relative else _unit(self.metric)
         what = "relative change" if self.relative else "change"
         numbers = (f"{self.metric} {what} {r.estimate:+.4g}{u} (always-valid "
                    f"{100 * (1 - self.alpha):g}% CI {r.ci_low:.4g} to {r.ci_high:.4g}{u}, "
                    f"{xa.size} legacy and {xb.size} candidate values)")
+        bound = {"increase": f"below +{self.margin:g}{u}", "decrease": f"above -{self.margin:g}{u}",
+                 "either": f"within +-{self.margin:g}{u}"}[self.direction]
         if harm_up or harm_down:
             side = f"above +{self.margin:g}" if harm_up else f"below -{self.margin:g}"
             return JudgeVerdict("fail", None, f"Fail: {numbers} lies entirely {side}{u}.",
                                 details)
-        return JudgeVerdict("pass", None,
-                            f"Pass: {numbers} does not lie entirely on the harmful side of the "
-                            f"{self.margin:g}{u} margin.", details)
+        if safe_up and safe_down:
+            return JudgeVerdict("pass", None,
+                                f"Pass: {numbers} lies entirely {bound}: non-inferior within the "
+                                "margin.", details)
+        return JudgeVerdict("inconclusive", None,
+                            f"Inconclusive: {numbers} is not yet entirely {bound}; no evidence "
+                            "of harm is not evidence of non-inferiority.", details)

@@ -39,6 +39,7 @@ def peeking_study(
     alpha: float = 0.05,
     tuning: float | None = None,
     gs_kind: str = "obrien_fleming",
+    gs_convention: str = "per_side",
     include_fixed_horizon: bool = True,
     batch_size: int = 2000,
 ) -> pd.DataFrame:
@@ -54,7 +55,9 @@ def peeking_study(
     * ``confidence_sequence``: GrowthBook's asymptotic confidence sequence,
       ``tuning`` defaulting to the final total sample size.
     * ``group_sequential``: Lan-DeMets alpha spending (``gs_kind``) for the
-      planned looks, applied to the Welch p-values.
+      planned looks, applied to the Welch p-values; ``alpha/2`` spent per side
+      as gsDesign and ldbounds do (``gs_convention``, see
+      :func:`group_sequential_bounds`).
     * ``fixed_horizon`` (when ``include_fixed_horizon``): one Welch test at
       the end, the reference for the power a method gives up.
 
@@ -94,7 +97,7 @@ def peeking_study(
     horizon = looks * n_per_look
     tuning = float(2 * horizon if tuning is None else tuning)
     rho2 = sequential_rho(alpha, tuning) ** 2
-    bounds = group_sequential_bounds(looks, alpha=alpha, kind=gs_kind)
+    bounds = group_sequential_bounds(looks, alpha=alpha, kind=gs_kind, convention=gs_convention)
     nominal_p = np.asarray(bounds.nominal_p)
     log_inv_alpha = math.log(1 / alpha)
     rng = np.random.default_rng(seed)

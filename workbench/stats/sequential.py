@@ -11,7 +11,8 @@ rate at ``alpha`` however often one looks:
   Waudby-Smith et al. (2023) as implemented in GrowthBook's sequential engine
   (tuning parameter ``N``, default 5000).
 * :func:`group_sequential_bounds`: boundaries for a *planned* number of looks,
-  O'Brien-Fleming and Pocock, classical or by Lan-DeMets alpha spending.
+  O'Brien-Fleming and Pocock, classical or by Lan-DeMets alpha spending
+  (``alpha/2`` spent per side, as gsDesign and ldbounds).
 
 Formulas: reference.md, "Statistics".
 """
@@ -331,6 +332,7 @@ class GroupSequentialBounds:
     alpha: float
     kind: str
     method: str
+    convention: str = "per_side"
 
     def first_crossing(self, z_values: Sequence[float]) -> int | None:
         """0-based index of the first look whose ``|z|`` reaches its bound, else None."""
@@ -393,10 +395,24 @@ def _info_fractions(looks: int | Sequence[float]) -> np.ndarray:
     return t / t[-1]
 
 
-def _spend(kind: str, t: np.ndarray, alpha: float) -> np.ndarray:
+_CONVENTIONS = ("per_side", "full_alpha")
+
+
+def _spend(kind: str, t: np.ndarray, alpha: float, convention: str) -> np.ndarray:
+    """Cumulative two-sided alpha spent by information fraction ``t``.
+
+    ``"per_side"`` (gsDesign, ldbounds): each side spends ``f(t; alpha/2)``, so the
+    two-sided total is ``2 f(t; alpha/2)``. ``"full_alpha"`` (Lan and DeMets 1983 read
+    literally): ``f(t; alpha)`` spent on ``|Z|``. Here ``f`` is the O'Brien-Fleming-type
+    ``2 - 2 Phi(z_{a/2}/sqrt(t))`` or the Pocock-type ``a ln(1 + (e - 1) t)``. The Pocock
+    type is linear in ``a``, so both conventions give the same bounds.
+    """
+    side = alpha / 2 if convention == "per_side" else alpha
     if kind == "obrien_fleming":  # Lan and DeMets (1983)
-        return 2 * stats.norm.sf(stats.norm.ppf(1 - alpha / 2) / np.sqrt(t))
-    return alpha * np.log(1 + (math.e - 1) * t)  # Pocock type
+        f = 2 * stats.norm.sf(stats.norm.isf(side / 2) / np.sqrt(t))
+    else:  # Pocock type
+        f = side * np.log(1 + (math.e - 1) * t)
+    return 2 * f if convention == "per_side" else f
 
 
 def group_sequential_bounds(
@@ -405,6 +421,7 @@ def group_sequential_bounds(
     kind: str = "obrien_fleming",
     method: str = "spending",
     n_grid: int = 201,
+    convention: str = "per_side",
 ) -> GroupSequentialBounds:
     """Two-sided boundaries for a planned number of looks.
 
@@ -418,13 +435,25 @@ def group_sequential_bounds(
         spends it evenly.
     method : {"spending", "classical"}
         ``"spending"``: Lan-DeMets alpha-spending functions
-        ``2 - 2 Phi(z_{a/2}/sqrt(t))`` and ``a ln(1 + (e - 1) t)`` (works for
-        any look times). ``"classical"``: Pocock's constant bound and
-        O'Brien-Fleming's ``c sqrt(K/k)`` for equally spaced looks
+        ``f(t; a) = 2 - 2 Phi(z_{a/2}/sqrt(t))`` and ``a ln(1 + (e - 1) t)``
+        (works for any look times). ``"classical"``: Pocock's constant bound
+        and O'Brien-Fleming's ``c sqrt(K/k)`` for equally spaced looks
         (Jennison and Turnbull 2000, table 2.1).
+    convention : {"per_side", "full_alpha"}
+        How a two-sided ``alpha`` is spent (``"spending"`` only).
+        ``"per_side"`` (default), the convention of gsDesign and ldbounds:
+        ``alpha/2`` per side, each side spending ``f(t; alpha/2)``.
+        ``"full_alpha"``: ``f(t; alpha)`` spent on ``|Z|`` (Lan and DeMets'
+        1983 formula taken literally), which spends more at early looks of
+        the O'Brien-Fleming type (first of 5 bounds 4.383 instead of 4.877).
 
     Examples
     --------
+    ldbounds' ``ldBounds(t = seq(0.2, 1, 0.2), iuse = 1, alpha = 0.05)``:
+
+    >>> b = group_sequential_bounds(5)
+    >>> [round(z, 3) for z in b.z_bounds]
+    [4.877, 3.357, 2.68, 2.29, 2.031]
     >>> b = group_sequential_bounds(5, kind="pocock", method="classical")
     >>> round(b.z_bounds[0], 3)
     2.413
@@ -434,6 +463,8 @@ def group_sequential_bounds(
         raise ValueError(f"kind: must be 'obrien_fleming' or 'pocock', got {kind!r}")
     if method not in ("spending", "classical"):
         raise ValueError(f"method: must be 'spending' or 'classical', got {method!r}")
+    if convention not in _CONVENTIONS:
+        raise ValueError(f"convention: must be one of {_CONVENTIONS}, got {convention!r}")
     t = _info_fractions(looks)
     k_looks = t.size
     if method == "classical":
@@ -455,7 +486,7 @@ def group_sequential_bounds(
         bounds = c * shape
         cumulative = total(c)[1]
     else:
-        spent = _spend(kind, t, alpha)
+        spent = _spend(kind, t, alpha, convention)
         rec = _Recursion(n_grid)
         bounds_l: list[float] = []
         cumulative = []
@@ -478,5 +509,5 @@ def group_sequential_bounds(
         z_bounds=tuple(float(x) for x in bounds),
         nominal_p=tuple(float(2 * stats.norm.sf(x)) for x in bounds),
         cumulative_alpha=tuple(float(x) for x in cumulative),
-        alpha=alpha, kind=kind, method=method,
+        alpha=alpha, kind=kind, method=method, convention=convention,
     )

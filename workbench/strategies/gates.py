@@ -18,6 +18,9 @@ from .base import StrategyContext, WindowMetrics
 __all__ = ["GateResult", "Measurement", "evaluate_gates", "build_judge", "analyse"]
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# non-inferiority margins of the sequential judge when the scenario sets none:
+# one percentage point of error rate, 5 ms of mean latency
+SEQUENTIAL_DEFAULT_MARGINS = {"error": 0.01, "latency_ms": 5.0}
 _LABELLED = {"prediction_mae", "business_rate"}
 
 
@@ -88,11 +91,14 @@ def build_judge(config: JudgeConfig):
     from ..stats import judges  # stats never imports the engine; strategies may use stats
 
     if config.kind == "sequential":
+        margin = config.margin if config.margin is not None else SEQUENTIAL_DEFAULT_MARGINS[config.metric]
         return judges.SequentialJudge(
-            metric=config.metric, direction=config.direction, alpha=config.alpha, min_samples=config.min_samples
+            metric=config.metric, direction=config.direction, alpha=config.alpha,
+            min_samples=max(config.min_samples, 2), margin=margin, tuning=config.tuning,
         )
     metrics = [
-        judges.KayentaMetric(name=name, direction=config.direction)
+        judges.KayentaMetric(name=name, direction=config.direction,
+                             **(config.metric_options[name].model_dump() if name in config.metric_options else {}))
         for name in config.metrics
     ]
     return judges.KayentaJudge(
