@@ -263,7 +263,7 @@ def test_run_is_reproducible_and_seed_changes_traffic(capsys, small, tmp_path):
         ("faults[4].multiplier=2", "faults[4]: no such list element"),
         ("traffic..rate_per_s=10", "bad override path"),
         ("traffic.rate_per_s=-5", "traffic.rate_per_s: input should be greater than 0"),
-        ("traffic.rate_per_s=fast", "traffic.rate_per_s: input should be a valid number"),
+        ("traffic.rate_per_s=fast", "traffic.rate_per_s: expected a number, got text 'fast'"),
         ("models.candidate.latency.ms=-1", "models.candidate.latency.ms"),
         ("traffic.rate_per_s", "expected key=value"),
     ],
@@ -341,3 +341,28 @@ def test_subprocess_run_writes_a_readable_run(tmp_path, small):
     assert bad.returncode == 2
     assert f"{small}: traffic.rate_per_s" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# ----------------------------------------------------------------------------- strict JSON
+def _reject(token):
+    raise ValueError(f"non-standard JSON token {token}")
+
+
+def test_summary_json_is_strict_when_kpis_are_undefined(capsys, tmp_path):
+    """A model that serves nothing has undefined (NaN) KPIs; they are written as null."""
+    path = tmp_path / "single.toml"
+    path.write_text(
+        'name = "idle-candidate"\nduration_s = 30\nseed = 2\n[traffic]\nrate_per_s = 5\nusers = 50\n'
+        '[models.legacy]\n[models.candidate]\n[strategy]\nkind = "single"\nmodel = "legacy"\n',
+        encoding="utf-8",
+    )
+    out_dir = tmp_path / "out"
+    code, _, err = _run(capsys, "run", str(path), "--no-registry", "--quiet", "--out", str(out_dir))
+    assert code == 0, err
+    text = (out_dir / "summary.json").read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    summary = json.loads(text, parse_constant=_reject)
+    cand = summary["models"]["candidate"]
+    assert cand["requests"] == 0 and cand["error_rate"] is None and cand["latency_p99_ms"] is None
+    manifest = json.loads((out_dir / ".workbench-run.json").read_text(), parse_constant=_reject)
+    assert manifest["kind"] == "run" and "summary.json" in manifest["files"]

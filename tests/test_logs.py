@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench.monitoring.logs import (
+    MAX_WINDOWS,
     LogAnalyzer,
     LogReport,
     StructuredLogWriter,
@@ -251,3 +252,69 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="metric"):
         logs.anomalies(metric="bytes")
     assert LogAnalyzer([]).report().n_entries == 0
+
+
+# -- damaged files -------------------------------------------------------------------
+_GOOD = '{"time_s": %s, "level": "ERROR", "model": "candidate", "message": "boom %d", "latency_ms": 5.0, "status": "error"}'
+
+
+def _damaged_log(tmp_path):
+    lines = [
+        (_GOOD % ("1.0", 1)).encode(),
+        b'{"time_s": 2.0, "level": "INFO", "message": "caf\xe9 latin-1"}',  # not UTF-8
+        b"this is not json",
+        (_GOOD % ("1e300", 2)).encode(),  # absurd time
+        (_GOOD % ("NaN", 3)).encode(),  # non-finite (Python's json accepts the token)
+        (_GOOD % ("-5", 4)).encode(),  # negative
+        (_GOOD % ('"12"', 5)).encode(),  # time as a string
+        b'{"level": "INFO", "message": "no time"}',  # missing time_s
+        b'{"time_s": 3.0, "message": "no level"}',  # missing level
+        b'{"time_s": 3.0, "level": "INFO", "message": ["not", "text"]}',  # wrong type
+        b'{"time_s": true, "level": "INFO", "message": "bool time"}',
+        b"[1, 2, 3]",
+        b"",
+        (_GOOD % ("2.5", 6)).encode(),
+        b'{"time_s": 3.0, "level": "ERR',  # writer killed mid-line
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+def test_damaged_lines_are_skipped_counted_and_located(tmp_path):
+    logs = LogAnalyzer(_damaged_log(tmp_path))
+    assert logs.entries["message"].tolist() == ["boom 1", "boom 6"]
+    assert logs.n_malformed == 12
+    assert logs.malformed_lines == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]  # the first ten, 1-based
+    rep = logs.report()
+    assert rep.n_malformed == 12 and rep.end_s == 2.5
+    assert "(12 malformed lines skipped)" in rep.to_markdown()
+
+
+def test_dataframe_with_bad_times_is_rejected_naming_the_entry():
+    with pytest.raises(ValueError, match="entry 1: time_s"):
+        LogAnalyzer(pd.DataFrame({"time_s": [1.0, np.nan], "level": "INFO", "message": "x"}))
+    with pytest.raises(ValueError, match="entry 0: time_s"):
+        LogAnalyzer([{"time_s": -1.0, "level": "INFO", "message": "x"}])
+
+
+def test_window_count_is_capped_before_allocating():
+    logs = LogAnalyzer([{"time_s": 0.0, "level": "INFO", "message": "a"},
+                        {"time_s": 1e12, "level": "INFO", "message": "b"}], window_s=1.0)
+    # 1e12 s in 1 s windows: 1e12 + 1 windows against the cap of 1e6
+    with pytest.raises(ValueError, match=r"1,000,000,000,001 windows, more than the cap of 1,000,000"):
+        logs.report()
+    assert MAX_WINDOWS == 1_000_000
+    # floor(1e12 / 1000001) = 999999: windows 0 .. 999999, exactly the cap, are allowed
+    assert len(logs.volume(window_s=1_000_001.0)) == 1_000_000
+    with pytest.raises(ValueError, match="1,000,001 windows"):
+        logs.volume(window_s=1e6)
+    with pytest.raises(ValueError, match="too small"):
+        logs.volume(window_s=1e-6)
+
+
+def test_markdown_escapes_control_characters():
+    logs = LogAnalyzer([{"time_s": 1.0, "level": "ERROR", "model": "m\x1b[31m",
+                         "message": "bad \x1b[2J thing"}])
+    md = logs.report().to_markdown()
+    assert "\x1b" not in md and "bad \\x1b[<ID> thing" in md and "m\\x1b[31m" in md

@@ -17,12 +17,13 @@ import pytest
 from workbench.registry import (
     Database,
     ModelRegistry,
+    RegistryError,
     RunRegistry,
     compute_version_id,
     default_registry_path,
     fingerprint_artefact,
 )
-from workbench.registry.db import ENV_VAR
+from workbench.registry.db import APPLICATION_ID, ENV_VAR, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -389,3 +390,112 @@ def test_database_consistent_after_sigkill_mid_write(tmp_path):
         assert stack[-1] == models.production("m")
         # and the file is still writable
         RunRegistry(db).record_run("run", "after", "h", 0, "0.1.0", {}, None)
+
+
+# -- damaged and foreign database files ----------------------------------------------
+def _good_registry(path: Path, n: int = 200) -> bytes:
+    with RunRegistry(path) as runs:
+        for i in range(n):
+            runs.record_run("run", "s" * 40, "h", i, "0.1.0", {"values": list(range(40))}, None)
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    con.close()
+    return path.read_bytes()
+
+
+def _damaged(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.sqlite3"
+    if kind == "random":
+        path.write_bytes(np.random.default_rng(5).bytes(8192))
+    elif kind == "truncated":
+        data = _good_registry(tmp_path / "good.sqlite3")
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "other_program":
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
+        con.execute("INSERT INTO photos (name) VALUES ('beach.jpg')")
+        con.commit()
+        con.close()
+    elif kind == "same_table_name":  # a "runs" table of someone else's design
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, colour TEXT)")
+        con.commit()
+        con.close()
+    elif kind == "other_application_id":
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA application_id = 1095980093")  # any id that is not ours
+        con.execute("CREATE TABLE runs (x)")
+        con.commit()
+        con.close()
+    elif kind == "future_schema":
+        _good_registry(path, n=3)
+        con = sqlite3.connect(path)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        con.close()
+    return path
+
+
+DAMAGE = {
+    "random": "not an SQLite database",
+    "truncated": "damaged registry database",
+    "other_program": "another program (tables: photos)",
+    "other_application_id": "another program (application_id",
+    "same_table_name": "another program (table runs has other columns)",
+    "future_schema": f"schema {SCHEMA_VERSION + 1} is newer than this package's {SCHEMA_VERSION}",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_damaged_or_foreign_database_is_refused_and_left_untouched(tmp_path, kind):
+    path = _damaged(tmp_path, kind)
+    before = path.read_bytes()
+    with pytest.raises(RegistryError) as info:
+        with RunRegistry(path) as runs:  # the truncated file may open; reading it fails
+            runs.list_runs(limit=None)
+            runs.record_run("run", "x", "h", 1, "0.1.0", {}, None)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and DAMAGE[kind] in message and "\n" not in message
+    assert path.read_bytes() == before  # never "repaired", upgraded or clobbered
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_registry_path_that_is_a_directory(tmp_path):
+    (tmp_path / "d" / "registry.sqlite3").mkdir(parents=True)
+    with pytest.raises(RegistryError, match="not a regular file"):
+        RunRegistry(tmp_path / "d")
+    with RunRegistry(tmp_path) as runs:  # a directory holds registry.sqlite3
+        assert runs.path == tmp_path / "registry.sqlite3" and len(runs) == 0
+
+
+def test_files_are_marked_and_older_unmarked_registries_still_open(tmp_path):
+    path = tmp_path / "r.sqlite3"
+    with RunRegistry(path) as runs:
+        runs.record_run("run", "x", "h", 1, "0.1.0", {}, None)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    con.execute("PRAGMA application_id = 0")  # as written before files were marked
+    con.close()
+    with RunRegistry(path) as runs:
+        assert len(runs) == 1
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    con.close()
+
+
+def test_damaged_kpis_row_names_the_run(tmp_path):
+    path = tmp_path / "r.sqlite3"
+    with RunRegistry(path) as runs:
+        rid = runs.record_run("run", "x", "h", 1, "0.1.0", {"a": 1}, None)
+        with runs.db.transaction() as conn:
+            conn.execute("UPDATE runs SET kpis = '{\"a\": ' WHERE run_id = ?", (rid,))
+        with pytest.raises(RegistryError, match=f"run '{rid}' has a damaged"):
+            runs.get_run(rid)
+
+
+def test_kpis_are_stored_as_strict_json(tmp_path):
+    with RunRegistry(tmp_path / "r.sqlite3") as runs:
+        rid = runs.record_run("run", "x", "h", 1, "0.1.0",
+                              {"p": float("nan"), "q": [np.inf, -np.inf], "r": np.float64(2.5)}, None)
+        text = runs.db.query("SELECT kpis FROM runs WHERE run_id = ?", (rid,))[0][0]
+    parsed = json.loads(text, parse_constant=lambda tok: (_ for _ in ()).throw(ValueError(tok)))
+    assert parsed == {"p": None, "q": [None, None], "r": 2.5}

@@ -1,13 +1,15 @@
 """Command line: ``workbench run | validate | compare``.
 
 Bad input prints one clear message naming the file and the field on stderr and
-exits with status 2, without a traceback.
+exits with status 2, without a traceback. User-supplied text (scenario names, run
+ids, reasons, log messages) is printed with control characters escaped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
+from .outputs import OutputDirError, escape_control
 from .scenario import ScenarioError, load_scenario, parse_override_value
 
 EXIT_BAD_INPUT = 2
@@ -73,16 +76,54 @@ def _progress_bar(enabled: bool, desc: str):
     return update, close
 
 
+def _safe_frame(frame):
+    """A copy of ``frame`` with control characters in its text cells and labels escaped."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("string", "category"):
+            out[col] = out[col].map(lambda v: escape_control(v) if isinstance(v, str) else v)
+    out.columns = [escape_control(c) for c in out.columns]
+    return out
+
+
 def _record(args, kind: str, scenario, seed, kpis: dict, out) -> None:
-    """Record a CLI run in the run registry (``--registry`` or the default database)."""
+    """Record a CLI run in the run registry (``--registry`` or the default database).
+
+    The outputs are already on disk: a registry that cannot be used (damaged,
+    another program's database, a newer schema, not writable) gives a one-line
+    warning, not an error.
+    """
     if getattr(args, "no_registry", False):
         return
-    from .registry import RunRegistry
+    import sqlite3
 
-    with RunRegistry(args.registry) as reg:
-        run_id = reg.record_run(kind, scenario.name, scenario.content_hash(), seed, __version__, kpis,
-                                str(Path(out).resolve()) if out else None)
-    print(f"recorded as run {run_id} in {reg.path}", file=sys.stderr)
+    from .registry import RegistryError, RunRegistry
+
+    try:
+        _check_registry_arg(args.registry)
+        with RunRegistry(args.registry) as reg:
+            run_id = reg.record_run(kind, scenario.name, scenario.content_hash(), seed, __version__, kpis,
+                                    str(Path(out).resolve()) if out else None)
+    except (RegistryError, OSError, sqlite3.Error) as exc:
+        print(f"warning: {kind} not recorded in the run registry: {escape_control(exc)}", file=sys.stderr)
+        return
+    print(f"recorded as run {escape_control(run_id)} in {escape_control(reg.path)}", file=sys.stderr)
+
+
+def _check_registry_arg(path) -> None:
+    """``--registry`` names the database file: a directory there is a mistake."""
+    if path is not None and Path(path).expanduser().is_dir():
+        from .registry import RegistryError
+
+        raise RegistryError(f"{path}: is a directory; --registry takes the database file")
+
+
+def _check_out(args) -> None:
+    """Refuse a bad ``--out`` before any simulation (a file, a foreign directory, not writable)."""
+    if args.out:
+        from .outputs import check_output_dir
+
+        check_output_dir(args.out, force=args.force)
 
 
 def _run_kpis(summary: dict) -> dict:
@@ -102,15 +143,18 @@ def cmd_run(args) -> int:
     from .result import format_summary
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
-    update, close = _progress_bar(not args.quiet and sys.stderr.isatty(), scenario.name)
+    _check_out(args)
+    name = escape_control(scenario.name)
+    update, close = _progress_bar(not args.quiet and sys.stderr.isatty(), name)
     try:
         result = run(scenario, seed=args.seed, progress=update)
     finally:
         close()
     s = result.summary
-    print(f"scenario {scenario.name!r}  seed {result.seed}  {s['requests']} requests  {s['users']} users")
-    print(f"status: {s['status_counts']}  strategy: {s['strategy'].get('kind')} -> {s['strategy'].get('final_state')}")
-    print(format_summary(s))
+    print(f"scenario '{name}'  seed {result.seed}  {s['requests']} requests  {s['users']} users")
+    print(f"status: {s['status_counts']}  strategy: {escape_control(s['strategy'].get('kind'))} -> "
+          f"{escape_control(s['strategy'].get('final_state'))}")
+    print(format_summary(s))  # model names are identifiers
     if "shadow" in s:
         sh = s["shadow"]
         print(
@@ -127,12 +171,14 @@ def cmd_run(args) -> int:
         if len(shown):
             print("\nevents:")
             for row in shown.head(30).itertuples(index=False):
-                print(f"  {row.time_s:9.1f}s  {row.kind:<16} {row.model:<10} {row.reason}")
+                print(f"  {row.time_s:9.1f}s  {escape_control(row.kind):<16} {escape_control(row.model):<10} "
+                      f"{escape_control(row.reason)}")
             if len(shown) > 30:
                 print(f"  ... {len(shown) - 30} more")
     if args.out:
-        out = result.to_dir(args.out)
-        print(f"\nwrote {out}/ (requests.parquet, events.parquet, summary.json, report.md, log.jsonl)")
+        out = result.to_dir(args.out, force=args.force)
+        print(f"\nwrote {escape_control(out)}/ (requests.parquet, events.parquet, summary.json, report.md, "
+              "log.jsonl)")
     _record(args, "run", scenario, result.seed, _run_kpis(s), args.out)
     return 0
 
@@ -146,6 +192,7 @@ def cmd_compare(args) -> int:
     kinds = [k.strip() for k in args.strategies.split(",") if k.strip()]
     if not kinds:
         raise ScenarioError("--strategies: give at least one strategy kind")
+    _check_out(args)
     table = compare(scenario, kinds, seed=args.seed)
     columns = [
         "strategy", "candidate_requests", "candidate_users", "bad_requests_legacy",
@@ -153,17 +200,15 @@ def cmd_compare(args) -> int:
         "time_to_full_rollout_s", "time_degraded_s", "final_state", "prediction_mae", "conversion_rate",
     ]
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
-        print(f"scenario {scenario.name!r}  seed {table['seed'].iloc[0]}  (paired: same traffic for every row)")
-        print(table[columns].to_string(index=False))
+        print(f"scenario '{escape_control(scenario.name)}'  seed {table['seed'].iloc[0]}  "
+              "(paired: same traffic for every row)")
+        print(_safe_frame(table[columns]).to_string(index=False))
     if args.out:
-        from pathlib import Path
+        from .outputs import atomic_output_dir
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".compare.parquet.tmp"
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out / "compare.parquet")
-        print(f"\nwrote {out / 'compare.parquet'}")
+        with atomic_output_dir(args.out, "compare", force=args.force) as tmp:
+            table.to_parquet(tmp / "compare.parquet", index=False)
+        print(f"\nwrote {escape_control(Path(args.out) / 'compare.parquet')}")
     kpis = {row["strategy"]: {k: row[k] for k in ("final_state", "bad_requests_candidate", "time_to_detect_s",
                                                   "time_to_rollback_s", "time_to_full_rollout_s")}
             for row in table.to_dict("records")}
@@ -172,15 +217,23 @@ def cmd_compare(args) -> int:
 
 
 def _parse_vary(items: Sequence[str] | None) -> dict:
+    """``--vary KEY=V1,V2`` options as ``{key: [values]}`` (values parsed as TOML, else text)."""
     vary: dict = {}
+    example = "e.g. faults[0].error_rate=0.02,0.05"
     for item in items or ():
         if "=" not in item:
-            raise ScenarioError(f"--vary {item!r}: expected key=v1,v2,... (e.g. faults[0].error_rate=0.02,0.05)")
-        key, values = item.split("=", 1)
-        parsed = [parse_override_value(v.strip()) for v in values.split(",") if v.strip()]
-        if not parsed:
-            raise ScenarioError(f"--vary {item!r}: give at least one value")
-        vary[key.strip()] = parsed
+            raise ScenarioError(f"--vary {item!r}: expected KEY=V1,V2,... ({example})")
+        key, values = (part.strip() for part in item.split("=", 1))
+        if not key:
+            raise ScenarioError(f"--vary {item!r}: no key before '=' ({example})")
+        if key in vary:
+            raise ScenarioError(f"--vary {key}: given twice; list all its values once ({key}=V1,V2,...)")
+        texts = [v.strip() for v in values.split(",")]
+        if not any(texts):
+            raise ScenarioError(f"--vary {item!r}: give at least one value ({example})")
+        if not all(texts):
+            raise ScenarioError(f"--vary {item!r}: an empty value between commas")
+        vary[key] = [parse_override_value(v) for v in texts]
     return vary
 
 
@@ -189,14 +242,12 @@ def cmd_sweep(args) -> int:
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     vary = _parse_vary(args.vary)
-    # validate every grid point before any worker starts (the error names the field)
-    for key, values in vary.items():
-        for value in values:
-            scenario.with_overrides({key: value})
+    # sweep() validates every grid point once, before any worker starts, and raises
+    # SweepError (a ScenarioError: one line, exit 2) for bad seeds, scheduler or --out
     table = sweep(
         scenario, seeds=args.seeds, vary=vary or None, workers=args.workers, scheduler=args.scheduler,
-        out=args.out, progress=not args.quiet and sys.stderr.isatty(), record=not args.no_registry,
-        registry=args.registry,
+        out=args.out, progress=False if args.quiet else "auto", record=not args.no_registry,
+        registry=args.registry, force=args.force,
     )
     print(f"scenario {scenario.name!r}: {len(table)} runs ({args.seeds} seeds"
           + (f" x {', '.join(f'{k} in {v}' for k, v in vary.items())}" if vary else "") + ")")
@@ -230,27 +281,34 @@ def cmd_capacity(args) -> int:
 def cmd_runs(args) -> int:
     import pandas as pd
 
-    from .registry import RunRegistry
+    from .registry import RegistryError, RunRegistry
 
-    with RunRegistry(args.registry) as reg:
-        if args.show:
-            try:
-                rec = reg.get_run(args.show)
-            except (KeyError, ValueError) as exc:
-                raise ScenarioError(f"runs show: {exc}") from None
-            print(f"run {rec.run_id}  ({rec.kind}, {rec.created_at})")
-            print(f"scenario {rec.scenario_name!r}  hash {rec.scenario_hash}  seed {rec.seed}  "
-                  f"workbench {rec.package_version}")
-            print(f"output: {rec.output_dir or '-'}")
-            print(json.dumps(rec.kpis, indent=2, sort_keys=True, default=str))
-            return 0
-        table = reg.list_runs(limit=args.limit)
+    e = escape_control
+    try:
+        _check_registry_arg(args.registry)
+        with RunRegistry(args.registry) as reg:
+            if args.show:
+                try:
+                    rec = reg.get_run(args.show)
+                except RegistryError:
+                    raise
+                except (KeyError, ValueError) as exc:
+                    raise ScenarioError(f"runs show: {exc}") from None
+                print(f"run {e(rec.run_id)}  ({e(rec.kind)}, {e(rec.created_at)})")
+                print(f"scenario '{e(rec.scenario_name)}'  hash {e(rec.scenario_hash)}  seed {e(rec.seed)}  "
+                      f"workbench {e(rec.package_version)}")
+                print(f"output: {e(rec.output_dir or '-')}")
+                print(json.dumps(rec.kpis, indent=2, sort_keys=True, default=str))
+                return 0
+            table = reg.list_runs(limit=args.limit)
+    except RegistryError as exc:
+        raise ScenarioError(f"registry: {exc}") from None
     if table.empty:
         print("no runs recorded yet")
         return 0
     cols = [c for c in ("run_id", "created_at", "kind", "scenario_name", "seed", "output_dir") if c in table]
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(table[cols].to_string(index=False))
+        print(_safe_frame(table[cols]).to_string(index=False))
     return 0
 
 
@@ -262,10 +320,28 @@ def cmd_logs(args) -> int:
         path = path / "log.jsonl"
     if not path.exists():
         raise ScenarioError("no log.jsonl here (write one with `workbench run ... --out DIR`)", source=str(path))
-    analyser = LogAnalyzer(path, window_s=args.window_s)
-    if args.retention_s is not None:
-        analyser.retain(float(analyser.entries["time_s"].max()), args.retention_s)
-    print(analyser.report().to_markdown())
+    if not path.is_file():
+        raise ScenarioError("not a file", source=str(path))
+    try:
+        analyser = LogAnalyzer(path, window_s=args.window_s)
+        if analyser.entries.empty:
+            where = f" (line {', '.join(map(str, analyser.malformed_lines))})" if analyser.malformed_lines else ""
+            raise ValueError(f"no readable log entries: {analyser.n_malformed} malformed lines{where}"
+                             if analyser.n_malformed else "the log is empty")
+        if analyser.n_malformed:
+            lines = ", ".join(map(str, analyser.malformed_lines))
+            more = ", ..." if analyser.n_malformed > len(analyser.malformed_lines) else ""
+            print(f"warning: {escape_control(path)}: skipped {analyser.n_malformed} malformed "
+                  f"line{'s' if analyser.n_malformed != 1 else ''} (line {lines}{more})", file=sys.stderr)
+        if args.retention_s is not None and len(analyser.entries):
+            analyser = analyser.retain(float(analyser.entries["time_s"].max()), args.retention_s)
+        elif args.retention_s is not None and not (math.isfinite(args.retention_s) and args.retention_s >= 0):
+            raise ValueError(f"retention_s: must be a finite number >= 0, got {args.retention_s!r}")
+        report = analyser.report()
+    except ValueError as exc:
+        raise ScenarioError(str(exc).replace("window_s:", "--window-s:").replace("retention_s:", "--retention-s:"),
+                            source=str(path)) from None
+    print(report.to_markdown())
     return 0
 
 
@@ -291,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario TOML file")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--out", default=None, help="directory to write the run's tables and report")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it is a non-empty directory that is not a previous run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a field by dotted path")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--registry", default=None, help="run registry database (default: user data dir)")
@@ -303,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated kinds (default: %(default)s)")
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--out", default=None, help="directory to write compare.parquet")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it is a non-empty directory that is not a previous run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--registry", default=None)
     p.add_argument("--no-registry", action="store_true")
@@ -310,13 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="Monte-Carlo operating characteristics of a rollout policy (Dask)")
     p.add_argument("scenario")
-    p.add_argument("--seeds", type=_positive, default=100, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds", type=_positive, default=100, help="number of seeds (0..N-1; at most 100,000)")
     p.add_argument("--vary", action="append", metavar="KEY=V1,V2", help="a parameter grid by dotted path")
     p.add_argument("--workers", type=_positive, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask scheduler")
     p.add_argument("--out", default=None, help="directory for results (an interrupted sweep resumes from it)")
+    p.add_argument("--force", action="store_true",
+                   help="use --out even if it holds another sweep or other files (the old sweep is deleted)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (shown only on a terminal anyway)")
     p.add_argument("--registry", default=None)
     p.add_argument("--no-registry", action="store_true")
     p.set_defaults(func=cmd_sweep)
@@ -357,7 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        if len(exc.errors) > 1:  # a list of validation errors, one per line
+            text = "\n".join(escape_control(line) for line in str(exc).split("\n"))
+        else:
+            text = escape_control(exc)
+        print(f"error: {text}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OutputDirError as exc:
+        print(f"error: {escape_control(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
@@ -365,8 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except OSError as exc:  # e.g. output directory not writable
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. output directory not writable, disk full
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {escape_control(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -16,8 +16,15 @@ DataFrame) and
 * produces a :class:`LogReport` whose :meth:`LogReport.to_markdown` needs no
   ``tabulate``.
 
-Malformed lines (e.g. the last line of a log whose writer was killed) are
-skipped and counted, never fatal.
+Damaged input is skipped and counted, never fatal: a line is *malformed* if it
+is not valid UTF-8, not a JSON object, lacks ``time_s``, ``level`` or ``message``,
+has a ``time_s`` that is not a number in ``[0, MAX_TIME_S]`` (1e12 s; NaN,
+infinities, negative and absurd times are malformed), or a ``level``, ``model``,
+``message`` or ``status`` that is not a string (``null`` allowed for ``model`` and
+``status``) or a ``latency_ms`` that is not a number or ``null``. The count and the
+first line numbers are kept (:attr:`LogAnalyzer.n_malformed`,
+:attr:`LogAnalyzer.malformed_lines`). Volume counts refuse to allocate more than
+:data:`MAX_WINDOWS` (1e6) windows.
 """
 
 from __future__ import annotations
@@ -36,9 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..outputs import escape_control
+
 __all__ = [
     "ERROR_STATUSES",
     "LOG_COLUMNS",
+    "MAX_TIME_S",
+    "MAX_WINDOWS",
     "LogAnalyzer",
     "LogReport",
     "StructuredLogWriter",
@@ -55,6 +66,9 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 ERROR_STATUSES = frozenset({"error", "timeout", "dropped"})
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "ERR": "ERROR"}
+MAX_TIME_S = 1e12  # simulated seconds (~31,700 years): later times are not plausible
+MAX_WINDOWS = 1_000_000  # volume windows allocated at most
+_MAX_REPORTED_LINES = 10
 
 
 def _normalise_level(level: Any) -> str:
@@ -254,30 +268,56 @@ def template_id(template: str) -> str:
 
 
 # -- reading ---------------------------------------------------------------------
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _valid_time(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value) and 0 <= value <= MAX_TIME_S
+
+
+def _well_formed(rec: Any) -> bool:
+    """Whether a decoded line is a log entry (see the module docstring)."""
+    if not isinstance(rec, dict) or not _valid_time(rec.get("time_s")):
+        return False
+    if not isinstance(rec.get("level"), str) or not isinstance(rec.get("message"), str):
+        return False
+    for key in ("model", "status"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            return False
+    latency = rec.get("latency_ms")
+    return latency is None or _is_number(latency)
+
+
+def _read_lines(path: str | os.PathLike) -> tuple[list[dict], list[int], int]:
+    rows: list[dict] = []
+    bad_lines: list[int] = []
+    n_bad = 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                rec = None
+            if rec is not None and _well_formed(rec):
+                rec["time_s"] = float(rec["time_s"])
+                rows.append(rec)
+                continue
+            n_bad += 1
+            if len(bad_lines) < _MAX_REPORTED_LINES:
+                bad_lines.append(lineno)
+    return rows, bad_lines, n_bad
+
+
 def read_jsonl(path: str | os.PathLike) -> tuple[pd.DataFrame, int]:
     """Read a JSON-lines log; returns ``(entries, n_malformed)``.
 
-    Lines that are not JSON objects with a finite ``time_s`` are skipped and counted.
+    Malformed lines (see the module docstring) are skipped and counted.
     """
-    rows = []
-    bad = 0
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                t = float(rec["time_s"])
-                if not math.isfinite(t):
-                    raise ValueError
-            except (ValueError, KeyError, TypeError):
-                bad += 1
-                continue
-            if not isinstance(rec, dict):
-                bad += 1
-                continue
-            rows.append(rec)
-    return pd.DataFrame(rows), bad
+    rows, _, n_bad = _read_lines(path)
+    return pd.DataFrame(rows), n_bad
 
 
 def _normalise_entries(df: pd.DataFrame) -> pd.DataFrame:
@@ -291,6 +331,13 @@ def _normalise_entries(df: pd.DataFrame) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = np.nan if col == "latency_ms" else None
     df["time_s"] = pd.to_numeric(df["time_s"], errors="raise").astype(float)
+    t = df["time_s"].to_numpy()
+    bad = ~(np.isfinite(t) & (t >= 0) & (t <= MAX_TIME_S))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"source: entry {row}: time_s must be a number in [0, {MAX_TIME_S:g}], got {t[row]!r}"
+        )
     df["level"] = df["level"].fillna("INFO").map(_normalise_level)
     df["message"] = df["message"].fillna("").astype(str)
     df["latency_ms"] = pd.to_numeric(df["latency_ms"], errors="coerce").astype(float)
@@ -308,7 +355,7 @@ def _fmt_cell(value: Any, float_format: str) -> str:
         return float_format.format(float(value))
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return escape_control(str(value).replace("|", "\\|").replace("\n", " "))
 
 
 def frame_to_markdown(
@@ -329,7 +376,7 @@ def frame_to_markdown(
     if df.columns.empty:
         return "_(no columns)_"
     shown = df if max_rows is None or len(df) <= max_rows else df.head(max_rows)
-    header = "| " + " | ".join(str(c) for c in shown.columns) + " |"
+    header = "| " + " | ".join(escape_control(c) for c in shown.columns) + " |"
     sep = "|" + "|".join("---" for _ in shown.columns) + "|"
     lines = [header, sep]
     for row in shown.itertuples(index=False, name=None):
@@ -404,7 +451,9 @@ class LogAnalyzer:
         Columns ``time_s, level, model, message, latency_ms, status`` (plus any
         extra fields), sorted by time; levels upper-cased.
     n_malformed : int
-        Lines of the file that could not be read.
+        Lines of the file that were skipped as malformed (see the module docstring).
+    malformed_lines : list of int
+        The first (up to 10) of those line numbers, 1-based.
     """
 
     def __init__(
@@ -416,8 +465,10 @@ class LogAnalyzer:
             raise ValueError(f"window_s: must be a finite number > 0, got {window_s!r}")
         self.window_s = float(window_s)
         self.n_malformed = 0
+        self.malformed_lines: list[int] = []
         if isinstance(source, (str, os.PathLike)):
-            frame, self.n_malformed = read_jsonl(source)
+            rows, self.malformed_lines, self.n_malformed = _read_lines(source)
+            frame = pd.DataFrame(rows)
         elif isinstance(source, pd.DataFrame):
             frame = source
         else:
@@ -508,10 +559,25 @@ class LogAnalyzer:
         if df.empty and (start_s is None or end_s is None):
             return pd.DataFrame(columns=cols)
         t = df["time_s"].to_numpy(dtype=float)
-        lo = math.floor((t.min() if start_s is None else start_s) / w)
-        hi = math.floor((t.max() if end_s is None else end_s) / w)
-        if end_s is not None and end_s / w == hi and hi > lo:
+        first = t.min() if start_s is None else float(start_s)
+        last = t.max() if end_s is None else float(end_s)
+        if not (math.isfinite(first) and math.isfinite(last)):
+            raise ValueError(f"start_s, end_s: must be finite, got {start_s!r}, {end_s!r}")
+        top = max(abs(first), abs(last), float(np.abs(t).max()) if t.size else 0.0)
+        if top / w >= 2.0**53:
+            raise ValueError(
+                f"window_s: {w:g} s is too small for times up to {top:g} s "
+                "(window numbers beyond 2**53 are not exact)"
+            )
+        lo = math.floor(first / w)
+        hi = math.floor(last / w)
+        if end_s is not None and last / w == hi and hi > lo:
             hi -= 1  # end_s on a boundary: the window starting at end_s is empty
+        if hi - lo + 1 > MAX_WINDOWS:
+            raise ValueError(
+                f"window_s: {w:g} s windows over {first:g} .. {last:g} s would need "
+                f"{hi - lo + 1:,} windows, more than the cap of {MAX_WINDOWS:,}; use a larger window"
+            )
         k = np.floor(t / w).astype(np.int64)
         keep = (k >= lo) & (k <= hi)
         n = hi - lo + 1
@@ -619,6 +685,7 @@ class LogAnalyzer:
         cutoff = _retention_cutoff(now_s, retention_s)
         kept = LogAnalyzer(self.entries[self.entries["time_s"] >= cutoff], self.window_s)
         kept.n_malformed = self.n_malformed
+        kept.malformed_lines = list(self.malformed_lines)
         return kept
 
     # -- report ----------------------------------------------------------------

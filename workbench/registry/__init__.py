@@ -6,7 +6,7 @@ is ``$WORKBENCH_REGISTRY`` or ``registry.sqlite3`` in the user data directory
 (``platformdirs.user_data_dir("rollout-workbench")``).
 """
 
-from .db import ENV_VAR, Database, default_registry_path, resolve_registry_path
+from .db import ENV_VAR, Database, RegistryError, default_registry_path, resolve_registry_path
 from .runs import RunRecord, RunRegistry
 from .versions import (
     STAGES,
@@ -24,6 +24,7 @@ __all__ = [
     "Database",
     "ModelRegistry",
     "ModelVersion",
+    "RegistryError",
     "RunRecord",
     "RunRegistry",
     "canonical_json",

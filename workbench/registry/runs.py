@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from .db import _UsesDatabase
+from .db import RegistryError, _UsesDatabase
 
 __all__ = ["RUN_COLUMNS", "RunRecord", "RunRegistry"]
 
@@ -136,7 +136,7 @@ class RunRegistry(_UsesDatabase):
         if not isinstance(kpis, Mapping):
             raise ValueError(f"kpis: must be a mapping, got {type(kpis).__name__}")
         seed_text = _encode_seed(seed)
-        kpi_text = json.dumps(_clean(dict(kpis)), sort_keys=True, allow_nan=False)
+        kpi_text = json.dumps(_clean(dict(kpis)), sort_keys=True, allow_nan=False)  # strict JSON
         out = None if output_dir is None else os.fspath(output_dir)
         created = datetime.now(UTC).isoformat(timespec="milliseconds")
         for _ in range(5):
@@ -163,18 +163,24 @@ class RunRegistry(_UsesDatabase):
                 continue
         raise RuntimeError("could not allocate a unique run id")  # pragma: no cover
 
-    @staticmethod
-    def _to_record(row) -> RunRecord:
+    def _to_record(self, row) -> RunRecord:
+        try:
+            seed = _decode_seed(row["seed"])
+            kpis = json.loads(row["kpis"])
+        except (TypeError, ValueError) as exc:
+            raise RegistryError(
+                f"{self.path}: run {row['run_id']!r} has a damaged seed or kpis field ({exc})"
+            ) from None
         return RunRecord(
             run_id=row["run_id"],
             created_at=row["created_at"],
             kind=row["kind"],
             scenario_name=row["scenario_name"],
             scenario_hash=row["scenario_hash"],
-            seed=_decode_seed(row["seed"]),
+            seed=seed,
             package_version=row["package_version"],
             output_dir=row["output_dir"],
-            kpis=json.loads(row["kpis"]),
+            kpis=kpis,
         )
 
     def get_run(self, run_id: str) -> RunRecord:
