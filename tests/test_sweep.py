@@ -304,3 +304,303 @@ def test_operating_characteristics_needs_to_know_which_candidates_are_good():
     assert operating_characteristics(df, good_candidate=True)["false_rollback_rate"].iloc[0] == 0.0
     with pytest.raises(ValueError, match="missing"):
         operating_characteristics(df.drop(columns="final_state"), good_candidate=True)
+
+
+# --------------------------------------------------------------------------- plain scripts
+TINY = {"duration_s": 720}
+SCRIPT = """\
+import workbench
+
+print("script body ran")
+s = workbench.load_scenario({scenario!r}, overrides={overrides!r})
+df = workbench.sweep(s, seeds={seeds!r}, vary={vary!r}, workers=2, record=False)
+print(df.to_csv(index=False), end="")
+"""
+
+
+def _run_on_a_terminal(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal; (exit status, stdout, terminal text)."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    # a real terminal has a size (a new pseudo-terminal is 0 x 0, where tqdm draws nothing)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal closed (EIO)
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, *argv], stdout=subprocess.PIPE, stderr=slave, cwd=cwd,
+                          env=env, text=True, timeout=240)
+    os.close(slave)
+    reader.join(timeout=10)
+    os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_unguarded_script_runs_on_two_workers_with_progress_and_a_free_dashboard_port(tmp_path):
+    """The README's Python lines, pasted into a .py file without a __main__ guard, just run."""
+    import socket
+
+    seeds, vary = [0, 1, 2], {"faults[0].error_rate": [0.01, 0.08]}
+    script = tmp_path / "plain.py"
+    script.write_text(SCRIPT.format(scenario=str(BAD), overrides=TINY, seeds=seeds, vary=vary))
+    blocker = socket.socket()
+    try:  # Dask's default dashboard port is taken: the sweep must not fall back with a warning
+        blocker.bind(("127.0.0.1", 8787))
+        blocker.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    try:
+        status, out, terminal = _run_on_a_terminal([str(script)], tmp_path)
+    finally:
+        blocker.close()
+    assert status == 0, terminal[-3000:]
+    assert "Traceback" not in terminal and "Nanny failed" not in terminal
+    assert "8787" not in terminal and "already in use" not in terminal
+    assert out.count("script body ran") == 1  # workers did not re-run the script
+    assert "6/6" in terminal  # the progress bar is on by default on a terminal
+    reference = sweep(BAD, seeds=seeds, vary=vary, overrides=TINY, workers=1, record=False)
+    assert out.split("\n", 1)[1] == reference.to_csv(index=False)
+
+
+def test_sweep_in_a_notebook_kernel_shows_a_progress_widget(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    code = ("import workbench\n"
+            f"df = workbench.sweep({str(BAD)!r}, seeds=2, overrides={TINY!r}, workers=1, record=False)\n"
+            "print(list(df['final_state']))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "['rolled_back', 'rolled_back']" in text
+    widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widgets, outputs  # tqdm.auto's notebook bar (later updates travel as widget messages)
+    assert widgets[0]["data"]["text/plain"].startswith("sweep progressive-bad-candidate:")
+
+
+def test_progress_auto_follows_the_terminal(monkeypatch):
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr(sweep_mod.sys, "stderr", Stream(True))
+    assert sweep_mod._show_progress("auto") is True
+    assert sweep_mod._show_progress(False) is False
+    monkeypatch.setattr(sweep_mod.sys, "stderr", Stream(False))
+    assert sweep_mod._show_progress("auto") is False
+    assert sweep_mod._show_progress(True) is True
+    with pytest.raises(ValueError, match="progress"):
+        sweep_mod._show_progress("yes")
+
+
+# --------------------------------------------------------------------------- bounds and errors
+def test_seeds_and_runs_are_bounded():
+    assert sweep_mod.MAX_SEEDS == 100_000 and sweep_mod.MAX_RUNS == 1_000_000
+    with pytest.raises(sweep_mod.SweepError, match="at most 100,000"):
+        sweep_tasks(100_001)
+    with pytest.raises(sweep_mod.SweepError, match="at most 100,000"):
+        sweep_tasks(range(10**12))  # refused without building the list
+    with pytest.raises(sweep_mod.SweepError, match=r"100,000 x 11 = 1,100,000 runs"):
+        sweep_tasks(100_000, {"faults[0].error_rate": [i / 100 for i in range(1, 12)]})
+    assert len(sweep_tasks(100_000)[0]) == 100_000
+
+
+def _cli(argv, capsys):
+    from workbench.cli import main
+
+    status = main(argv)
+    err = capsys.readouterr().err
+    return status, err
+
+
+CLI_ERRORS = {
+    "no '='": (["--vary", "faults[0].error_rate"], "expected KEY=V1,V2"),
+    "no key": (["--vary", "=0.1,0.2"], "no key"),
+    "unknown key": (["--vary", "faults[0].nope=1,2"], "faults[0].nope: unknown key"),
+    "wrong type": (["--vary", "faults[0].error_rate=abc"], "faults[0].error_rate: expected a number"),
+    "out of range": (["--vary", "faults[0].error_rate=0.1,2"], "faults[0].error_rate"),
+    "no values": (["--vary", "faults[0].error_rate="], "at least one value"),
+    "empty value": (["--vary", "faults[0].error_rate=0.1,,0.2"], "empty value"),
+    "key twice": (["--vary", "faults[0].error_rate=0.1", "--vary", "faults[0].error_rate=0.2"],
+                  "given twice"),
+    "value twice": (["--vary", "faults[0].error_rate=0.1,0.1"], "duplicate values"),
+    "too many seeds": (["--seeds", "100001"], "at most 100,000"),
+    "too many runs": (["--seeds", "100000", "--vary", "faults[0].error_rate=" + ",".join(
+        str(i / 100) for i in range(1, 12))], "more than 1,000,000"),
+    "scheme": (["--scheduler", "foo://127.0.0.1:8786"], "unknown protocol 'foo'"),
+    "no scheme": (["--scheduler", "127.0.0.1:8786"], "tcp://HOST:PORT"),
+    "bad port": (["--scheduler", "tcp://127.0.0.1:abc"], "numeric port"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLI_ERRORS))
+def test_cli_sweep_errors_are_one_line_exit_2(case, capsys, monkeypatch):
+    def no_cluster(n):
+        raise AssertionError("a cluster was started for a bad sweep")
+
+    monkeypatch.setattr(sweep_mod, "_local_client", no_cluster)
+    extra, message = CLI_ERRORS[case]
+    workers = [] if "--scheduler" in extra else ["--workers", "2"]
+    status, err = _cli(["sweep", str(BAD), "--seeds", "2", *workers, "--no-registry", *extra], capsys)
+    assert status == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unreachable_scheduler_fails_fast_in_one_line(capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(sweep_mod, "_CONNECT_TIMEOUT_S", 0.5)
+    status, err = _cli(["sweep", str(GOOD), "--seeds", "2", "--no-registry",
+                        "--scheduler", f"tcp://127.0.0.1:{port}"], capsys)
+    assert status == 2 and f"cannot reach tcp://127.0.0.1:{port}" in err
+    assert err.count("\n") == 1
+
+
+MANIFESTS = {
+    "not JSON": ("{half a manifest", "is not JSON"),
+    "a list": ("[1, 2, 3]", "not an object"),
+    "foreign": ('{"format": 1, "name": "some other tool"}', "not a workbench sweep manifest"),
+    "future": ('{"tool": "workbench-sweep", "format": 99, "sweep_hash": "x", "scenario_hash": "y"}',
+               "newer workbench"),
+    "damaged": ('{"tool": "workbench-sweep", "format": 2}', "'sweep_hash'"),
+}
+
+
+@pytest.mark.parametrize("case", list(MANIFESTS))
+def test_out_with_a_damaged_or_foreign_manifest_is_refused_unless_forced(case, tmp_path, capsys):
+    text, message = MANIFESTS[case]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sweep.json").write_text(text)
+    argv = ["sweep", str(GOOD), "--seeds", "1", "--set", "duration_s=60", "--no-registry",
+            "--quiet", "--out", str(out)]
+    status, err = _cli(argv, capsys)
+    assert status == 2 and message in err and str(out / "sweep.json") in err
+    assert err.count("\n") == 1
+    assert (out / "sweep.json").read_text() == text  # left alone
+    status, err = _cli([*argv, "--force"], capsys)
+    assert status == 0, err
+    assert json_of(out / "sweep.json")["tool"] == "workbench-sweep"
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+def test_out_that_is_a_file_or_a_foreign_directory(tmp_path, capsys):
+    base = ["sweep", str(GOOD), "--seeds", "1", "--set", "duration_s=60", "--no-registry", "--quiet"]
+    a_file = tmp_path / "results.csv"
+    a_file.write_text("x\n1\n")
+    status, err = _cli([*base, "--out", str(a_file)], capsys)
+    assert status == 2 and "is not a directory" in err and err.count("\n") == 1
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"\xff\xd8")
+    status, err = _cli([*base, "--out", str(foreign)], capsys)
+    assert status == 2 and "is not empty and holds no sweep" in err and "'cat.jpg'" in err
+    status, _ = _cli([*base, "--out", str(foreign), "--force"], capsys)
+    assert status == 0
+    assert (foreign / "cat.jpg").read_bytes() == b"\xff\xd8"  # other files are never deleted
+    assert (foreign / "sweep.parquet").exists()
+
+
+def test_every_grid_point_is_validated_once_before_a_cluster_starts(monkeypatch):
+    from workbench.scenario import Scenario
+
+    calls = []
+    real = Scenario.with_overrides
+
+    def counting(self, overrides):
+        calls.append(dict(overrides or {}))
+        return real(self, overrides)
+
+    def no_cluster(n):
+        raise AssertionError("a cluster was started for a bad sweep")
+
+    monkeypatch.setattr(Scenario, "with_overrides", counting)
+    monkeypatch.setattr(sweep_mod, "_local_client", no_cluster)
+    with pytest.raises(ScenarioError, match="error_rate"):
+        sweep(BAD, seeds=5, vary={"faults[0].error_rate": [0.01, 0.02, 3.0]}, workers=2, record=False)
+    # one check per grid point (3), not per run (15)
+    assert [c.get("faults[0].error_rate") for c in calls] == [0.01, 0.02, 3.0]
+
+
+# --------------------------------------------------------------------------- resume
+def test_damaged_parts_are_redone_and_the_table_is_replaced_atomically(tmp_path, monkeypatch):
+    args = {"seeds": 4, "overrides": TINY, "workers": 1, "record": False}
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweep_mod, "_FLUSH_ROWS", 1)  # one part per run
+    reference = sweep(BAD, out=out, **args)
+    parts = sorted((out / "runs").glob("part-*.parquet"))
+    assert len(parts) == 4
+    # a part cut in half (SIGKILL mid-write on a disk that lost its tail) and an empty one
+    parts[0].write_bytes(parts[0].read_bytes()[: parts[0].stat().st_size // 2])
+    parts[1].write_bytes(b"")
+    (out / "sweep.parquet").unlink()
+
+    real_task, calls = sweep_mod.run_task, []
+    monkeypatch.setattr(sweep_mod, "run_task", lambda *a: calls.append(a[2]) or real_task(*a))
+    replaced = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        replaced.append((Path(src), Path(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(sweep_mod.os, "replace", spy)
+    with pytest.warns(UserWarning, match="damaged"):
+        resumed = sweep(BAD, out=out, **args)
+    assert len(calls) == 2  # only the runs of the two damaged parts
+    pd.testing.assert_frame_equal(resumed, reference, check_exact=True)
+    pd.testing.assert_frame_equal(read_sweep(out), reference, check_exact=True)
+    src, dst = replaced[-1]
+    assert dst == out / "sweep.parquet" and src.parent == out and src.name.startswith(".")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_sweep_directory_never_mixes_two_sweeps(tmp_path):
+    out = tmp_path / "out"
+    first = sweep(GOOD, seeds=2, overrides={"duration_s": 60}, workers=1, record=False, out=out)
+    manifest = json_of(out / "sweep.json")
+    assert manifest["tool"] == "workbench-sweep" and manifest["format"] == 2
+    assert manifest["seeds"] == [0, 1] and manifest["runs"] == 2 and manifest["params"] == []
+    assert manifest["scenario_hash"] == first.attrs["scenario_hash"]
+    with pytest.raises(sweep_mod.SweepError, match="another sweep of this scenario"):
+        sweep(GOOD, seeds=3, overrides={"duration_s": 60}, workers=1, record=False, out=out)
+    with pytest.raises(sweep_mod.SweepError, match="another sweep of this scenario"):
+        sweep(GOOD, seeds=2, vary={"traffic.rate_per_s": [5, 10]}, overrides={"duration_s": 60},
+              workers=1, record=False, out=out)
+    forced = sweep(GOOD, seeds=3, overrides={"duration_s": 60}, workers=1, record=False, out=out,
+                   force=True)
+    assert list(forced["seed"]) == [0, 1, 2] and json_of(out / "sweep.json")["seeds"] == [0, 1, 2]
+    on_disk = pd.concat([pd.read_parquet(p) for p in (out / "runs").glob("part-*.parquet")])
+    assert sorted(on_disk["seed"]) == [0, 1, 2]  # the first sweep's parts are gone
+    pd.testing.assert_frame_equal(read_sweep(out), forced, check_exact=True)

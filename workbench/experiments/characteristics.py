@@ -292,11 +292,12 @@ def compare_policies(
     client=None,
     workers: int | None = None,
     out: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | str = "auto",
     scheduler: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     record: bool = True,
     registry=None,
+    force: bool = False,
 ):
     """Operating characteristics of several policies on the same seeds (paired).
 
@@ -308,7 +309,7 @@ def compare_policies(
     policies : mapping of name to overrides
         E.g. ``{"threshold": {}, "sequential": {"strategy.judge.kind": "sequential"},
         "kayenta": {"strategy.judge.kind": "kayenta"}}``.
-    seeds, vary, client, workers, out, progress, scheduler, overrides, record, registry
+    seeds, vary, client, workers, out, progress, scheduler, overrides, record, registry, force
         As for :func:`~workbench.experiments.sweep.sweep`.
     good_candidate, confidence
         As for :func:`operating_characteristics`.
@@ -327,7 +328,7 @@ def compare_policies(
     tasks, columns = sweep_tasks(seeds, vary, variants=policies)
     runs = _execute(base, tasks, columns, client=client, workers=workers, out=out,
                     progress=progress, scheduler=scheduler, record=record, registry=registry,
-                    kind="sweep", seeds=_check_seeds(seeds))
+                    kind="sweep", seeds=_check_seeds(seeds), force=force)
     oc = operating_characteristics(runs, by=columns, good_candidate=good_candidate,
                                    confidence=confidence)
     return (oc, runs) if return_runs else oc

@@ -7,24 +7,38 @@ This is desmod's ``simulate_factors`` idea (one simulation per point of a factor
 grid) on Dask distributed (``LocalCluster``, ``Client``, ``as_completed``).
 
 Checkpointing: with ``out=``, finished runs are appended to ``out/runs/`` in small
-Parquet files (one per batch of runs, each written to a temporary name and then
-renamed, so a file that exists is complete). Every run has a stable key (a
-BLAKE2b hash of its parameters, overrides and seed), so calling :func:`sweep`
-again with the same ``out`` skips the runs already there. The final table is
-always in grid order (varied parameters in the order given, then seeds in the
-order given), so an interrupted-then-resumed sweep gives the same table as an
-uninterrupted one. The sorted table is written to ``out/sweep.parquet``.
+Parquet files (one per batch of runs, each written to a temporary name, synced and
+then renamed). Every run has a stable key (a BLAKE2b hash of its parameters,
+overrides and seed), so calling :func:`sweep` again with the same ``out`` skips the
+runs already there; a part file that cannot be read (a disk that lost its last
+writes) is deleted and its runs are done again. ``out/sweep.json`` records the
+sweep's identity (scenario hash, parameter columns, seeds and a hash of every run
+key), so a directory never mixes two sweeps: resuming a different sweep there is
+refused unless ``force=True``, which starts it over. The final table is always in
+grid order (varied parameters in the order given, then seeds in the order given),
+so an interrupted-then-resumed sweep gives the same table as an uninterrupted one.
+It is written to ``out/sweep.parquet`` atomically (temporary name, then rename).
+
+Local clusters: worker processes are started with ``multiprocessing``'s "spawn",
+which normally re-runs the ``__main__`` script in every worker. Sweep workers
+only need :func:`run_task`, so while the sweep's own cluster is alive the
+``__main__`` module is hidden from ``multiprocessing`` (as it is for ``python -c``
+and interactive sessions): a plain script with no ``if __name__ == "__main__":``
+guard can call :func:`sweep`, and workers start without re-importing it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import logging
 import math
 import os
+import sys
 import time
+import types
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..scenario import Scenario, load_scenario
+from ..scenario import Scenario, ScenarioError, load_scenario
 
-__all__ = ["sweep", "run_task", "format_sweep_table", "sweep_tasks", "SweepTask", "read_sweep"]
+__all__ = ["sweep", "run_task", "format_sweep_table", "sweep_tasks", "SweepTask", "read_sweep",
+           "SweepError", "MAX_SEEDS", "MAX_RUNS"]
 
 _RUNS_DIR = "runs"
 _MANIFEST = "sweep.json"
@@ -44,6 +59,19 @@ _TABLE = "sweep.parquet"
 _KEY_COLUMN = "_run_key"
 _FLUSH_ROWS = 64  # write a checkpoint batch after this many runs ...
 _FLUSH_S = 5.0  # ... or this many seconds, whichever comes first
+_TOOL = "workbench-sweep"  # the manifest's "tool" field: tells our sweep.json from anyone else's
+_FORMAT = 2  # manifest schema version this code writes and reads
+MAX_SEEDS = 100_000  # seeds per grid point
+MAX_RUNS = 1_000_000  # runs per sweep (seeds x grid points x policies)
+_CONNECT_TIMEOUT_S = 10.0  # to reach a scheduler given by address
+
+
+class SweepError(ScenarioError):
+    """A sweep's arguments or its output directory are unusable (the message names which).
+
+    A :class:`~workbench.scenario.ScenarioError` (so also a ``ValueError``): the
+    command line prints it on one line and exits with status 2.
+    """
 
 
 # --------------------------------------------------------------------------- tasks
@@ -110,22 +138,26 @@ def _run_key(params: Mapping[str, Any], overrides: Mapping[str, Any], seed: int)
 
 def _check_seeds(seeds: int | Iterable[int]) -> list[int]:
     if isinstance(seeds, (bool, np.bool_)):
-        raise ValueError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
+        raise SweepError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
-            raise ValueError(f"seeds: must be at least 1, got {seeds}")
+            raise SweepError(f"seeds: must be at least 1, got {seeds}")
+        if seeds > MAX_SEEDS:
+            raise SweepError(f"seeds: at most {MAX_SEEDS:,} per sweep, got {int(seeds):,}")
         return list(range(int(seeds)))
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
-        raise ValueError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
+    if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):
+        raise SweepError(f"seeds: must be a positive integer or a list of integers, got {seeds!r}")
     out = []
     for s in seeds:
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"seeds: every seed must be a non-negative integer, got {s!r}")
+            raise SweepError(f"seeds: every seed must be a non-negative integer, got {s!r}")
         out.append(int(s))
+        if len(out) > MAX_SEEDS:
+            raise SweepError(f"seeds: at most {MAX_SEEDS:,} per sweep")
     if not out:
-        raise ValueError("seeds: must not be empty")
+        raise SweepError("seeds: must not be empty")
     if len(set(out)) != len(out):
-        raise ValueError("seeds: contains duplicates")
+        raise SweepError("seeds: contains duplicates")
     return out
 
 
@@ -133,19 +165,23 @@ def _check_vary(vary: Mapping[str, Sequence[Any]] | None, arg: str = "vary") -> 
     if vary is None:
         return {}
     if not isinstance(vary, Mapping):
-        raise ValueError(f"{arg}: must be a mapping of dotted paths to lists of values")
+        raise SweepError(f"{arg}: must be a mapping of dotted paths to lists of values")
     out: dict[str, list[Any]] = {}
     for path, values in vary.items():
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"{arg}: keys must be dotted paths, got {path!r}")
+        if not isinstance(path, str) or not path.strip():
+            raise SweepError(f"{arg}: keys must be dotted paths, got {path!r}")
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-            raise ValueError(f"{arg}[{path!r}]: must be a list of values, got {values!r}")
+            raise SweepError(f"{arg}[{path!r}]: must be a list of values, got {values!r}")
         vals = [_plain(v) for v in values]
         if not vals:
-            raise ValueError(f"{arg}[{path!r}]: must not be empty")
-        texts = [_canonical(v) for v in vals]
+            raise SweepError(f"{arg}[{path!r}]: must not be empty")
+        try:
+            texts = [_canonical(v) for v in vals]
+        except (TypeError, ValueError) as exc:
+            raise SweepError(f"{arg}[{path!r}]: values must be numbers, strings, booleans, "
+                             f"lists or tables ({exc})") from None
         if len(set(texts)) != len(texts):
-            raise ValueError(f"{arg}[{path!r}]: contains duplicate values")
+            raise SweepError(f"{arg}[{path!r}]: contains duplicate values")
         out[path] = vals
     return out
 
@@ -192,22 +228,27 @@ def sweep_tasks(
     named: list[tuple[str | None, dict[str, Any]]] = [(None, {})]
     if variants is not None:
         if not isinstance(variants, Mapping) or not variants:
-            raise ValueError("policies: must be a non-empty mapping of names to overrides")
+            raise SweepError("policies: must be a non-empty mapping of names to overrides")
         named = []
         for name, ov in variants.items():
             if not isinstance(name, str) or not name:
-                raise ValueError(f"policies: names must be non-empty strings, got {name!r}")
+                raise SweepError(f"policies: names must be non-empty strings, got {name!r}")
             if ov is None:
                 ov = {}
             if not isinstance(ov, Mapping):
-                raise ValueError(f"policies[{name!r}]: must be a mapping of dotted paths to values")
+                raise SweepError(f"policies[{name!r}]: must be a mapping of dotted paths to values")
             clash = sorted(set(ov) & set(grid))
             if clash:
-                raise ValueError(f"policies[{name!r}]: sets {clash[0]!r}, which vary also varies")
+                raise SweepError(f"policies[{name!r}]: sets {clash[0]!r}, which vary also varies")
             named.append((name, {str(k): _plain(v) for k, v in ov.items()}))
         if variant_column in grid:
-            raise ValueError(f"vary: {variant_column!r} clashes with the policy column")
+            raise SweepError(f"vary: {variant_column!r} clashes with the policy column")
         columns = [variant_column, *columns]
+    points = len(named) * math.prod(len(v) for v in grid.values())
+    if points * len(seed_list) > MAX_RUNS:
+        raise SweepError(f"seeds x grid points: {len(seed_list):,} x {points:,} = "
+                         f"{len(seed_list) * points:,} runs, more than {MAX_RUNS:,} in one sweep; "
+                         "split it into several sweeps")
     tasks = []
     paths = list(grid)
     for name, base_ov in named:
@@ -223,44 +264,127 @@ def sweep_tasks(
 
 
 # --------------------------------------------------------------------------- checkpoint
-class _Checkpoint:
-    """Finished runs in ``out/runs/*.parquet`` (batches, atomically renamed)."""
+def _identity(base: Scenario, scenario_hash: str, tasks: list[SweepTask],
+              columns: list[str]) -> dict[str, Any]:
+    """What makes a sweep this sweep: its scenario, parameter columns, seeds and runs."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(scenario_hash.encode())
+    for task in tasks:
+        digest.update(b"\n" + task.key.encode())
+    return {
+        "tool": _TOOL,
+        "format": _FORMAT,
+        "sweep_hash": digest.hexdigest(),
+        "scenario_name": base.name,
+        "scenario_hash": scenario_hash,
+        "params": list(columns),
+        "seeds": list(dict.fromkeys(t.seed for t in tasks)),
+        "runs": len(tasks),
+        "scenario": base.to_mapping(),
+        "package_version": _package_version(),
+    }
 
-    def __init__(self, out: Path | None, base: Scenario, scenario_hash: str):
+
+def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """A sweep manifest, or ``(None, what is wrong with it)``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"cannot be read ({exc.__class__.__name__}: {exc})"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"is not JSON ({exc})"
+    if not isinstance(data, dict):
+        return None, f"is JSON but not an object (a {type(data).__name__}); not a sweep manifest"
+    if data.get("tool") != _TOOL:
+        return None, "is not a workbench sweep manifest (no \"tool\": \"workbench-sweep\")"
+    fmt = data.get("format")
+    if isinstance(fmt, bool) or not isinstance(fmt, int):
+        return None, f"field \"format\": expected an integer, got {fmt!r}"
+    if fmt > _FORMAT:
+        return None, (f"field \"format\": {fmt} was written by a newer workbench "
+                      f"(this one reads format {_FORMAT}); upgrade workbench")
+    if fmt < _FORMAT:
+        return None, f"field \"format\": {fmt} is an older format without the sweep's identity"
+    for field in ("sweep_hash", "scenario_hash"):
+        if not isinstance(data.get(field), str):
+            return None, f"field {field!r}: missing or not a string (damaged manifest)"
+    return data, ""
+
+
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
+def _clear_sweep(out: Path) -> None:
+    """Delete the runs and the table of a previous sweep in ``out`` (nothing else)."""
+    runs = out / _RUNS_DIR
+    if runs.is_dir():
+        for part in runs.iterdir():
+            if part.is_file() and (part.suffix == ".parquet" or _is_temp(part)):
+                part.unlink()
+    (out / _TABLE).unlink(missing_ok=True)
+
+
+def _prepare_out(out: Path, identity: dict[str, Any], force: bool) -> None:
+    """Check that ``out`` is empty, new, or holds this very sweep; write its manifest."""
+    hint = "use another directory, or force=True (--force) to start this sweep there"
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"out: {out} exists and is not a directory")
+    manifest = out / _MANIFEST
+    write = True
+    if manifest.exists() or manifest.is_symlink():
+        if not manifest.is_file():
+            raise SweepError(f"out: {manifest} is not a file; use another directory")
+        old, problem = _read_manifest(manifest)
+        if old is None:
+            if not force:
+                raise SweepError(f"out: {manifest} {problem}; {hint}")
+            _clear_sweep(out)
+        elif old["sweep_hash"] != identity["sweep_hash"]:
+            if not force:
+                if old["scenario_hash"] != identity["scenario_hash"]:
+                    what = (f"a sweep of another scenario ({old.get('scenario_name')!r}, hash "
+                            f"{old['scenario_hash']}; this one is {identity['scenario_name']!r}, "
+                            f"hash {identity['scenario_hash']})")
+                else:
+                    what = (f"another sweep of this scenario ({old.get('runs')} runs over "
+                            f"{old.get('params')} and {len(old.get('seeds') or [])} seeds; this one: "
+                            f"{identity['runs']} runs over {identity['params']} and "
+                            f"{len(identity['seeds'])} seeds)")
+                raise SweepError(f"out: {out} holds {what}; {hint}")
+            _clear_sweep(out)
+        else:
+            write = False
+    elif out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if not _is_temp(p))
+        if foreign and not force:
+            raise SweepError(f"out: {out} is not empty and holds no sweep ({len(foreign)} entries, "
+                             f"e.g. {foreign[0]!r}); {hint}")
+        _clear_sweep(out)
+    try:
+        (out / _RUNS_DIR).mkdir(parents=True, exist_ok=True)
+        if write:
+            _atomic_write_bytes(manifest, (json.dumps(identity, indent=1) + "\n").encode())
+        for stale in (out / _RUNS_DIR).glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SweepError(f"out: cannot write to {out} ({exc.strerror or exc})") from None
+
+
+class _Checkpoint:
+    """Finished runs in ``out/runs/part-*.parquet`` (batches, atomically renamed)."""
+
+    def __init__(self, out: Path | None, identity: dict[str, Any], force: bool = False):
         self.out = out
         self.buffer: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
         self.rows: dict[str, dict[str, Any]] = {}
         if out is None:
             return
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"out: {out} exists and is not a directory")
-        (out / _RUNS_DIR).mkdir(parents=True, exist_ok=True)
-        manifest = out / _MANIFEST
-        if manifest.exists():
-            try:
-                old = json.loads(manifest.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"out: cannot read {manifest} ({exc})") from None
-            if old.get("scenario_hash") != scenario_hash:
-                raise ValueError(
-                    f"out: {out} holds a sweep of another scenario "
-                    f"({old.get('scenario_name')!r}, hash {old.get('scenario_hash')}; this one is "
-                    f"{base.name!r}, hash {scenario_hash}); use another directory or delete it"
-                )
-        else:
-            _atomic_write_text(manifest, _canonical({
-                "format": 1,
-                "scenario_name": base.name,
-                "scenario_hash": scenario_hash,
-                "scenario": base.to_mapping(),
-                "package_version": _package_version(),
-            }))
-        for path in sorted((out / _RUNS_DIR).glob("*.parquet")):
-            for row in _read_rows(path):
-                self.rows.setdefault(row[_KEY_COLUMN], row)
-        for stale in (out / _RUNS_DIR).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        _prepare_out(out, identity, force)
+        self.rows = _load_parts(out / _RUNS_DIR)
 
     def add(self, task: SweepTask, kpis: Mapping[str, Any]) -> None:
         row = {_KEY_COLUMN: task.key, **task.params, "seed": task.seed}
@@ -277,7 +401,6 @@ class _Checkpoint:
         if self.out is None or not self.buffer:
             return
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         batch, self.buffer = self.buffer, []
         names: dict[str, None] = {}
@@ -285,30 +408,65 @@ class _Checkpoint:
             names.update(dict.fromkeys(row))
         table = pa.Table.from_pydict({n: [row.get(n) for row in batch] for n in names})
         final = self.out / _RUNS_DIR / f"part-{batch[0][_KEY_COLUMN]}-{len(batch)}.parquet"
-        tmp = final.with_name(f".{final.name}.tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, final)
+        _atomic_write_parquet(table, final)
 
     def reload(self) -> None:
         """Re-read every run from disk, so resumed and fresh sweeps build the same table."""
         if self.out is None:
             return
-        self.rows = {}
-        for path in sorted((self.out / _RUNS_DIR).glob("*.parquet")):
-            for row in _read_rows(path):
-                self.rows.setdefault(row[_KEY_COLUMN], row)
+        self.rows = {**self.rows, **_load_parts(self.out / _RUNS_DIR)}
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _load_parts(runs: Path) -> dict[str, dict[str, Any]]:
+    """Rows of every readable part file by run key; unreadable parts are deleted (re-run)."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path).to_pylist()
+    rows: dict[str, dict[str, Any]] = {}
+    for path in sorted(runs.glob("part-*.parquet")):
+        try:
+            part = pq.read_table(path).to_pylist()
+            if not part or not all(isinstance(r.get(_KEY_COLUMN), str) for r in part):
+                raise ValueError(f"no {_KEY_COLUMN!r} column")
+        except Exception as exc:  # truncated, zero bytes, not Parquet, or not ours: redo its runs
+            warnings.warn(f"sweep: {path} is damaged ({exc.__class__.__name__}); its runs will be "
+                          "done again", stacklevel=2)
+            path.unlink(missing_ok=True)
+            continue
+        for row in part:
+            rows.setdefault(row[_KEY_COLUMN], row)
+    return rows
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+def _synced_temp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = _synced_temp(path)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _atomic_write_parquet(table, path: Path) -> None:
+    """Write a pyarrow Table or a DataFrame to ``path``: temporary name, fsync, rename."""
+    import pyarrow.parquet as pq
+
+    tmp = _synced_temp(path)
+    try:
+        with open(tmp, "wb") as fh:
+            if isinstance(table, pd.DataFrame):
+                table.to_parquet(fh, index=False)
+            else:
+                pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _package_version() -> str:
@@ -377,12 +535,76 @@ class _NoBar:
         return None
 
 
+def _in_notebook() -> bool:
+    """True in a Jupyter kernel (where tqdm.auto draws a widget)."""
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:  # pragma: no cover - a broken IPython install
+        return False
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _show_progress(progress: bool | str) -> bool:
+    """``True``/``False`` as given; ``"auto"``: in a notebook, or when stderr is a terminal."""
+    if isinstance(progress, (bool, np.bool_)):
+        return bool(progress)
+    if progress != "auto":
+        raise SweepError(f"progress: must be True, False or 'auto', got {progress!r}")
+    if _in_notebook():
+        return True
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stderr
+        return False
+
+
 def _progress_bar(progress: bool, total: int, done: int, name: str):
     if not progress:
         return _NoBar()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=done, desc=f"sweep {name}", unit="run")
+
+
+def _check_scheduler(scheduler: Any) -> str:
+    """A Dask scheduler address with a known protocol and a location, e.g. tcp://HOST:PORT."""
+    if not isinstance(scheduler, str) or "://" not in scheduler:
+        raise SweepError(f"scheduler: expected an address like 'tcp://HOST:PORT', got {scheduler!r}")
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    scheme, location = parse_address(scheduler)
+    try:
+        get_backend(scheme)
+    except ValueError:
+        raise SweepError(f"scheduler: unknown protocol {scheme!r} in {scheduler!r}; "
+                         "expected e.g. tcp://HOST:PORT or tls://HOST:PORT") from None
+    if not location:
+        raise SweepError(f"scheduler: {scheduler!r} has no host")
+    if scheme in ("tcp", "tls"):
+        try:
+            host, _ = parse_host_port(location, default_port=8786)
+        except ValueError:
+            raise SweepError(f"scheduler: {scheduler!r}: expected HOST or HOST:PORT with a "
+                             "numeric port after the protocol") from None
+        if not host:
+            raise SweepError(f"scheduler: {scheduler!r} has no host")
+    return scheduler
+
+
+def _connect(scheduler: str):
+    """A client of the scheduler at ``scheduler``; a short, one-line failure if unreachable."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, set_as_default=False, timeout=_CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SweepError(f"scheduler: cannot reach {scheduler} ({reason})") from None
 
 
 def _execute(
@@ -393,23 +615,27 @@ def _execute(
     client=None,
     workers: int | None = None,
     out: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | str = "auto",
     scheduler: str | None = None,
     record: bool = True,
     registry=None,
     kind: str = "sweep",
     seeds: list[int] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     if client is not None and scheduler is not None:
-        raise ValueError("scheduler: give either client= or scheduler=, not both")
+        raise SweepError("scheduler: give either client= or scheduler=, not both")
     if workers is not None:
         if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-            raise ValueError(f"workers: must be a positive integer, got {workers!r}")
+            raise SweepError(f"workers: must be a positive integer, got {workers!r}")
         if client is not None or scheduler is not None:
-            raise ValueError("workers: only applies to the default local cluster, not to client= or scheduler=")
-    if scheduler is not None and (not isinstance(scheduler, str) or "://" not in scheduler):
-        raise ValueError(f"scheduler: expected an address like 'tcp://HOST:PORT', got {scheduler!r}")
-    # validate every grid point up front: a typo fails before any cluster starts
+            raise SweepError("workers: only applies to the default local cluster, not to client= or scheduler=")
+    if scheduler is not None:
+        _check_scheduler(scheduler)
+    show = _show_progress(progress)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise SweepError(f"out: must be a directory path, got {out!r}")
+    # every grid point is validated once, up front: a typo fails before any cluster starts
     seen: set[str] = set()
     for task in tasks:
         text = _canonical(task.overrides)
@@ -419,27 +645,27 @@ def _execute(
     mapping = base.to_mapping()
     scenario_hash = base.content_hash()
     out_dir = None if out is None else Path(out)
-    checkpoint = _Checkpoint(out_dir, base, scenario_hash)
+    checkpoint = _Checkpoint(out_dir, _identity(base, scenario_hash, tasks, param_columns), force)
     todo = [t for t in tasks if t.key not in checkpoint.rows]
-    bar = _progress_bar(progress, len(tasks), len(tasks) - len(todo), base.name)
+    own = _connect(scheduler) if todo and scheduler is not None else None
+    bar = _progress_bar(show, len(tasks), len(tasks) - len(todo), base.name)
     try:
         if todo:
             if client is not None:
                 _run_dask(client, mapping, scenario_hash, todo, checkpoint, bar)
-            elif scheduler is not None:
-                from distributed import Client
-
-                with Client(scheduler, set_as_default=False) as own:
-                    _run_dask(own, mapping, scenario_hash, todo, checkpoint, bar)
+            elif own is not None:
+                _run_dask(own, mapping, scenario_hash, todo, checkpoint, bar)
             else:
                 n = int(workers) if workers is not None else (os.cpu_count() or 1)
                 n = min(n, len(todo))
                 if n <= 1:
                     _run_inline(mapping, todo, checkpoint, bar)
                 else:
-                    with _local_client(n) as own:
-                        _run_dask(own, mapping, scenario_hash, todo, checkpoint, bar)
+                    with _local_client(n) as local:
+                        _run_dask(local, mapping, scenario_hash, todo, checkpoint, bar)
     finally:
+        if own is not None:
+            own.close()
         checkpoint.flush()
         bar.close()
     checkpoint.reload()
@@ -447,9 +673,7 @@ def _execute(
     table.attrs.update({"params": list(param_columns), "scenario": base.name,
                         "scenario_hash": scenario_hash})
     if out_dir is not None:
-        tmp = out_dir / f".{_TABLE}.tmp"
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, out_dir / _TABLE)
+        _atomic_write_parquet(table, out_dir / _TABLE)
     if record:
         run_id = _record(base, scenario_hash, table, seeds or sorted({t.seed for t in tasks}),
                          out_dir, registry, kind)
@@ -458,32 +682,69 @@ def _execute(
     return table
 
 
+@contextlib.contextmanager
+def _main_hidden():
+    """Hide the ``__main__`` module from worker processes started inside this block.
+
+    ``multiprocessing``'s "spawn" and "forkserver" re-run the parent's ``__main__``
+    script (or ``-m`` module) in every child unless ``__main__`` has neither a
+    ``__file__`` nor a ``__spec__``, as in ``python -c`` and interactive sessions.
+    Re-running a script that calls :func:`sweep` at its top level would start a
+    cluster inside each worker. Sweep workers never need ``__main__`` (tasks call
+    :func:`run_task`, and cloudpickle sends anything defined in ``__main__`` by
+    value), so a bare stand-in replaces it in ``sys.modules`` while the block runs;
+    the script's own code keeps its globals and is unaffected.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or (getattr(main, "__file__", None) is None
+                        and getattr(main, "__spec__", None) is None):
+        yield
+        return
+    stand_in = types.ModuleType("__main__")
+    stand_in.__spec__ = None
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is stand_in:
+            sys.modules["__main__"] = main
+
+
 class _local_client:
-    """A LocalCluster of ``n`` single-threaded worker processes and its client, closed on exit."""
+    """A LocalCluster of ``n`` single-threaded worker processes and its client, closed on exit.
+
+    Workers start without re-running the ``__main__`` script (see :func:`_main_hidden`;
+    ``__main__`` stays hidden while the cluster lives, so a worker the nanny restarts
+    starts the same way). The dashboard listens on a free port of 127.0.0.1, so
+    several sweeps, or another Dask cluster on 8787, can run side by side.
+    """
 
     def __init__(self, n: int):
         self.n = n
         self.cluster = None
         self.client = None
+        self._hidden = None
 
     def __enter__(self):
         from distributed import Client, LocalCluster
 
-        self.cluster = LocalCluster(
-            n_workers=self.n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,  # no fixed port: several sweeps may run side by side
-            silence_logs=logging.ERROR,
-            # the statistical profiler samples every 10 ms and costs ~12% of the CPU of
-            # a run (bench/sweep.py); nobody looks at profiles of a sweep's workers
-            config={"distributed.worker.profile.enabled": False},
-        )
+        self._hidden = _main_hidden()
+        self._hidden.__enter__()
         try:
+            self.cluster = LocalCluster(
+                n_workers=self.n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
+                # the statistical profiler samples every 10 ms and costs ~12% of the CPU of
+                # a run (bench/sweep.py); nobody looks at profiles of a sweep's workers
+                config={"distributed.worker.profile.enabled": False},
+            )
             self.client = Client(self.cluster, set_as_default=False)
         except BaseException:
-            self.cluster.close()
+            self.__exit__(*sys.exc_info())
             raise
         return self.client
 
@@ -492,8 +753,13 @@ class _local_client:
             if self.client is not None:
                 self.client.close()
         finally:
-            if self.cluster is not None:
-                self.cluster.close()
+            try:
+                if self.cluster is not None:
+                    self.cluster.close()
+            finally:
+                if self._hidden is not None:
+                    hidden, self._hidden = self._hidden, None
+                    hidden.__exit__(None, None, None)
 
 
 def _assemble(rows: list[dict[str, Any]], param_columns: list[str]) -> pd.DataFrame:
@@ -544,12 +810,13 @@ def sweep(
     client=None,
     workers: int | None = None,
     out: str | os.PathLike | None = None,
-    progress: bool = False,
+    progress: bool | str = "auto",
     scheduler: str | None = None,
     *,
     overrides: Mapping[str, Any] | None = None,
     record: bool = True,
     registry=None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Run a scenario over a grid of overrides times seeds; one KPI row per run.
 
@@ -559,6 +826,8 @@ def sweep(
     seeds : int or list of int
         ``n`` means seeds ``0 .. n-1``. Seed ``s`` gives the same traffic and faults
         at every grid point (common random numbers), so grid points are paired.
+        At most :data:`MAX_SEEDS` (100,000) seeds, and at most :data:`MAX_RUNS`
+        (1,000,000) runs in all (seeds x grid points).
     vary : mapping, optional
         Dotted paths to lists of values, e.g. ``{"faults[0].error_rate": [0.02, 0.08]}``.
         Each path becomes a column; the first path varies slowest.
@@ -569,22 +838,36 @@ def sweep(
         Size of the default local cluster (one single-threaded process per worker;
         default ``os.cpu_count()``, at most one per run left to do), closed when the
         sweep ends. ``workers=1`` (or a single run to do) runs in this process
-        without Dask; results are identical either way.
+        without Dask; results are identical either way. Works from a plain script
+        without an ``if __name__ == "__main__":`` guard: workers do not re-run it.
     out : path, optional
         Directory for the checkpoint (``runs/``), manifest (``sweep.json``) and the
-        final table (``sweep.parquet``). Re-running with the same ``out`` resumes:
-        finished runs are not redone.
-    progress : bool
-        Show a tqdm progress bar.
+        final table (``sweep.parquet``). Re-running the same sweep with the same
+        ``out`` resumes: finished runs are not redone, damaged part files are
+        redone. It must be new, empty, or hold this same sweep.
+    progress : bool or "auto"
+        Show a tqdm progress bar; ``"auto"`` (default): in a Jupyter notebook, or
+        when stderr is a terminal.
     scheduler : str, optional
         Address of a running Dask scheduler, ``"tcp://HOST:PORT"``. Its workers
         must have the same version of ``workbench`` installed (tasks refer to
-        :func:`run_task` by name).
+        :func:`run_task` by name). Unreachable within 10 s: :class:`SweepError`.
     overrides : mapping, optional
         Applied to the scenario before the grid (fixed for every run).
     record : bool
         Record the sweep in the run registry (``registry``: path or
         :class:`~workbench.registry.runs.RunRegistry`; default location otherwise).
+    force : bool
+        Use ``out`` even if it holds another sweep, a damaged or foreign
+        ``sweep.json``, or other files: the previous sweep's runs and table are
+        deleted and this sweep starts over (other files are left alone).
+
+    Raises
+    ------
+    SweepError
+        Bad arguments, or an ``out`` directory that cannot hold this sweep.
+    ScenarioError
+        A grid point is not a valid scenario (checked before any run starts).
 
     Returns
     -------
@@ -599,7 +882,7 @@ def sweep(
     >>> sc = {"name": "tiny", "duration_s": 20, "models": {"legacy": {}, "candidate": {}},
     ...       "strategy": {"kind": "canary"}}
     >>> df = sweep(sc, seeds=2, vary={"strategy.candidate_fraction": [0.1, 0.5]},
-    ...            workers=1, record=False)
+    ...            workers=1, record=False, progress=False)
     >>> list(zip(df["strategy.candidate_fraction"], df["seed"]))
     [(0.1, 0), (0.1, 1), (0.5, 0), (0.5, 1)]
     >>> bool(df.loc[2, "candidate_requests"] > df.loc[0, "candidate_requests"])
@@ -609,7 +892,7 @@ def sweep(
     tasks, columns = sweep_tasks(seeds, vary)
     return _execute(base, tasks, columns, client=client, workers=workers, out=out,
                     progress=progress, scheduler=scheduler, record=record, registry=registry,
-                    kind="sweep", seeds=_check_seeds(seeds))
+                    kind="sweep", seeds=_check_seeds(seeds), force=force)
 
 
 def _resolve(scenario, overrides) -> Scenario:
@@ -622,7 +905,7 @@ def read_sweep(out: str | os.PathLike) -> pd.DataFrame:
     """The final table of a finished sweep written with ``out=``."""
     path = Path(out) / _TABLE
     if not path.exists():
-        raise ValueError(f"out: no finished sweep in {out} (missing {_TABLE})")
+        raise SweepError(f"out: no finished sweep in {out} (missing {_TABLE})")
     return pd.read_parquet(path)
 
 
