@@ -369,3 +369,23 @@ def test_kayenta_metric_options_from_a_scenario_reach_the_judge():
     bad["strategy"]["judge"]["metric_options"] = {"error": {"critical_increase": -1}}
     with pytest.raises(ScenarioError, match=r"metric_options.error.critical_increase: input should be greater than"):
         load_scenario(bad)
+
+
+def test_sequential_judge_fails_on_significant_harm_not_shown_within_the_margin():
+    from workbench.stats.judges import SequentialJudge
+
+    rng = np.random.default_rng(4)
+    judge = SequentialJudge(metric="error", margin=0.01, min_samples=100)
+    legacy = {"error": (rng.random(3000) < 0.002).astype(float)}
+    # a candidate failing 8% of calls: the interval is above 0 and not below +0.01 -> fail
+    verdict = judge.judge(legacy, {"error": (rng.random(1000) < 0.08).astype(float)})
+    assert verdict.outcome == "fail" and "above 0" in verdict.reason
+    # a real but tolerated harm: +2 ms on 200k calls each, margin 5 ms -> pass (non-inferior)
+    lat = SequentialJudge(metric="latency_ms", margin=5.0)
+    base = rng.normal(40, 10, 200_000)
+    verdict = lat.judge({"latency_ms": base}, {"latency_ms": rng.normal(42, 10, 200_000)})
+    d = verdict.details["latency_ms"]
+    assert d["ci_low"] > 0 and d["ci_high"] < 5.0 and verdict.outcome == "pass"
+    # too little data either way -> inconclusive
+    verdict = lat.judge({"latency_ms": rng.normal(40, 60, 150)}, {"latency_ms": rng.normal(42, 60, 150)})
+    assert verdict.outcome == "inconclusive"

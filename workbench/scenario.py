@@ -653,7 +653,8 @@ class JudgeConfig(_Strict):
 
     The sequential judge passes a step only on evidence of non-inferiority: the
     always-valid interval for candidate - legacy lies entirely below ``+margin`` (for
-    ``direction = "increase"``); it fails when the interval lies entirely above it, and is
+    ``direction = "increase"``); it fails when the interval lies entirely above 0 (the
+    candidate is significantly worse) without being within the margin, and is
     inconclusive otherwise. ``margin`` is in the metric's units (default: 0.01 for
     ``error``, a one-point rise of the error rate; 5 for ``latency_ms``; required for other
     metrics). ``tuning`` is the confidence sequence's total sample size (both arms) at

@@ -517,9 +517,11 @@ class SequentialJudge:
         or as a fraction when relative). Pass only when the whole interval
         lies on the safe side of it (below ``+margin`` for "increase", above
         ``-margin`` for "decrease", both for "either"): evidence of
-        non-inferiority. Fail when the whole interval lies beyond it.
-        Otherwise inconclusive: no evidence of harm is not a pass. With the
-        default 0 a pass needs evidence that the candidate is better.
+        non-inferiority. Fail on evidence of harm that is not shown to be
+        tolerable: the whole interval on the harmful side of 0 (a
+        deterioration test) and not within the margin. Otherwise
+        inconclusive: no evidence of harm is not a pass. With the default 0
+        a pass needs evidence that the candidate is better.
 
     Examples
     --------
@@ -584,11 +586,12 @@ class SequentialJudge:
                                 f"Inconclusive: {self.metric} cannot be compared ({exc}).", details)
         info.update(mean_legacy=r.mean_a, mean_candidate=r.mean_b, estimate=r.estimate,
                     se=r.se, ci_low=r.ci_low, ci_high=r.ci_high, p_value=r.p_value)
-        harm_up = self.direction in ("increase", "either") and r.ci_low > self.margin
-        harm_down = self.direction in ("decrease", "either") and r.ci_high < -self.margin
         # non-inferiority: the whole interval within the tolerated harm on every harmful side
         safe_up = self.direction == "decrease" or r.ci_high < self.margin
         safe_down = self.direction == "increase" or r.ci_low > -self.margin
+        # deterioration: significantly worse than legacy, and not shown to be within the margin
+        harm_up = self.direction in ("increase", "either") and r.ci_low > 0 and not safe_up
+        harm_down = self.direction in ("decrease", "either") and r.ci_high < 0 and not safe_down
         u = "" if self.relative else _unit(self.metric)
         what = "relative change" if self.relative else "change"
         numbers = (f"{self.metric} {what} {r.estimate:+.4g}{u} (always-valid "
@@ -597,9 +600,9 @@ class SequentialJudge:
         bound = {"increase": f"below +{self.margin:g}{u}", "decrease": f"above -{self.margin:g}{u}",
                  "either": f"within +-{self.margin:g}{u}"}[self.direction]
         if harm_up or harm_down:
-            side = f"above +{self.margin:g}" if harm_up else f"below -{self.margin:g}"
-            return JudgeVerdict("fail", None, f"Fail: {numbers} lies entirely {side}{u}.",
-                                details)
+            side = "above 0" if harm_up else "below 0"
+            return JudgeVerdict("fail", None, f"Fail: {numbers} lies entirely {side}{u} (the candidate is "
+                                f"worse) and is not entirely {bound}.", details)
         if safe_up and safe_down:
             return JudgeVerdict("pass", None,
                                 f"Pass: {numbers} lies entirely {bound}: non-inferior within the "
