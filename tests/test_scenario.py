@@ -984,11 +984,11 @@ def test_type_juggling_and_unknown_keys_are_errors(changes, expected):
         ({"traffic": {"pattern": "bursty", "calm_mean_s": 1e-6, "burst_mean_s": 1e-6}}, "traffic.calm_mean_s: gives"),
         ({"models": {"legacy": {"latency": {"dist": "lognormal", "median_ms": 1e-300, "p99_ms": 1.0}}}},
          "models.legacy.latency.p99_ms: must be at most 10000 x median_ms"),
-        ({"models": {"legacy": {"latency": {"dist": "exponential", "mean_ms": 1e308}}}},
+        ({"models": {"legacy": {"latency": {"dist": "exponential", "mean_ms": 1e9}}}},
          "models.legacy.latency.mean_ms: input should be less than or equal to 3600000"),
-        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "multiplier": 1e308}]},
+        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "multiplier": 1e9}]},
          "faults[0].multiplier: input should be less than or equal to 1000"),
-        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "add_ms": 1e308}]},
+        ({"faults": [{"kind": "latency_spike", "target": "legacy", "start_s": 1, "add_ms": 1e9}]},
          "faults[0].add_ms: input should be less than or equal to 3600000"),
         ({"traffic": {"features": {f"f{i}": {} for i in range(1001)}}}, "traffic.features: 1001 features; at most 1000"),
     ],
@@ -1116,3 +1116,24 @@ def test_extreme_but_valid_latencies_stay_finite():
     assert len(ok) > 0 and np.isfinite(ok["latency_ms"]).all()
     summary = run(s, seed=3).summary["models"]["legacy"]
     assert all(math.isfinite(summary[k]) for k in ("latency_p50_ms", "latency_p99_ms"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"target": {"weights": {"x1": 1e308}}}, "target.weights.x1: must be between -1e+12 and 1e+12"),
+        ({"target": {"noise_sd": 1e300}}, "target.noise_sd: must be between -1e+12 and 1e+12"),
+        ({"traffic": {"features": {"a": {"dist": "lognormal", "mean": 50, "sd": 100}}}},
+         "traffic.features.a.sd: lognormal mean + 8 sd (of the log) must be at most 700"),
+        ({"business": {"error_scale": 5e-324}}, "business.error_scale: input should be greater than or equal to"),
+    ],
+)
+def test_values_that_would_overflow_the_arithmetic_are_refused(changes, expected):
+    err = _raises(_with(MINIMAL, **changes))
+    assert expected in str(err), str(err)
+
+
+def test_thousands_of_errors_show_the_first_ones_and_a_count():
+    err = _raises(_with(MINIMAL, **{f"bogus_{i}": 1 for i in range(500)}))
+    lines = str(err).splitlines()
+    assert lines[0] == "500 errors" and len(lines) == 22 and lines[-1] == "  ... and 480 more"

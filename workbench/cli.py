@@ -30,11 +30,18 @@ def _seed(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, most: int = 10**9) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    if value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {text}")
     return value
+
+
+def _workers(text: str) -> int:
+    """Local worker processes: at most 8 per core (each is a Python interpreter)."""
+    return _positive(text, most=8 * (os.cpu_count() or 1))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,9 +53,11 @@ class _Parser(argparse.ArgumentParser):
 def _overrides(pairs: Sequence[str] | None) -> dict:
     out = {}
     for pair in pairs or ():
-        if "=" not in pair:
-            raise ScenarioError(f"--set {pair!r}: expected key=value (e.g. traffic.rate_per_s=80)")
-        key, value = pair.split("=", 1)
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ScenarioError(f"--set {escape_control(pair)!r}: expected key=value (e.g. traffic.rate_per_s=80)")
+        if key.strip() in out:
+            raise ScenarioError(f"--set {escape_control(key.strip())}: given twice")
         out[key.strip()] = parse_override_value(value.strip())
     return out
 
@@ -192,6 +201,9 @@ def cmd_compare(args) -> int:
     kinds = [k.strip() for k in args.strategies.split(",") if k.strip()]
     if not kinds:
         raise ScenarioError("--strategies: give at least one strategy kind")
+    repeated = sorted({k for k in kinds if kinds.count(k) > 1})
+    if repeated:
+        raise ScenarioError(f"--strategies: {', '.join(escape_control(k) for k in repeated)} listed more than once")
     _check_out(args)
     table = compare(scenario, kinds, seed=args.seed)
     columns = [
@@ -345,16 +357,23 @@ def cmd_logs(args) -> int:
     return 0
 
 
+def _error_text(exc: ScenarioError) -> str:
+    """A scenario error for the terminal: one line, or one line per validation error."""
+    if len(exc.errors) > 1:  # the list of validation errors, one per line
+        return "\n".join(escape_control(line) for line in str(exc).split("\n"))
+    return escape_control(exc)
+
+
 def cmd_validate(args) -> int:
     status = 0
     for path in args.scenarios:
         try:
             load_scenario(path)
         except ScenarioError as exc:
-            print(str(exc), file=sys.stderr)
+            print(_error_text(exc), file=sys.stderr)
             status = EXIT_BAD_INPUT
         else:
-            print(f"{path}: ok")
+            print(f"{escape_control(path)}: ok")
     return status
 
 
@@ -392,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario")
     p.add_argument("--seeds", type=_positive, default=100, help="number of seeds (0..N-1; at most 100,000)")
     p.add_argument("--vary", action="append", metavar="KEY=V1,V2", help="a parameter grid by dotted path")
-    p.add_argument("--workers", type=_positive, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--workers", type=_workers, default=None, help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask scheduler")
     p.add_argument("--out", default=None, help="directory for results (an interrupted sweep resumes from it)")
     p.add_argument("--force", action="store_true",
@@ -413,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list recorded runs, or show one")
     p.add_argument("show_word", nargs="?", choices=["show"], help=argparse.SUPPRESS)
     p.add_argument("run_id", nargs="?", help="run id (or a unique prefix) to show")
-    p.add_argument("--limit", type=_positive, default=20)
+    p.add_argument("--limit", type=lambda text: _positive(text, most=1_000_000), default=20)
     p.add_argument("--registry", default=None, help="registry database (default: user data dir or $WORKBENCH_REGISTRY)")
     p.set_defaults(func=cmd_runs)
 
@@ -439,11 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ScenarioError as exc:
-        if len(exc.errors) > 1:  # a list of validation errors, one per line
-            text = "\n".join(escape_control(line) for line in str(exc).split("\n"))
-        else:
-            text = escape_control(exc)
-        print(f"error: {text}", file=sys.stderr)
+        print(f"error: {_error_text(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OutputDirError as exc:
         print(f"error: {escape_control(exc)}", file=sys.stderr)

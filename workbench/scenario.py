@@ -57,6 +57,10 @@ MAX_LATENCY_MS = 3.6e6  # a configured latency (median, p99, mean, constant, add
 MAX_LATENCY_SPREAD = 1e4  # lognormal p99 / median: beyond this the tail overflows simulated time
 MAX_MULTIPLIER = 1e3  # a latency spike's multiplier
 MAX_FEATURES = 1000  # request features
+MAX_MAGNITUDE = 1e12  # any real number in a scenario: beyond it products and squares overflow
+
+
+MAX_SHOWN_ERRORS = 20  # a file with thousands of mistakes shows the first ones and a count
 
 
 class ScenarioError(ValueError):
@@ -67,7 +71,10 @@ class ScenarioError(ValueError):
         self.errors = errors or [message]
         prefix = f"{source}: " if source else ""
         if errors and len(errors) > 1:
-            text = prefix + f"{len(errors)} errors\n" + "\n".join(f"  {e}" for e in errors)
+            shown = errors[:MAX_SHOWN_ERRORS]
+            text = prefix + f"{len(errors)} errors\n" + "\n".join(f"  {e}" for e in shown)
+            if len(errors) > len(shown):
+                text += f"\n  ... and {len(errors) - len(shown)} more"
         else:
             text = prefix + message
         super().__init__(text)
@@ -131,7 +138,12 @@ def _type_problem(annotation: Any, value: Any) -> tuple[str, str] | None:
         if isinstance(value, bool):
             return None if bool in alternatives else ("", "expected a number, got a boolean")
         if isinstance(value, (int, float)):
-            return None if numeric or str in alternatives else ("", "expected true or false, got a number")
+            if not numeric and str not in alternatives:
+                return "", "expected true or false, got a number"
+            if float in alternatives and isinstance(value, float) and math.isfinite(value) \
+                    and abs(value) > MAX_MAGNITUDE:
+                return "", f"must be between {-MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} (larger values overflow)"
+            return None
         if isinstance(value, str) and str not in alternatives:
             return "", f"expected {'a number' if numeric else 'true or false'}, got text {value!r}"
         return None
@@ -226,6 +238,8 @@ class FeatureSpec(_Strict):
     def _bounds(self) -> FeatureSpec:
         if self.dist == "uniform" and self.high <= self.low:
             raise _FieldError("high", "must be greater than low")
+        if self.dist == "lognormal" and self.mean + 8 * self.sd > 700:  # exp() overflows near 709
+            raise _FieldError("sd", "lognormal mean + 8 sd (of the log) must be at most 700: exp() would overflow")
         return self
 
 
@@ -545,7 +559,7 @@ class BusinessConfig(_Strict):
     """
 
     base_conversion: float = Field(default=0.1, ge=0, le=1)
-    error_scale: float = Field(default=1.0, gt=0)
+    error_scale: float = Field(default=1.0, ge=1e-9)
     latency_penalty_per_s: float = Field(default=0.5, ge=0)
 
 
