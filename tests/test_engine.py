@@ -34,7 +34,7 @@ def mmc(rate, mean_ms, c, duration=3600, **extra):
 
 
 def erlang_c_wait_s(lam: float, mu: float, c: int) -> float:
-    """Mean wait in queue of M/M/c (reference.md, Erlang C)."""
+    """Mean wait in queue of M/M/c: Erlang C (Kleinrock, Queueing Systems Vol. 1, 1975, section 3.5)."""
     a = lam / mu
     rho = a / c
     top = a**c / (math.factorial(c) * (1 - rho))
@@ -298,3 +298,134 @@ def test_traffic_depends_on_the_run_seed_only():
     # the heaviest users differ between run seeds (no population shared by every seed)
     tops = {tuple(workbench.run(sc, seed=s).requests.user_id.value_counts().index[:3]) for s in range(4)}
     assert len(tops) == 4
+
+
+# ----------------------------------------------------------------------------- result tables and memory
+MIXED = {
+    "name": "mixed", "duration_s": 240, "warmup_s": 30,
+    "traffic": {"rate_per_s": 80, "users": 400},
+    "models": {
+        "legacy": {"latency": {"dist": "lognormal", "median_ms": 30, "p99_ms": 120}, "replicas": 3,
+                   "timeout_ms": 200, "error_rate": 0.01},
+        "candidate": {"latency": {"dist": "exponential", "mean_ms": 35}, "replicas": 3, "timeout_ms": 200,
+                      "queue_limit": 4, "error_rate": 0.02, "noise": 0.4},
+    },
+    "strategy": {"kind": "ab", "candidate_fraction": 0.5},
+    "faults": [
+        {"kind": "latency_spike", "target": "candidate", "start_s": 100, "duration_s": 40, "multiplier": 4.0},
+        {"kind": "error_burst", "target": "legacy", "start_s": 160, "duration_s": 30, "error_rate": 0.3},
+    ],
+}
+# a bandit rewarded by conversions asks the engine for conversions during the run
+BANDIT = {
+    "name": "bandit-conversion", "duration_s": 240,
+    "traffic": {"rate_per_s": 40, "label_delay_s": 5},
+    "models": {"legacy": {"replicas": 4}, "candidate": {"replicas": 4, "noise": 0.2}},
+    "strategy": {"kind": "bandit", "reward": "conversion"},
+}
+
+
+def _fingerprint(result) -> str:
+    """SHA-256 (20 hex digits) of every request column's values (integers as int64, floats as
+    float64, categoricals as codes and categories), the per-model KPIs and the event times."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    req = result.requests
+    for col in req.columns:
+        s = req[col]
+        h.update(col.encode())
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            h.update(s.cat.codes.to_numpy().astype(np.int64).tobytes())
+            h.update("|".join(map(str, s.cat.categories)).encode())
+        else:
+            a = s.to_numpy()
+            h.update(a.astype(np.int64 if a.dtype.kind in "biu" else np.float64).tobytes())
+    h.update(json.dumps(result.summary["models"], sort_keys=True).encode())
+    h.update(result.events[["time_s", "kind", "model"]].to_csv().encode())
+    return h.hexdigest()[:20]
+
+
+@pytest.mark.parametrize(
+    "scenario,seed,rows,digest",
+    [
+        # every status and failure cause occurs: errors, an error burst, timeouts, a full queue
+        (MIXED, 3, 19293, "782bc03b05232ac5ee89"),
+        (BANDIT, 5, 9577, "d1fd15310ea26ac34478"),
+    ],
+)
+def test_results_match_their_recorded_fingerprint(scenario, seed, rows, digest):
+    # recorded with this engine and numpy's PCG64 streams; any change to a request's
+    # values, a per-model KPI or an event moves the digest
+    r = workbench.run(scenario, seed=seed)
+    assert len(r.requests) == rows
+    assert _fingerprint(r) == digest
+
+
+def test_user_ids_are_int32_with_the_64_bit_draws():
+    from workbench.rng import stream
+
+    sc = workbench.load_scenario({**mmc(20.0, 10.0, 2, duration=200), "traffic": {"rate_per_s": 20.0,
+                                                                                  "users": 5000, "user_skew": 0}})
+    tr = generate_traffic(sc, 4)
+    assert tr.user_id.dtype == np.int32
+    # the same numbers as a 64-bit draw from the ``users`` stream (common random numbers)
+    np.testing.assert_array_equal(tr.user_id, stream(4, "users").integers(0, 5000, size=tr.n))
+    r = workbench.run(sc, seed=4)
+    assert r.requests.user_id.dtype == np.int32
+    np.testing.assert_array_equal(r.requests.user_id.to_numpy(), tr.user_id)
+
+
+def test_conversion_column_is_the_same_however_the_uniforms_are_drawn():
+    from workbench.engine import Simulation
+
+    sc = workbench.load_scenario(MIXED)
+    sim = Simulation(sc, 3).run()
+    assert sim._business_u is None  # an ab run never asks for conversions while it runs
+    lazy = sim.conversion_column(chunk=1000)  # uniforms drawn chunk by chunk
+    drawn = sim.business_u  # the whole stream at once
+    assert sim.conversion_column(chunk=777).tolist() == lazy.tolist()
+    # reference: conversions of each model's ok requests, all at once
+    expected = np.zeros(sim.n)
+    model = np.frombuffer(sim.log_model, dtype=np.int8)
+    ok = np.frombuffer(sim.log_status, dtype=np.int8) == 0
+    for k, name in enumerate(sim.model_names):
+        idx = np.flatnonzero(ok & (model == k))
+        expected[idx] = sim._conversions(idx, name, drawn[idx])
+    np.testing.assert_array_equal(lazy, expected)
+    assert 0 < expected.sum() < ok.sum()
+
+
+def test_request_table_shares_the_engine_buffers_and_draws_are_released():
+    from workbench.api import build_result
+    from workbench.engine import Simulation
+
+    sim = Simulation(workbench.load_scenario(MIXED), 3).run()
+    r = build_result(sim)
+    req = r.requests
+    for col, buf in (("latency_ms", sim.log_latency_ms), ("queue_ms", sim.log_queue_ms),
+                     ("end_time_s", sim.log_end_s), ("time_s", sim._times), ("user_id", sim._users)):
+        assert np.shares_memory(req[col].to_numpy(), np.frombuffer(buf, dtype=req[col].dtype)), col
+    assert np.shares_memory(req["label"].to_numpy(), sim.traffic.label)
+    assert sim.draws == [] and sim._service == [] and sim._business_u is None
+
+
+def test_summary_helpers_match_numpy():
+    from workbench.result import _distinct, _pct
+
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 3000, size=50_000).astype(np.int32)
+    mask = rng.random(50_000) < 0.3
+    assert _distinct(users, mask, chunk=4096) == np.unique(users[mask]).size
+    assert _distinct(users) == np.unique(users).size
+    signed = users.astype(np.int64) - 1500  # negative ids: counted by sorting instead
+    assert _distinct(signed, mask) == np.unique(signed[mask]).size
+    assert _distinct(np.empty(0, dtype=np.int64)) == 0
+    lat = rng.lognormal(3.0, 0.5, size=10_001)
+    for q in (50, 95, 99):
+        ref = float(np.percentile(lat, q))  # numpy's linear interpolation on an untouched copy
+        assert _pct(lat.copy(), q) == ref
+    work = lat.copy()  # one array partitioned in place by successive percentiles
+    assert [_pct(work, q) for q in (50, 95, 99)] == [float(np.percentile(lat, q)) for q in (50, 95, 99)]
+    assert math.isnan(_pct(np.empty(0), 50))

@@ -75,7 +75,12 @@ def run(
 
 
 def build_result(sim: Simulation) -> RunResult:
-    """Turn a finished simulation's buffers into DataFrames and a summary."""
+    """Turn a finished simulation's buffers into DataFrames and a summary.
+
+    The request table shares the engine's buffers (no copies), full-length columns
+    are built in place or chunk by chunk, and the per-model draws are released
+    (:meth:`Simulation.release_draws`) before the summary is computed.
+    """
     sc = sim.scenario
     tr = sim.traffic
     n = sim.n
@@ -85,23 +90,43 @@ def build_result(sim: Simulation) -> RunResult:
     if n and (status_idx < 0).any():  # pragma: no cover - conservation guard
         raise RuntimeError(f"{int((status_idx < 0).sum())} requests never finished")
     latency = np.frombuffer(sim.log_latency_ms, dtype=np.float64)
-    prediction = np.full(n, np.nan)
+    queue_ms = np.frombuffer(sim.log_queue_ms, dtype=np.float64)
+    # busy replica-seconds first, before the result's own columns are allocated
+    started = np.frombuffer(sim._started, dtype=np.int8).view(bool)  # 0/1 bytes
+    busy_s: dict[str, float] = {}
+    for k, d in enumerate(sim.draws):
+        sel = started & (model_idx == k)
+        hold = d.service_s[sel]
+        timeout_s = sim._timeout_s[k]
+        if timeout_s is not None:
+            hang = d.outage[sel] == 2
+            wait = queue_ms[sel] / 1000.0
+            hold = np.where(hang, np.maximum(timeout_s - wait, 0.0), hold)
+        busy_s[d.name] = float(hold.sum())
+        del sel, hold
     ok = status_idx == 0
+    failed = status_idx == 1
+    prediction = np.full(n, np.nan)
+    cause = np.zeros(n, dtype=np.int8)
     for k, d in enumerate(sim.draws):
-        sel = ok & (model_idx == k)
-        prediction[sel] = d.prediction[sel]
-    abs_error = np.abs(prediction - tr.label)
-    converted = np.zeros(n)
-    for k, d in enumerate(sim.draws):
-        sel = np.nonzero(ok & (model_idx == k))[0]
-        converted[sel] = sim._conversions(sel, d.name)
+        mine = model_idx == k
+        np.copyto(prediction, d.prediction, where=ok & mine)
+        np.copyto(cause, d.cause, where=failed & mine)
+    del ok, failed, mine, d  # ``d`` would keep the last model's draws alive
+    converted = sim.conversion_column()
+    shadow = sim.mirror.to_frame(sim) if sim.mirror is not None else _empty_shadow()
+    strategy_summary = sim.strategy.summary()
+    strategy_tables = sim.strategy.tables()
+    sim.release_draws()  # nothing below needs per-request draws
+    abs_error = np.subtract(prediction, tr.label)
+    np.abs(abs_error, out=abs_error)
     columns: dict[str, Any] = {
         "request_id": np.arange(n, dtype=np.int64),
         "time_s": tr.time_s,
         "user_id": tr.user_id,
         "model": pd.Categorical.from_codes(model_idx, categories=list(sim.model_names)),
         "status": pd.Categorical.from_codes(status_idx, dtype=STATUS_CATEGORIES),
-        "queue_ms": np.frombuffer(sim.log_queue_ms, dtype=np.float64),
+        "queue_ms": queue_ms,
         "latency_ms": latency,
         "end_time_s": np.frombuffer(sim.log_end_s, dtype=np.float64),
         "prediction": prediction,
@@ -113,10 +138,6 @@ def build_result(sim: Simulation) -> RunResult:
     }
     for j, name in enumerate(tr.feature_names):
         columns[f"feature_{name}"] = tr.features[:, j]
-    cause = np.zeros(n, dtype=np.int8)
-    for k, d in enumerate(sim.draws):
-        sel = (model_idx == k) & (status_idx == 1)
-        cause[sel] = d.cause[sel]
     # failure causes as categorical codes (no per-request strings): 0 none, 1..4 the
     # engine's causes, then timeout and queue full
     categories = ["", *[CAUSE_MESSAGES[c] for c in sorted(CAUSE_MESSAGES)], "timeout", "queue full"]
@@ -125,28 +146,17 @@ def build_result(sim: Simulation) -> RunResult:
     codes[status_idx == 3] = len(CAUSE_MESSAGES) + 2
     columns["failure_cause"] = pd.Categorical.from_codes(codes, categories=categories)
     requests = pd.DataFrame(columns, copy=False)
-    started = np.frombuffer(sim._started, dtype=np.int8).astype(bool)
-    busy_s: dict[str, float] = {}
-    for k, d in enumerate(sim.draws):
-        sel = started & (model_idx == k)
-        hold = d.service_s[sel]
-        timeout_s = sim._timeout_s[k]
-        if timeout_s is not None:
-            hang = d.outage[sel] == 2
-            wait = requests["queue_ms"].to_numpy()[sel] / 1000.0
-            hold = np.where(hang, np.maximum(timeout_s - wait, 0.0), hold)
-        busy_s[d.name] = float(hold.sum())
+    del columns, prediction, abs_error, converted, cause, codes
     events = pd.DataFrame(sim.events, columns=EVENT_COLUMNS)
     if not events.empty:
         events = events.sort_values("time_s", kind="stable").reset_index(drop=True)
-    shadow = sim.mirror.to_frame(sim) if sim.mirror is not None else _empty_shadow()
     incidents = pd.DataFrame(sim.incidents, columns=INCIDENT_COLUMNS)
     summary = summarise(
         requests,
         scenario=sc,
         seed=sim.seed,
         busy_s_by_model=busy_s,
-        strategy_summary=sim.strategy.summary(),
+        strategy_summary=strategy_summary,
     )
     resources = pd.DataFrame(
         sim.resource_samples,
@@ -156,7 +166,7 @@ def build_result(sim: Simulation) -> RunResult:
     for name, kpi in summary["resources"].items():
         if sc.models[name].autoscaling is not None and kpi["replica_seconds"] > 0:
             summary["models"][name]["utilisation"] = busy_s[name] / kpi["replica_seconds"]
-    tables = {"resources": resources, **sim.strategy.tables()}
+    tables = {"resources": resources, **strategy_tables}
     if sim.validation is not None:
         tables["validation"] = sim.validation.table
         summary["validation"] = {"passed": bool(sim.validation.passed), "blocked": sim.blocked,

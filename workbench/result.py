@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -52,38 +51,36 @@ class RunResult:
     summary: dict[str, Any]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
-    def to_dir(self, path: str | os.PathLike) -> Path:
-        """Write the tables (Parquet), ``summary.json``, ``scenario.json`` and ``report.md``.
+    def to_dir(self, path: str | os.PathLike, force: bool = False) -> Path:
+        """Write the tables (Parquet), ``summary.json``, ``scenario.json``, ``log.jsonl``,
+        ``log_report.md`` and ``report.md`` to the directory ``path``.
 
-        Each file is written to a temporary name and renamed, so a file that exists
-        is always complete, even if the process dies half-way.
+        The directory is built next to ``path`` and renamed into place when complete
+        (:func:`workbench.outputs.atomic_output_dir`): ``path`` is never a mix of two
+        runs, and a previous run there is replaced entirely. A non-empty directory
+        that is not a previous run is refused unless ``force``. JSON files are strict
+        (NaN and infinities written as ``null``).
         """
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_json(out / "summary.json", self.summary)
-        _atomic_json(out / "scenario.json", {"seed": self.seed, "scenario": self.scenario.to_mapping()})
-        tables = {
-            "requests": self.requests,
-            "shadow": self.shadow,
-            "events": self.events,
-            "incidents": self.incidents,
-            **self.tables,
-        }
-        for name, frame in tables.items():
-            tmp = out / f".{name}.parquet.tmp"
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, out / f"{name}.parquet")
-        self.write_log(out / "log.jsonl")
         from .monitoring.logs import LogAnalyzer
+        from .outputs import atomic_output_dir
 
-        log_report = LogAnalyzer(out / "log.jsonl", window_s=60.0).report()
-        tmp = out / ".log_report.md.tmp"
-        tmp.write_text(log_report.to_markdown(), encoding="utf-8")
-        os.replace(tmp, out / "log_report.md")
-        tmp = out / ".report.md.tmp"
-        tmp.write_text(self.report_markdown(), encoding="utf-8")
-        os.replace(tmp, out / "report.md")
-        return out
+        with atomic_output_dir(path, "run", force=force) as out:
+            _atomic_json(out / "summary.json", self.summary)
+            _atomic_json(out / "scenario.json", {"seed": self.seed, "scenario": self.scenario.to_mapping()})
+            tables = {
+                "requests": self.requests,
+                "shadow": self.shadow,
+                "events": self.events,
+                "incidents": self.incidents,
+                **self.tables,
+            }
+            for name, frame in tables.items():
+                frame.to_parquet(out / f"{name}.parquet", index=False)
+            self.write_log(out / "log.jsonl")
+            log_report = LogAnalyzer(out / "log.jsonl", window_s=60.0).report()
+            (out / "log_report.md").write_text(log_report.to_markdown(), encoding="utf-8")
+            (out / "report.md").write_text(self.report_markdown(), encoding="utf-8")
+        return Path(path)
 
     def log_records(self) -> pd.DataFrame:
         """The run's structured log: one entry per request and per event, by time.
@@ -162,21 +159,41 @@ class RunResult:
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Strict JSON (NaN and infinities as ``null``), written atomically."""
+    from .outputs import atomic_write_text, dumps_strict
 
-
-def _default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return str(obj)
+    atomic_write_text(path, dumps_strict(obj, indent=2, sort_keys=True) + "\n")
 
 
 def _pct(values: np.ndarray, q: float) -> float:
-    return float(np.percentile(values, q)) if values.size else math.nan
+    """Percentile ``q`` of ``values``, partitioning ``values`` in place (no copy)."""
+    return float(np.percentile(values, q, overwrite_input=True)) if values.size else math.nan
+
+
+def _mean_of(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of ``values[mask]`` (NaN when the mask selects nothing)."""
+    part = values[mask]
+    return float(part.mean()) if part.size else math.nan
+
+
+def _distinct(values: np.ndarray, mask: np.ndarray | None = None, chunk: int = 65_536) -> int:
+    """Number of distinct values of ``values[mask]`` (all values when ``mask`` is None).
+
+    Small non-negative integer ids (user ids) are counted with a table of seen ids,
+    filled chunk by chunk, so no full-length copy or sort is made.
+    """
+    n = values.size
+    if n == 0:
+        return 0
+    if values.dtype.kind in "iu":
+        top = int(values.max())
+        if int(values.min()) >= 0 and top < max(4 * n, 1 << 20):
+            seen = np.zeros(top + 1, dtype=bool)
+            for lo in range(0, n, chunk):
+                part = values[lo : lo + chunk]
+                seen[part if mask is None else part[mask[lo : lo + chunk]]] = True
+            return int(np.count_nonzero(seen))
+    return int(np.unique(values if mask is None else values[mask]).size)
 
 
 def summarise(
@@ -187,15 +204,20 @@ def summarise(
     busy_s_by_model: dict[str, float],
     strategy_summary: dict[str, Any],
 ) -> dict[str, Any]:
-    """KPIs of a run. Per-model metrics use requests arriving after ``warmup_s``."""
+    """KPIs of a run. Per-model metrics use requests arriving after ``warmup_s``.
+
+    Works on numpy views of the columns with boolean masks, one full-length float
+    temporary at a time (no filtered copies of the table).
+    """
     duration = scenario.duration_s
     counts = requests["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
     n = int(len(requests))
-    # numpy masks rather than filtered DataFrames: no copy of the whole table per model
     warm = requests["time_s"].to_numpy() >= scenario.warmup_s
     model_codes = requests["model"].cat.codes.to_numpy()
     model_cats = list(requests["model"].cat.categories)
     status_all = requests["status"].cat.codes.to_numpy()
+    ok_all = status_all == 0
+    served_all = status_all != 3
     latency_all = requests["latency_ms"].to_numpy()
     queue_all = requests["queue_ms"].to_numpy()
     abs_all = requests["abs_error"].to_numpy()
@@ -206,37 +228,46 @@ def summarise(
     for name, cfg in scenario.models.items():
         code = model_cats.index(name) if name in model_cats else -2
         sel = warm & (model_codes == code)
-        k = int(sel.sum())
+        k = int(np.count_nonzero(sel))
         status = status_all[sel]
         ok = status == 0
-        served = status != 3
-        lat = latency_all[sel][served]
-        abs_err = abs_all[sel][ok]
+        n_ok = int(np.count_nonzero(ok))
         window_s = duration - scenario.warmup_s
         util = (
             busy_s_by_model.get(name, 0.0) / (cfg.replicas * duration)
             if cfg.replicas
             else math.nan
         )
+        kept = sel & served_all
+        lat = latency_all[kept]  # a copy: the percentiles below partition it in place
+        mean_latency = float(lat.mean()) if lat.size else math.nan
+        p50, p95, p99 = _pct(lat, 50), _pct(lat, 95), _pct(lat, 99)
+        del lat
+        mean_queue = _mean_of(queue_all, kept)
+        del kept
+        abs_err = abs_all[sel & ok_all]
+        mae = float(abs_err.mean()) if abs_err.size else math.nan
+        rmse = float(np.sqrt(np.mean(np.square(abs_err, out=abs_err)))) if abs_err.size else math.nan
+        del abs_err
         models[name] = {
             "requests": k,
-            "users": int(np.unique(users_all[sel]).size),
-            "ok": int(ok.sum()),
-            "error": int((status == 1).sum()),
-            "timeout": int((status == 2).sum()),
-            "dropped": int((status == 3).sum()),
+            "users": _distinct(users_all, sel),
+            "ok": n_ok,
+            "error": int(np.count_nonzero(status == 1)),
+            "timeout": int(np.count_nonzero(status == 2)),
+            "dropped": int(np.count_nonzero(status == 3)),
             "error_rate": float((~ok).mean()) if k else math.nan,
-            "latency_p50_ms": _pct(lat, 50),
-            "latency_p95_ms": _pct(lat, 95),
-            "latency_p99_ms": _pct(lat, 99),
-            "mean_latency_ms": float(lat.mean()) if lat.size else math.nan,
-            "mean_queue_ms": float(queue_all[sel][served].mean()) if lat.size else math.nan,
-            "throughput_per_s": float(ok.sum()) / window_s,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "latency_p99_ms": p99,
+            "mean_latency_ms": mean_latency,
+            "mean_queue_ms": mean_queue,
+            "throughput_per_s": float(n_ok) / window_s,
             "utilisation": util,
-            "prediction_mae": float(abs_err.mean()) if abs_err.size else math.nan,
-            "prediction_rmse": float(np.sqrt(np.mean(abs_err**2))) if abs_err.size else math.nan,
-            "conversion_rate": float(conv_all[sel].mean()) if k else math.nan,
-            "slo_breaches": int(slo_all[sel].sum()),
+            "prediction_mae": mae,
+            "prediction_rmse": rmse,
+            "conversion_rate": _mean_of(conv_all, sel) if k else math.nan,
+            "slo_breaches": int(np.count_nonzero(slo_all & sel)),
         }
     return {
         "scenario": scenario.name,
@@ -244,7 +275,7 @@ def summarise(
         "duration_s": float(duration),
         "warmup_s": float(scenario.warmup_s),
         "requests": n,
-        "users": int(requests["user_id"].nunique()),
+        "users": _distinct(users_all),
         "status_counts": {k: int(v) for k, v in counts.items()},
         "error_rate": float((requests["status"] != "ok").mean()) if n else math.nan,
         "throughput_per_s": float((requests["status"] == "ok").sum()) / duration,

@@ -58,7 +58,8 @@ class ModelDraws:
 def service_times_ms(latency, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` service times in milliseconds from a latency spec.
 
-    Lognormal by median and p99: ``sigma = ln(p99 / median) / z_0.99`` (reference.md).
+    Lognormal by median and p99: ``sigma = ln(p99 / median) / z_0.99``, with
+    ``z_0.99 = 2.3263`` the standard normal 99% quantile.
     """
     if isinstance(latency, LognormalLatency):
         return latency.median_ms * np.exp(latency.sigma * rng.standard_normal(n))

@@ -49,6 +49,7 @@ from .validation_gate import validate_candidate
 __all__ = ["Simulation", "EVENT_COLUMNS"]
 
 EVENT_COLUMNS = ["time_s", "kind", "source", "model", "reason", "details"]
+_CHUNK_ROWS = 16_384  # requests per chunk when building full-length result columns
 
 
 class Simulation:
@@ -132,29 +133,31 @@ class Simulation:
         self.mirror = None
         self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
         self._cancelled: dict[int, int] = {}
-        self._business_u = stream(self.seed, "business").random(n)
+        self._business_u: np.ndarray | None = None  # drawn on first use (see business_u)
         # fast per-model lookups (array.array indexing returns Python scalars)
         # (the numpy arrays become zero-copy views of these buffers: no duplicate memory)
-        self._service = [array("d", d.service_s.tobytes()) for d in self.draws]
-        self._fails = [array("b", d.fails.astype(np.int8).tobytes()) for d in self.draws]
-        self._outage = [array("b", d.outage.tobytes()) for d in self.draws]
-        for k, d in enumerate(self.draws):
-            d.service_s = np.frombuffer(self._service[k], dtype=np.float64)
-            d.fails = np.frombuffer(self._fails[k], dtype=np.int8).view(bool)
-            d.outage = np.frombuffer(self._outage[k], dtype=np.int8)
+        # (one model at a time, so only one model's arrays exist twice at any moment)
+        self._service: list[array] = []
+        self._fails: list[array] = []
+        self._outage: list[array] = []
+        for d in self.draws:
+            self._service.append(_buffer("d", d.service_s))
+            d.service_s = np.frombuffer(self._service[-1], dtype=np.float64)
+            self._fails.append(_buffer("b", d.fails.view(np.int8)))
+            d.fails = np.frombuffer(self._fails[-1], dtype=np.int8).view(bool)
+            self._outage.append(_buffer("b", d.outage))
+            d.outage = np.frombuffer(self._outage[-1], dtype=np.int8)
         self._outage_any = [bool(d.outage.any()) for d in self.draws]
         self._timeout_s = [
             (d.config.timeout_ms / 1000.0) if d.config.timeout_ms is not None else None
             for d in self.draws
         ]
-        self._times = array("d", self.traffic.time_s.tobytes())
-        self._users = array("q", self.traffic.user_id.astype(np.int64).tobytes())
         # the traffic's arrays become views of these buffers too (one copy in memory)
-        self.traffic = dataclasses.replace(
-            self.traffic,
-            time_s=np.frombuffer(self._times, dtype=np.float64),
-            user_id=np.frombuffer(self._users, dtype=np.int64),
-        )
+        self._times = _buffer("d", self.traffic.time_s)
+        self.traffic = dataclasses.replace(self.traffic, time_s=np.frombuffer(self._times, dtype=np.float64))
+        user_dtype = np.int32 if self.traffic.user_id.dtype == np.int32 else np.int64
+        self._users = _buffer("i" if user_dtype is np.int32 else "q", self.traffic.user_id.astype(user_dtype, copy=False))
+        self.traffic = dataclasses.replace(self.traffic, user_id=np.frombuffer(self._users, dtype=user_dtype))
         self.server = Server(self, self.log, self.pools, self._on_finish)
         self._labels = LabelPump(self.traffic.label_time_s, self.log_status)
         self.incidents: list[tuple] = []
@@ -246,13 +249,55 @@ class Simulation:
         """Did request ``request_id`` served by ``model`` convert (business KPI)?"""
         return bool(self._conversions(np.array([request_id]), model)[0])
 
-    def _conversions(self, idx: np.ndarray, model: str) -> np.ndarray:
+    @property
+    def business_u(self) -> np.ndarray:
+        """Uniform draw of each request's business outcome (stream ``business``, drawn on first use)."""
+        if self._business_u is None:
+            self._business_u = stream(self.seed, "business").random(self.n)
+        return self._business_u
+
+    def _conversions(self, idx: np.ndarray, model: str, u: np.ndarray | None = None) -> np.ndarray:
+        """Conversions (1.0 or 0.0) of requests ``idx`` served by ``model``; ``u`` their business uniforms."""
         b = self.scenario.business
         d = self.draws[self.model_index[model]]
         abs_err = np.abs(d.prediction[idx] - self.traffic.label[idx])
         lat_s = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx] / 1000.0
         p = b.base_conversion * np.exp(-abs_err / b.error_scale) * np.exp(-lat_s * b.latency_penalty_per_s)
-        return (self._business_u[idx] < p).astype(float)
+        return ((self.business_u[idx] if u is None else u) < p).astype(float)
+
+    def conversion_column(self, chunk: int = _CHUNK_ROWS) -> np.ndarray:
+        """Conversion of every request: 1.0 or 0.0 for ``ok`` requests, 0.0 otherwise.
+
+        Computed ``chunk`` requests at a time, so the temporaries stay small; the
+        business uniforms are drawn chunk by chunk when no one has drawn them yet
+        (the same numbers as :attr:`business_u`).
+        """
+        n = self.n
+        out = np.zeros(n)
+        model = np.frombuffer(self.log_model, dtype=np.int8)
+        status = np.frombuffer(self.log_status, dtype=np.int8)
+        gen = stream(self.seed, "business") if self._business_u is None else None
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            u = gen.random(hi - lo) if gen is not None else self._business_u[lo:hi]
+            ok = status[lo:hi] == OK
+            part = model[lo:hi]
+            for k, name in enumerate(self.model_names):
+                sel = np.flatnonzero(ok & (part == k))
+                if sel.size:
+                    out[lo + sel] = self._conversions(lo + sel, name, u[sel])
+        return out
+
+    def release_draws(self) -> None:
+        """Free the per-model draws and the business uniforms (once the results are built).
+
+        Serving, window queries and conversions need them: call this only when the
+        run is over and nothing will ask the simulation for per-request values again.
+        """
+        for buffers in (self._service, self._fails, self._outage):
+            buffers.clear()
+        self.draws.clear()
+        self._business_u = None
 
     def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics:
         """Aggregates of ``model`` over requests that arrived in ``[start_s, end_s)`` and finished."""
@@ -501,6 +546,15 @@ class Simulation:
             self.strategy.on_outcome(i, self.model_names[m], now, status, latency_ms)
         for listener in self.outcome_listeners:
             listener(i, m, now, status, latency_ms)
+
+
+def _buffer(code: str, values: np.ndarray) -> array:
+    """A :class:`array.array` of type ``code`` holding a copy of ``values`` (same item size)."""
+    out = array(code)
+    if out.itemsize != values.itemsize:  # pragma: no cover - platform guard
+        raise TypeError(f"array type {code!r} holds {out.itemsize} bytes, values have {values.itemsize}")
+    out.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
+    return out
 
 
 def _json(details: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ class Traffic:
     """Pre-drawn arrivals of one run (arrays of equal length, sorted by time)."""
 
     time_s: np.ndarray
-    user_id: np.ndarray
+    user_id: np.ndarray  # int32 when the scenario's user count fits
     features: np.ndarray  # (n, d), after data drift
     feature_names: tuple[str, ...]
     label: np.ndarray  # ground truth, after concept drift and noise
@@ -114,17 +114,19 @@ def _arrival_times(
 
 
 def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator, seed: int) -> np.ndarray:
+    """User id of each arrival, as drawn in 64 bits (int32 when the ids fit: same values)."""
     tr = scenario.traffic
+    narrow = np.int32 if tr.users <= np.iinfo(np.int32).max else np.int64
     if tr.user_skew == 0:
-        return rng.integers(0, tr.users, size=n)
+        return rng.integers(0, tr.users, size=n).astype(narrow)
     weights = 1.0 / np.arange(1, tr.users + 1) ** tr.user_skew
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
     ranks = np.searchsorted(cdf, rng.uniform(size=n), side="right")
     ranks = np.minimum(ranks, tr.users - 1)
     # the most active users are not simply the smallest ids
-    perm = stream(seed, "users:permutation").permutation(tr.users)
-    return perm[ranks].astype(np.int64)
+    perm = stream(seed, "users:permutation").permutation(tr.users).astype(narrow)
+    return perm[ranks]
 
 
 def feature_mean(spec: FeatureSpec) -> float:
