@@ -290,6 +290,12 @@ def test_sigkill_at_any_point_leaves_old_run_new_run_or_nothing(tmp_path, point)
     if point == "rmtree:1":
         _assert_complete(out, "new")
     assert all(not is_run_dir(tmp_path / s) for s in _siblings(out))  # leftovers never look like runs
+    if point == "rename:2":  # the next write first puts the dead process's complete new run back
+        from workbench.outputs import _clean_stale_siblings
+
+        _clean_stale_siblings(out)
+        _assert_complete(out, "new")
+        assert _siblings(out) == []
     # the next write cleans every leftover of the dead process up
     _write_run(out, "next")
     _assert_complete(out, "next")
@@ -347,3 +353,16 @@ def test_permission_error_on_the_probe_is_a_one_line_refusal(tmp_path, monkeypat
     with pytest.raises(OutputDirError, match=r"cannot write in .*Permission denied") as info:
         check_output_dir(tmp_path / "out")
     assert "\n" not in str(info.value)
+
+
+def test_an_output_of_another_kind_is_not_replaced_without_force(tmp_path):
+    """``compare --out D`` over a run directory must not delete the run's files silently."""
+    out = tmp_path / "out"
+    _write_run(out, "old")
+    with pytest.raises(OutputDirError, match="holds a previous run output, not a compare"):
+        with atomic_output_dir(out, "compare") as tmp:
+            (tmp / "compare.parquet").write_text("x")
+    _assert_complete(out, "old")
+    with atomic_output_dir(out, "compare", force=True) as tmp:
+        (tmp / "compare.parquet").write_text("x")
+    assert read_manifest(out)["kind"] == "compare"

@@ -1137,3 +1137,16 @@ def test_thousands_of_errors_show_the_first_ones_and_a_count():
     err = _raises(_with(MINIMAL, **{f"bogus_{i}": 1 for i in range(500)}))
     lines = str(err).splitlines()
     assert lines[0] == "500 errors" and len(lines) == 22 and lines[-1] == "  ... and 480 more"
+
+
+def test_deeply_nested_override_values_and_a_bad_budget_are_scenario_errors(monkeypatch):
+    from workbench.scenario import parse_override_value
+
+    with pytest.raises(ScenarioError, match="nested more than 64 deep"):
+        parse_override_value("[" * 2000)
+    with pytest.raises(ScenarioError, match="nested more than 64 deep"):
+        parse_override_value("[" * 100 + "]" * 100)
+    assert parse_override_value("[[1, 2], [3]]") == [[1, 2], [3]]
+    monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "abc")
+    err = _raises(MINIMAL)
+    assert str(err) == "WORKBENCH_MEMORY_BUDGET_MB='abc': expected a number of megabytes"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -132,7 +131,7 @@ def _check_out(args) -> None:
     if args.out:
         from .outputs import check_output_dir
 
-        check_output_dir(args.out, force=args.force)
+        check_output_dir(args.out, force=args.force, kind=args.command)
 
 
 def _run_kpis(summary: dict) -> dict:
@@ -345,10 +344,8 @@ def cmd_logs(args) -> int:
             more = ", ..." if analyser.n_malformed > len(analyser.malformed_lines) else ""
             print(f"warning: {escape_control(path)}: skipped {analyser.n_malformed} malformed "
                   f"line{'s' if analyser.n_malformed != 1 else ''} (line {lines}{more})", file=sys.stderr)
-        if args.retention_s is not None and len(analyser.entries):
+        if args.retention_s is not None:  # retain() checks the value (finite, >= 0)
             analyser = analyser.retain(float(analyser.entries["time_s"].max()), args.retention_s)
-        elif args.retention_s is not None and not (math.isfinite(args.retention_s) and args.retention_s >= 0):
-            raise ValueError(f"retention_s: must be a finite number >= 0, got {args.retention_s!r}")
         report = analyser.report()
     except ValueError as exc:
         raise ScenarioError(str(exc).replace("window_s:", "--window-s:").replace("retention_s:", "--retention-s:"),

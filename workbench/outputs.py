@@ -50,7 +50,7 @@ __all__ = [
 TOOL_NAME = "rollout-workbench"
 MANIFEST_NAME = ".workbench-run.json"
 OUTPUT_SCHEMA_VERSION = 1
-_SIBLING = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+_SIBLING = re.compile(r"^\.(?P<name>.+)\.(?P<role>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -206,24 +206,66 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _has_manifest(path: Path) -> bool:
+    try:
+        data = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("tool") == TOOL_NAME
+
+
 def _clean_stale_siblings(target: Path) -> None:
-    """Remove hidden temporary siblings of ``target`` left by processes that died."""
+    """Remove hidden temporary siblings of ``target`` left by processes that died.
+
+    A process killed between its two renames leaves ``target`` absent, its complete new
+    run in ``.D.tmp-*`` (manifest written) and the previous run in ``.D.old-*``: the new
+    run, or else the old one, is put back in place before anything is removed.
+    """
     try:
         entries = list(target.parent.iterdir())
     except OSError:
         return
+    stale = []
     for entry in entries:
         m = _SIBLING.match(entry.name)
-        if not m or m.group("name") != target.name or _pid_alive(int(m.group("pid"))):
-            continue
+        if m and m.group("name") == target.name and not _pid_alive(int(m.group("pid"))):
+            stale.append((m.group("role"), entry))
+    if not (target.exists() or target.is_symlink()):
+        complete = [e for role, e in stale if role == "tmp" and _has_manifest(e)]
+        previous = [e for role, e in stale if role == "old" and _has_manifest(e)]
+        for candidate in complete + previous:
+            try:
+                os.rename(candidate, target)
+            except OSError:
+                continue
+            stale = [(role, e) for role, e in stale if e != candidate]
+            break
+    for _, entry in stale:
         shutil.rmtree(entry, ignore_errors=True)
 
 
-def check_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
+def _refuse_foreign(target: Path, kind: str | None) -> None:
+    """Refuse a non-empty ``target`` that is not an output of this tool of the same ``kind``."""
+    if not any(True for _ in target.iterdir()):
+        return
+    manifest = read_manifest(target)
+    if manifest is None:
+        raise OutputDirError(
+            f"{target}: directory is not empty and is not a previous run of this tool "
+            "(use --force to replace its contents)"
+        )
+    if kind is not None and manifest.get("kind") != kind:
+        raise OutputDirError(
+            f"{target}: holds a previous {escape_control(manifest.get('kind'))} output, not a {kind} "
+            "(use --force to replace it, or choose another directory)"
+        )
+
+
+def check_output_dir(path: str | os.PathLike, force: bool = False, kind: str | None = None) -> Path:
     """Check that ``path`` can receive a run, before any work is done.
 
-    Refuses a path that is a file, a non-empty directory that is not a run of this
-    tool (unless ``force``), the file system root or a directory holding the
+    Refuses a path that is a file, a non-empty directory that is not an output of this
+    tool of the same ``kind`` (unless ``force``), the file system root or a directory holding the
     current working directory, and a parent directory that is not writable (probed by
     creating and removing a temporary sibling). Creates missing parent directories.
 
@@ -246,15 +288,11 @@ def check_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
         cwd = Path(os.path.realpath(os.getcwd()))
         if cwd == target or target in cwd.parents:
             raise OutputDirError(f"{target}: is the current directory or holds it; choose another --out")
-        try:
-            non_empty = any(True for _ in target.iterdir())
-        except OSError as exc:
-            raise OutputDirError(f"{target}: cannot list the directory ({exc.strerror or exc})") from None
-        if non_empty and not force and not is_run_dir(target):
-            raise OutputDirError(
-                f"{target}: directory is not empty and is not a previous run of this tool "
-                "(use --force to replace its contents)"
-            )
+        if not force:
+            try:
+                _refuse_foreign(target, kind)
+            except OSError as exc:
+                raise OutputDirError(f"{target}: cannot list the directory ({exc.strerror or exc})") from None
     for ancestor in [target.parent, *target.parent.parents]:
         if ancestor.exists():
             if not ancestor.is_dir():
@@ -305,8 +343,8 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, force: bool = False) -
     """
     from . import __version__
 
-    target = check_output_dir(path, force=force)
-    _clean_stale_siblings(target)
+    _clean_stale_siblings(_target(path))
+    target = check_output_dir(path, force=force, kind=kind)
     tag = f"{os.getpid()}-{secrets.token_hex(4)}"
     tmp = target.parent / f".{target.name}.tmp-{tag}"
     tmp.mkdir()
@@ -326,23 +364,20 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, force: bool = False) -
             _fsync_file(tmp / name)
         atomic_write_text(tmp / MANIFEST_NAME, dumps_strict(manifest, indent=2, sort_keys=True) + "\n")
         _fsync_dir(tmp)
-        _swap_into_place(tmp, target, tag, force)
+        _swap_into_place(tmp, target, tag, force, kind)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _swap_into_place(tmp: Path, target: Path, tag: str, force: bool) -> None:
+def _swap_into_place(tmp: Path, target: Path, tag: str, force: bool, kind: str) -> None:
     old = None
     if target.exists() or target.is_symlink():
         # re-check: another process may have written here while this run was working
         if not target.is_dir():
             raise OutputDirError(f"{target}: exists and is not a directory")
-        if not force and any(True for _ in target.iterdir()) and not is_run_dir(target):
-            raise OutputDirError(
-                f"{target}: directory is not empty and is not a previous run of this tool "
-                "(use --force to replace its contents)"
-            )
+        if not force:
+            _refuse_foreign(target, kind)
         old = target.parent / f".{target.name}.old-{tag}"
         os.rename(target, old)
     try:

@@ -1133,6 +1133,10 @@ def _validate(raw: Mapping[str, Any], *, source: str | None) -> Scenario:
         raise ScenarioError("a scenario must be a table (mapping)", source=source)
     if _nesting_depth(raw) > MAX_NESTING:
         raise ScenarioError(f"tables or arrays nested more than {MAX_NESTING} deep", source=source)
+    try:
+        memory_budget_mb()  # a bad budget is the environment's error, not a field's
+    except ValueError as exc:
+        raise ScenarioError(str(exc), source=source) from None
     raw = dict(raw)
     if "source_path" in raw:  # set by the loader, never by a file
         raise ScenarioError("source_path: unknown key (check the spelling; unknown keys are not allowed)",
@@ -1301,6 +1305,11 @@ def parse_override_value(text: str) -> Any:
     (80, True, 'abc')
     """
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ScenarioError(f"value {text[:20]!r}...: arrays or tables nested more than {MAX_NESTING} deep") from None
+    if _nesting_depth(value) > MAX_NESTING:
+        raise ScenarioError(f"value {text[:20]!r}...: arrays or tables nested more than {MAX_NESTING} deep")
+    return value
