@@ -233,7 +233,7 @@ def test_probabilistic_item_absent_from_one_ranker_belongs_to_the_other():
 
 
 # ---------------------------------------------------------------------------
-# naive shuffle (the seed's method, a counter-example)
+# naive shuffle (alternate-then-shuffle, a counter-example)
 # ---------------------------------------------------------------------------
 
 

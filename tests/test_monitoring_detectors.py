@@ -26,7 +26,7 @@ def _alarms(det, stream):
     [("adwin", {}, 1023), ("page_hinkley", {}, 1006), ("kswin", {"alpha": 1e-4, "seed": 42}, 1016)],
 )
 def test_river_golden_stream(name, params, index):
-    # river's docstrings (drift.ADWIN, drift.PageHinkley, drift.KSWIN); reference.md.
+    # river's docstrings (drift.ADWIN, drift.PageHinkley, drift.KSWIN).
     rng = random.Random(12345)
     stream = rng.choices([0, 1], k=1000) + rng.choices(range(4, 8), k=1000)
     det = make_detector(name, **params)
@@ -43,7 +43,7 @@ CONTINUOUS = {
     # ADWIN: false cut with probability <= delta per check (checks every clock=32 points),
     # so at most 2000/32 * 0.002 = 0.125 alarms per stream by design (Bifet & Gavalda 2007).
     "adwin": ({}, 1.0, range(20), 100, 0.125 / 2000),
-    # Page-Hinkley tuned for unit-variance noise (reference.md: defaults are very sensitive):
+    # Page-Hinkley tuned for unit-variance noise (river's defaults are very sensitive):
     # delta = shift/4, threshold 25: like a CUSUM with k = 0.25, h = 25, ARL0 in the millions.
     "page_hinkley": ({"delta": 0.25, "threshold": 25.0, "alpha": 1.0}, 1.0, range(20), 100, 0.0),
     # KSWIN: each step's KS test has level alpha = 0.005, so at most alpha alarms per point.

@@ -164,7 +164,7 @@ def test_content_hash_is_stable_and_sensitive():
 
 
 def test_lognormal_sigma_matches_scipy():
-    """sigma = ln(p99/median) / z_0.99 and mean = median exp(sigma^2/2) (reference.md)."""
+    """sigma = ln(p99/median) / z_0.99 and mean = median exp(sigma^2/2)."""
     assert LOGNORMAL_Z99 == pytest.approx(stats.norm.ppf(0.99), rel=1e-12)
     lat = LognormalLatency(median_ms=40, p99_ms=120)
     dist = stats.lognorm(s=lat.sigma, scale=40)

@@ -1,4 +1,4 @@
-"""ModelComparison: the seed's ModelComparisonTester defects, each with a test that catches it."""
+"""ModelComparison: pitfalls of a naive two-model tester, each with a test that catches it."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from workbench.stats import ModelComparison, SummaryStats, confidence_sequence, 
 
 def test_insufficient_data_rule_checks_both_arms():
     mc = ModelComparison(min_samples_per_arm=30)
-    mc.add_legacy(np.arange(1000.0))  # the seed checked only one arm
+    mc.add_legacy(np.arange(1000.0))  # a rule that checks only one arm would miss this
     mc.add_candidate(np.arange(10.0))
     r = mc.report()
     assert r.status == "insufficient_data" and not r.significant and np.isnan(r.p_value)

@@ -7,7 +7,7 @@ production tool tells you before you ship:
 - **false-rollback rate**: how often a good candidate is rolled back (Argo
   Rollouts #4792 is users asking for fewer of these);
 - **detection rate** (power) per fault size, and the **missed-detection rate**
-  ``1 - detection`` (Bifet et al., CD-MOA 2013, reference.md);
+  ``1 - detection`` (Bifet et al., CD-MOA 2013);
 - **time to detect** (first failing analysis after the fault starts) and **time
   to roll back**, as mean (with interval), median and 90th percentile (CD-MOA's
   mean time to detection);

@@ -391,17 +391,17 @@ def naive_shuffle(
     coin_flips: Sequence | None = None,
     order: Sequence[int] | None = None,
 ) -> Interleaving:
-    """Alternate-then-shuffle: the starting design's method, kept as a counter-example.
+    """Alternate-then-shuffle: a common naive method, kept as a counter-example.
 
-    As in the seed, the rankers take turns, each offering the next item down its
+    The rankers take turns, each offering the next item down its
     *own* list, until ``k`` distinct items are shown; then the list is shuffled
-    uniformly. (The seed always let ranker a go first, which hands a the last,
+    uniformly. (Always letting ranker a go first hands a the last,
     unmatched item of identical lists; here a coin decides, so that the only flaw
     left is the one this method is kept to teach.) An item offered by both is shown once and belongs to both
     teams (``teams`` is ``"ab"`` there), so it credits neither. The shuffle throws away
     rank order: clicks measure how attractive each ranker's *set* of offered items
     is, not how well it is ranked, so a ranker that shows the right items in the
-    wrong order is not penalised (seed review, slide 4). The seed's other defects
+    wrong order is not penalised. Other pitfalls of naive implementations
     (mutating the inputs with ``pop(0)``, showing duplicates, appending a stale item
     when a list runs out, crediting per click) are not reproduced.
 
@@ -768,7 +768,7 @@ def _team_draft_batch(a, b, k, flips):
 
 
 def _naive_batch(a, b, len_a, len_b, k, a_first):
-    """The seed's alternation: turns, each down its own list, repeats skipped."""
+    """Naive alternation: turns, each down its own list, repeats skipped."""
     n = a.shape[0]
     rows = np.arange(n)
     items = np.full((n, k), -1, dtype=np.int64)

@@ -7,17 +7,17 @@ Failures therefore travel along the edge direction.
 
 The strength of an indirect dependency is the best path's weakest link: the
 maximum over directed paths of the minimum edge criticality (maximum bottleneck or
-widest path), computed with a max-min variant of Dijkstra's algorithm. The
-starting design used ``shortest_path(weight=criticality)``, which minimises the
-*sum* of criticalities and so prefers the weakest chains (see
-``/work/shared/design/reference.md``, "Operations").
+widest path), computed with a max-min variant of Dijkstra's algorithm. A common pitfall is
+``shortest_path(weight=criticality)``, which minimises the *sum* of criticalities
+and so prefers the weakest chains.
 
 A node's *impact* is how badly it is hit by the current failures: 1.0 when the
 node itself is down, otherwise the largest bottleneck criticality from any failed
 node to it, 0.0 when healthy. Impacts are cached and recomputed only when health
 or the graph changes, so :meth:`DependencyMonitor.impact` is O(1) per request.
 Recovery is automatic: bring the failed node back and its downstream impacts fall
-back to 0 (the starting design never restored downstream health).
+back to 0 (a monitor that only ever marks nodes down leaves its downstream
+nodes degraded long after the outage ends).
 
 Cycles are allowed (the widest-path search handles them) but *reported*: a
 registration that closes a cycle returns the cycle, appends a

@@ -5,7 +5,7 @@ its end, for monitors that need a little evidence) is *detected* by the first al
 that window, with its delay in seconds and in requests; alarms outside every fault window
 are *false alarms*. Across runs (seeds) the CD-MOA measures of Bifet, Read, Pfahringer,
 Holmes and Zliobaite ("CD-MOA: Change detection framework for massive online analysis",
-IDA 2013; reference.md) are pooled:
+IDA 2013) are pooled:
 
 * MTD, mean time to detection: mean delay over detected faults;
 * MTFA, mean time between false alarms: fault-free monitored time / false alarms

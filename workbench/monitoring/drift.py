@@ -1,9 +1,9 @@
 """Feature drift: per-feature tests chosen the way Evidently does, PSI, dataset drift.
 
 :class:`FeatureDriftMonitor` compares a current batch with a reference batch, one feature
-at a time. The default test follows Evidently's rules (reference.md, "Drift and
-detectors"; Evidently ``stattests/registry.py::_get_default_stattest``), with ``n_unique``
-counted over reference and current together:
+at a time. The default test follows Evidently's drift test defaults (Evidently
+``stattests/registry.py::_get_default_stattest``), with ``n_unique`` counted over reference
+and current together:
 
 =====================  ======================================  =====================
 reference rows         feature                                 test (drift when)
@@ -26,7 +26,7 @@ the reference's quantiles for numeric features (or on categories), with empty bi
 at 1e-4 as Evidently does. Dataset drift is declared when the share of drifted features
 among those tested is >= ``drift_share`` (0.5).
 
-Deliberate differences from the seed (review, slide 7) and from Evidently:
+Deliberate differences from Evidently, and pitfalls avoided:
 
 * Wasserstein is divided by the reference's standard deviation, so thresholds mean the
   same for every feature and scaling a feature by 1000 changes no decision; a constant

@@ -1,7 +1,7 @@
 """Per-model serving health over a rolling window: error rate, latency quantiles, throughput.
 
-Every request ends in one terminal status (``ok``, ``error``, ``timeout``, ``dropped``;
-ARCHITECTURE principle 3). :class:`HealthMonitor` keeps, per model, a rolling window of
+Every request ends in one terminal status (``ok``, ``error``, ``timeout``, ``dropped``),
+so each is counted exactly once. :class:`HealthMonitor` keeps, per model, a rolling window of
 those outcomes and of the latency the user waited, and answers a snapshot on demand.
 
 Two windows are offered:
@@ -15,9 +15,10 @@ Two windows are offered:
 * **count window** (``window_count``): the last ``window_count`` requests exactly; a ring of
   (time, status, latency) entries whose oldest is subtracted when a new one arrives, O(1).
 
-Unlike the seed's error "rate" (a list of 1s with no denominator, seed review slide 2),
-every rate carries its denominator ``n``, and an empty window gives NaN, never 0, so a
-"max" threshold cannot silently pass on no data (reference.md: Flagger's NaN trap).
+An error "rate" kept as a list of 1s with no denominator is not a rate; here every
+rate carries its denominator ``n``, and an empty window gives NaN, never 0, so a "max"
+threshold cannot silently pass on no data (Flagger's NaN trap: a NaN query result read
+as 0 passes a "max" threshold).
 """
 
 from __future__ import annotations

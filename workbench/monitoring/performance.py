@@ -1,8 +1,8 @@
 """Model performance from late labels: baseline, windowed tests and a change detector.
 
-The seed's monitor (review, slide 6) never set its baseline, assumed labels arrive at once
-and ran a KS test over overlapping windows (a correlated sequence of tests).
-:class:`PerformanceMonitor` instead
+Three pitfalls are common: a monitor that never sets its baseline, one that assumes labels
+arrive at once, and one that runs a KS test over overlapping windows (a correlated sequence
+of tests). :class:`PerformanceMonitor` instead
 
 1. is fed each ``(prediction, label)`` pair when the label *arrives* (``time_s`` is the
    arrival time on the monitor's clock), and turns it into an error;
@@ -10,8 +10,8 @@ and ran a KS test over overlapping windows (a correlated sequence of tests).
    ``reference_n`` labels, or the labels arriving in the first ``reference_s`` seconds);
 3. then compares consecutive **non-overlapping** windows of ``window_n`` errors with the
    baseline: two-sample KS (``scipy.stats.ks_2samp``) and the Wasserstein distance divided
-   by the baseline's standard deviation (unit free, as in Evidently's normed Wasserstein;
-   reference.md). A window "breaches" when ``p < ks_alpha`` **and** the normalised distance
+   by the baseline's standard deviation (unit free, as in Evidently's normed Wasserstein
+   drift test). A window "breaches" when ``p < ks_alpha`` **and** the normalised distance
    is ``>= wasserstein_threshold`` (significant and large enough to matter), and, when
    ``direction="increase"``, the window's mean error is above the baseline's;
 4. feeds every error to a streaming change detector (:func:`make_detector`, ADWIN by
@@ -120,7 +120,7 @@ class PerformanceMonitor:
         Window breaches in a row needed for an alarm. Each window breaches falsely with
         probability at most ``ks_alpha``; over a dozen windows one false breach is likely
         (about 11 % at 1 %), two in a row are not, hence the default 2 (the
-        consecutive-failure rule of Argo Rollouts, reference.md).
+        consecutive-failure rule of Argo Rollouts' analysis).
     reference_start_s : float, optional
         Start of the reference period for ``reference_s`` (default: first label's time).
     max_reference_n : int

@@ -1,7 +1,7 @@
 """Streaming quantile estimators: a mergeable log-histogram sketch and P-square.
 
-Monitors must not sort a whole window per request (seed review, slide 6; ARCHITECTURE
-principle 6). Two estimators are offered:
+Monitors must not sort a whole window per request: that costs O(w log w) per
+observation for a window of w values. Two estimators are offered:
 
 * :class:`LogHistogramSketch`: a DDSketch-style histogram over logarithmic buckets
   (Masson, Rim and Lee, "DDSketch: a fast and fully-mergeable quantile sketch with

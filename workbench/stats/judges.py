@@ -4,8 +4,8 @@ The engine calls ``judge(legacy, candidate)`` with, per metric name, the raw
 per-request values of the analysis window for each arm (``"latency_ms"``,
 ``"error"`` as 0/1, ``"abs_error"``, ``"business"``) and acts on the
 :class:`JudgeVerdict`. Missing, empty or too-small data give
-``"inconclusive"``, never a silent pass (Flagger's NaN-as-zero trap,
-reference.md).
+``"inconclusive"``, never a silent pass (the NaN-as-zero trap of Flagger's
+metric checks).
 
 * :class:`KayentaJudge`: Netflix Kayenta's ``NetflixACAJudge`` semantics:
   per-metric Mann-Whitney classification (High / Low / Pass) against a

@@ -4,7 +4,7 @@ Simulates two-arm experiments observed at ``looks`` equally spaced times and
 records, for each method, how often it ever rejects "no difference": the
 false-positive rate under A/A data (``effect_size=0``) and the power
 otherwise. Armitage, McPherson and Rowe (1969): a nominal 5 % test checked at
-10 looks rejects a true null 19.3 % of the time (reference.md).
+10 looks rejects a true null 19.3 % of the time.
 """
 
 from __future__ import annotations

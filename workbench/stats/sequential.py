@@ -14,7 +14,8 @@ rate at ``alpha`` however often one looks:
   O'Brien-Fleming and Pocock, classical or by Lan-DeMets alpha spending
   (``alpha/2`` spent per side, as gsDesign and ldbounds).
 
-Formulas: reference.md, "Statistics".
+Formulas: the papers above and, for group-sequential bounds, Jennison and
+Turnbull, *Group Sequential Methods with Applications to Clinical Trials* (2000).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def confidence_sequence(
 
     With ``n = n_a + n_b`` and ``s^2 = Var(estimate) n``, the half-width is
     ``s sqrt(2 (n rho^2 + 1) ln(sqrt(n rho^2 + 1)/alpha) / (n rho)^2)``
-    (reference.md; GrowthBook ``SequentialTwoSidedTTest``). The interval may
+    (Waudby-Smith et al. 2023; GrowthBook ``SequentialTwoSidedTTest``). The interval may
     be recomputed after every observation: the chance that it ever excludes
     the true effect is at most ``alpha`` (asymptotically).
 

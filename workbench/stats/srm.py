@@ -1,7 +1,7 @@
 """Sample ratio mismatch: are the arms' counts consistent with the planned split?
 
 A chi-square goodness-of-fit test against the expected shares; GrowthBook
-flags a mismatch at p < 0.001 (reference.md, "SRM"). A mismatch means the
+flags a mismatch at p < 0.001 (GrowthBook's SRM check default). A mismatch means the
 assignment or logging is broken, so any effect estimate is suspect.
 """
 

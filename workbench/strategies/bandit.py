@@ -3,8 +3,7 @@
 The reward of a request is 1 when it was ``ok`` within the latency SLO (known when
 it finishes) or, with ``reward = "conversion"``, when the user converted (known when
 the label arrives; a failed request is a zero reward as soon as it fails). A guardrail keeps at least ``min_legacy_share`` of traffic on
-legacy. Seldon Core's routers use the same priors (Beta(1, 1)) and epsilon 0.1
-(reference.md).
+legacy. Seldon Core's routers use the same priors (Beta(1, 1)) and epsilon 0.1.
 """
 
 from __future__ import annotations

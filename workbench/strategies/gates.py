@@ -3,7 +3,7 @@
 Each measurement is ``pass``, ``fail`` or ``inconclusive`` (Argo Rollouts'
 Successful / Failed / Inconclusive). A window with too few samples, or a metric
 that is missing or NaN, is *inconclusive*: never a silent pass (Flagger's NaN
-trap, reference.md).
+trap: a NaN read as 0 passes a "max" threshold).
 """
 
 from __future__ import annotations

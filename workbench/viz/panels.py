@@ -206,7 +206,7 @@ def p_values_over_time(
 ) -> Figure:
     """Naive and always-valid p-values at each look, and the effect with its intervals.
 
-    The lesson of peeking (Armitage, McPherson and Rowe 1969; reference.md):
+    The lesson of peeking (Armitage, McPherson and Rowe 1969):
     a fixed-horizon p-value recomputed at every look dips below ``alpha`` by
     chance far more often than ``alpha``; an always-valid p-value (mSPRT or a
     confidence sequence) may be read at every look.

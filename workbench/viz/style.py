@@ -4,9 +4,9 @@ Every plotting function in :mod:`workbench.viz` builds its figure inside
 :func:`use_style`, puts simulated time on the x axis (seconds or minutes, said
 in the label) and marks what happened during the run from the ``events``
 table: fault windows shaded, rollout steps dotted, rollbacks, promotions and
-switches as vertical lines, failed gates as triangles. The original sketch's
-visualiser plotted against the list index with no marks at all (seed review,
-slide 10); these helpers exist so that no figure repeats that.
+switches as vertical lines, failed gates as triangles. A figure plotted
+against the list index with no marks at all hides when anything happened; these
+helpers exist so that no figure does that.
 
 Figures are :class:`matplotlib.figure.Figure` objects created without pyplot,
 so nothing accumulates in pyplot's figure manager (no "too many figures"
