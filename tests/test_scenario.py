@@ -1123,6 +1123,7 @@ def test_extreme_but_valid_latencies_stay_finite():
     [
         ({"target": {"weights": {"x1": 1e308}}}, "target.weights.x1: must be between -1e+12 and 1e+12"),
         ({"target": {"noise_sd": 1e300}}, "target.noise_sd: must be between -1e+12 and 1e+12"),
+        ({"target": {"intercept": 10**13}}, "target.intercept: must be between -1e+12 and 1e+12"),
         ({"traffic": {"features": {"a": {"dist": "lognormal", "mean": 50, "sd": 100}}}},
          "traffic.features.a.sd: lognormal mean + 8 sd (of the log) must be at most 700"),
         ({"business": {"error_scale": 5e-324}}, "business.error_scale: input should be greater than or equal to"),

@@ -140,8 +140,8 @@ def _type_problem(annotation: Any, value: Any) -> tuple[str, str] | None:
         if isinstance(value, (int, float)):
             if not numeric and str not in alternatives:
                 return "", "expected true or false, got a number"
-            if float in alternatives and isinstance(value, float) and math.isfinite(value) \
-                    and abs(value) > MAX_MAGNITUDE:
+            finite = not isinstance(value, float) or math.isfinite(value)  # inf and NaN: pydantic's message
+            if float in alternatives and finite and abs(value) > MAX_MAGNITUDE:
                 return "", f"must be between {-MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g} (larger values overflow)"
             return None
         if isinstance(value, str) and str not in alternatives:
