@@ -26,10 +26,10 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -124,6 +124,11 @@ def dumps_strict(obj: Any, **kwargs: Any) -> str:
     return json.dumps(to_strict_json(obj), allow_nan=False, **kwargs)
 
 
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for the hidden temporary names this module writes (``.NAME.tmp-PID-HEX``, ``.NAME.old-PID-HEX``)."""
+    return _SIBLING.match(Path(path).name) is not None
+
+
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -145,13 +150,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call ``write(fh)`` on a hidden temporary file, sync it and ``os.replace`` it to ``path``.
+
+    ``path`` is either its previous complete content or the new complete content,
+    whatever happens (an exception, SIGKILL, a full disk); the temporary file is
+    removed on an exception.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -159,6 +169,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 # -- manifests ---------------------------------------------------------------------

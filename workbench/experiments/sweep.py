@@ -314,7 +314,9 @@ def _read_manifest(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 
 def _is_temp(path: Path) -> bool:
-    return path.name.startswith(".") and path.name.endswith(".tmp")
+    from ..outputs import is_temporary
+
+    return is_temporary(path)
 
 
 def _clear_sweep(out: Path) -> None:
@@ -366,9 +368,12 @@ def _prepare_out(out: Path, identity: dict[str, Any], force: bool) -> None:
     try:
         (out / _RUNS_DIR).mkdir(parents=True, exist_ok=True)
         if write:
-            _atomic_write_bytes(manifest, (json.dumps(identity, indent=1) + "\n").encode())
-        for stale in (out / _RUNS_DIR).glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+            from ..outputs import atomic_write_text, dumps_strict
+
+            atomic_write_text(manifest, dumps_strict(identity, indent=1) + "\n")
+        for stale in (out / _RUNS_DIR).iterdir():
+            if _is_temp(stale):
+                stale.unlink(missing_ok=True)
     except OSError as exc:
         raise SweepError(f"out: cannot write to {out} ({exc.strerror or exc})") from None
 
@@ -437,36 +442,16 @@ def _load_parts(runs: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _synced_temp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = _synced_temp(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_write_parquet(table, path: Path) -> None:
-    """Write a pyarrow Table or a DataFrame to ``path``: temporary name, fsync, rename."""
+    """Write a pyarrow Table or a DataFrame to ``path`` atomically."""
     import pyarrow.parquet as pq
 
-    tmp = _synced_temp(path)
-    try:
-        with open(tmp, "wb") as fh:
-            if isinstance(table, pd.DataFrame):
-                table.to_parquet(fh, index=False)
-            else:
-                pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from ..outputs import atomic_write
+
+    if isinstance(table, pd.DataFrame):
+        atomic_write(path, lambda fh: table.to_parquet(fh, index=False))
+    else:
+        atomic_write(path, lambda fh: pq.write_table(table, fh))
 
 
 def _package_version() -> str:
