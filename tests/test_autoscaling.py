@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workbench.monitoring.autoscaling import (
+from workbench.ops.autoscaling import (
     HorizontalAutoscaler,
     ResourceSample,
     hpa_desired_replicas,

@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from workbench.monitoring.dependencies import (
+from workbench.ops.dependencies import (
     AffectedNodes,
     DependencyCycle,
     DependencyMonitor,
@@ -110,7 +110,7 @@ def test_impact_is_cached_and_invalidated_by_changes(shortest_path_trap, monkeyp
     deps = shortest_path_trap
     deps.update_model_health("B", False)
     calls = []
-    import workbench.monitoring.dependencies as mod
+    import workbench.ops.dependencies as mod
 
     real = mod.widest_path
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.monitoring.logs import (
+from workbench.ops.logs import (
     MAX_WINDOWS,
     LogAnalyzer,
     LogReport,

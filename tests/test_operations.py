@@ -74,7 +74,7 @@ def test_autoscaler_follows_the_load_with_provisioning_delay():
 
 
 def test_an_error_burst_in_a_run_shows_up_as_a_log_anomaly_in_its_window(tmp_path):
-    from workbench.monitoring import LogAnalyzer
+    from workbench.ops import LogAnalyzer
 
     r = workbench.run(scen("error_burst"))
     path = r.write_log(tmp_path / "log.jsonl")

@@ -10,7 +10,7 @@ import pytest
 
 import workbench
 from workbench import viz
-from workbench.engine.dependencies import build_monitor
+from workbench.engine.dependency_impacts import build_monitor
 from workbench.registry import ModelRegistry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from .engine import EVENT_COLUMNS, Simulation
-from .engine.serving import CAUSE_MESSAGES
+from .engine.draws import CAUSE_MESSAGES
 from .result import STATUS_CATEGORIES, RunResult, summarise
 from .scenario import Scenario, load_scenario
-from .strategies import STATUS_NAMES, Strategy
+from .status import STATUS_NAMES
+from .strategies import Strategy
 
 __all__ = ["run", "resolve_scenario"]
 

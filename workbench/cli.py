@@ -324,7 +324,7 @@ def cmd_runs(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from .monitoring.logs import LogAnalyzer
+    from .ops.logs import LogAnalyzer
 
     path = Path(args.path)
     if path.is_dir():

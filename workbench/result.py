@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .scenario import Scenario
-from .strategies import STATUS_NAMES
+from .status import STATUS_NAMES
 
 __all__ = ["RunResult", "summarise", "format_summary", "STATUS_CATEGORIES"]
 
@@ -61,7 +61,7 @@ class RunResult:
         that is not a previous run is refused unless ``force``. JSON files are strict
         (NaN and infinities written as ``null``).
         """
-        from .monitoring.logs import LogAnalyzer
+        from .ops.logs import LogAnalyzer
         from .outputs import atomic_output_dir
 
         with atomic_output_dir(path, "run", force=force) as out:

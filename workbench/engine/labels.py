@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..strategies import OK
+from ..status import OK
 from .server import PENDING
 
 __all__ = ["LabelPump"]

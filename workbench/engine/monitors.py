@@ -21,7 +21,7 @@ from ..monitoring.drift import FeatureDriftMonitor
 from ..monitoring.health import HealthMonitor
 from ..monitoring.performance import PerformanceMonitor
 from ..scenario import MonitoringConfig, RollbackConfig
-from ..strategies import DROPPED, OK, STATUS_NAMES
+from ..status import DROPPED, OK, STATUS_NAMES
 from .labels import LabelPump
 
 __all__ = ["MonitorHub", "Alert"]

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections import deque
 from collections.abc import Callable
 
 from simpy.events import Timeout
 
-from ..strategies import DROPPED, ERROR, OK, TIMEOUT
-from .serving import OUTAGE_HANG, OUTAGE_REFUSE, ReplicaPool
+from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
+from .draws import OUTAGE_HANG, OUTAGE_REFUSE
 
-__all__ = ["CallLog", "Server", "PENDING"]
+__all__ = ["CallLog", "Server", "ReplicaPool", "PENDING"]
 
-PENDING = -1
 
 
 def _filled(code: str, n: int, fill) -> array:
@@ -172,3 +172,61 @@ class Server:
         log.end_s[row] = now
         if self.on_finish is not None:
             self.on_finish(row, m, now, status, latency_ms)
+
+
+class ReplicaPool:
+    """``capacity`` replicas serving in parallel with a FIFO queue beyond them.
+
+    ``capacity`` None means unlimited concurrency. ``queue_limit`` bounds the
+    waiting line (arrivals beyond it are dropped). The capacity may change during
+    a run (autoscaling): a larger pool starts queued work at once; a smaller one
+    lets running work finish and starts nothing new until ``busy < capacity``.
+    """
+
+    __slots__ = (
+        "name", "capacity", "queue_limit", "busy", "queue", "tracked",
+        "busy_area", "_last_s", "provisioning", "fleet_area", "_fleet_last_s",
+    )
+
+    def __init__(self, name: str, capacity: int | None, queue_limit: int | None, tracked: bool = False):
+        self.name = name
+        self.capacity = capacity
+        self.queue_limit = queue_limit
+        self.busy = 0
+        self.queue: deque[int] = deque()
+        self.tracked = tracked  # integrate busy replicas over time (autoscaling needs it)
+        self.busy_area = 0.0
+        self._last_s = 0.0
+        self.provisioning = 0  # replicas starting up, not serving yet
+        self.fleet_area = 0.0  # replica-seconds paid for (ready + provisioning)
+        self._fleet_last_s = 0.0
+
+    def account(self, now_s: float) -> None:
+        """Accumulate busy replica-seconds up to ``now_s``."""
+        self.busy_area += self.busy * (now_s - self._last_s)
+        self._last_s = now_s
+
+    def account_fleet(self, now_s: float, end_s: float = math.inf) -> None:
+        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes).
+
+        Nothing is billed past ``end_s`` (the run's end): replicas that finish
+        provisioning while in-flight requests drain cost nothing more.
+        """
+        now_s = min(now_s, end_s)
+        if self.capacity is not None and now_s > self._fleet_last_s:
+            self.fleet_area += (self.capacity + self.provisioning) * (now_s - self._fleet_last_s)
+        self._fleet_last_s = max(self._fleet_last_s, now_s)
+
+    def waiting(self, status) -> int:
+        """Requests really waiting (the queue drops given-up entries lazily)."""
+        return sum(1 for i in self.queue if status[i] == -1)
+
+    def queue_full(self, status) -> bool:
+        """Is the waiting line at ``queue_limit``? Entries that gave up are dropped lazily;
+        one pool has one timeout, so they are always at the head."""
+        if self.queue_limit is None:
+            return False
+        queue = self.queue
+        while queue and status[queue[0]] != -1:
+            queue.popleft()
+        return len(queue) >= self.queue_limit

@@ -13,9 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..strategies import OK, STATUS_NAMES
-from .server import CallLog, Server
-from .serving import ReplicaPool
+from ..status import OK, STATUS_NAMES
+from .server import CallLog, ReplicaPool, Server
 
 __all__ = ["Mirror"]
 

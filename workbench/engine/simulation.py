@@ -24,7 +24,7 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from ..monitoring.autoscaling import HorizontalAutoscaler
+from ..ops.autoscaling import HorizontalAutoscaler
 from ..rng import stream
 from ..scenario import MonitoringConfig, Scenario
 from ..strategies import (
@@ -37,14 +37,14 @@ from ..strategies import (
     WindowMetrics,
     build_strategy,
 )
-from .dependencies import dependency_segments
+from .dependency_impacts import dependency_segments
+from .draws import ModelDraws, draw_model
 from .labels import LabelPump
 from .monitors import MonitorHub
-from .server import CallLog, Server
-from .serving import ModelDraws, ReplicaPool, draw_model
+from .predeployment import validate_candidate
+from .server import CallLog, ReplicaPool, Server
 from .shadow import Mirror
 from .traffic import Traffic, generate_traffic
-from .validation_gate import validate_candidate
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ..api import resolve_scenario, run
-from ..monitoring.detection import union_length
 from ..result import RunResult
 from ..scenario import Scenario
+from .detection_scoring import union_length
 
 __all__ = ["compare", "strategy_kpis", "DEFAULT_STRATEGIES"]
 

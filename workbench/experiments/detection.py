@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from ..monitoring.detection import DetectionReport, detection_table, evaluate_detection
 from ..result import RunResult
+from .detection_scoring import DetectionReport, detection_table, evaluate_detection
 
 __all__ = ["detection_reports", "detection_quality", "detection_quality_over_seeds"]
 

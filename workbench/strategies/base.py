@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..status import DROPPED, ERROR, OK, STATUS_NAMES, TIMEOUT
+
 __all__ = [
     "Request",
     "Strategy",
@@ -27,8 +29,6 @@ __all__ = [
     "DROPPED",
 ]
 
-OK, ERROR, TIMEOUT, DROPPED = 0, 1, 2, 3
-STATUS_NAMES = ("ok", "error", "timeout", "dropped")
 
 
 class Request:

@@ -34,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from .limits import (
+from ..limits import (
     MAX_ARRIVALS,
     MAX_DURATION_S,
     MAX_TICKS,
@@ -398,7 +398,7 @@ class DetectorSpec(_Strict):
 
     @model_validator(mode="after")
     def _params_build(self) -> DetectorSpec:
-        from .monitoring.detectors import check_detector_params, make_detector
+        from ..monitoring.detectors import check_detector_params, make_detector
 
         if "rng" in self.params or (self.name == "kswin" and "seed" in self.params):
             key = "rng" if "rng" in self.params else "seed"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.monitoring.detection import (
+from workbench.experiments.detection_scoring import (
     FaultWindow,
     detection_table,
     evaluate_detection,

@@ -2,7 +2,7 @@
 
 Outage windows are known up front, so the impact of every failed node on every
 model is computed once per segment of time between outage boundaries, with the
-same :class:`~workbench.monitoring.dependencies.DependencyMonitor` a live system
+same :class:`~workbench.ops.dependencies.DependencyMonitor` a live system
 would use (best path's weakest link). The engine turns impacts into per-request
 failure draws and records each change of the failed set as an event.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..monitoring.dependencies import DependencyMonitor
+from ..ops.dependencies import DependencyMonitor
 from ..scenario import Outage, Scenario
 
 __all__ = ["ImpactSegment", "dependency_segments", "build_monitor"]

@@ -1,4 +1,4 @@
-"""Per-model service draws and the replica pool.
+"""Per-model service draws: what each model would do with each request.
 
 Everything about a model that does not depend on routing is drawn up front,
 vectorised, from the model's own streams and indexed by request id: the service
@@ -9,8 +9,6 @@ only decides *which* model serves a request and *when* it gets a replica.
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +25,10 @@ from ..scenario import (
     Outage,
     Scenario,
 )
-from .dependencies import dependency_segments
+from .dependency_impacts import dependency_segments
 from .traffic import Traffic, true_signal
 
-__all__ = ["ModelDraws", "draw_model", "ReplicaPool", "OUTAGE_NONE", "OUTAGE_REFUSE", "OUTAGE_HANG"]
+__all__ = ["ModelDraws", "draw_model", "OUTAGE_NONE", "OUTAGE_REFUSE", "OUTAGE_HANG"]
 
 OUTAGE_NONE, OUTAGE_REFUSE, OUTAGE_HANG = 0, 1, 2
 CAUSE_NONE, CAUSE_MODEL, CAUSE_BURST, CAUSE_UPSTREAM, CAUSE_OUTAGE = 0, 1, 2, 3, 4
@@ -128,61 +126,3 @@ def draw_model(
         prediction=prediction,
         cause=cause,
     )
-
-
-class ReplicaPool:
-    """``capacity`` replicas serving in parallel with a FIFO queue beyond them.
-
-    ``capacity`` None means unlimited concurrency. ``queue_limit`` bounds the
-    waiting line (arrivals beyond it are dropped). The capacity may change during
-    a run (autoscaling): a larger pool starts queued work at once; a smaller one
-    lets running work finish and starts nothing new until ``busy < capacity``.
-    """
-
-    __slots__ = (
-        "name", "capacity", "queue_limit", "busy", "queue", "tracked",
-        "busy_area", "_last_s", "provisioning", "fleet_area", "_fleet_last_s",
-    )
-
-    def __init__(self, name: str, capacity: int | None, queue_limit: int | None, tracked: bool = False):
-        self.name = name
-        self.capacity = capacity
-        self.queue_limit = queue_limit
-        self.busy = 0
-        self.queue: deque[int] = deque()
-        self.tracked = tracked  # integrate busy replicas over time (autoscaling needs it)
-        self.busy_area = 0.0
-        self._last_s = 0.0
-        self.provisioning = 0  # replicas starting up, not serving yet
-        self.fleet_area = 0.0  # replica-seconds paid for (ready + provisioning)
-        self._fleet_last_s = 0.0
-
-    def account(self, now_s: float) -> None:
-        """Accumulate busy replica-seconds up to ``now_s``."""
-        self.busy_area += self.busy * (now_s - self._last_s)
-        self._last_s = now_s
-
-    def account_fleet(self, now_s: float, end_s: float = math.inf) -> None:
-        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes).
-
-        Nothing is billed past ``end_s`` (the run's end): replicas that finish
-        provisioning while in-flight requests drain cost nothing more.
-        """
-        now_s = min(now_s, end_s)
-        if self.capacity is not None and now_s > self._fleet_last_s:
-            self.fleet_area += (self.capacity + self.provisioning) * (now_s - self._fleet_last_s)
-        self._fleet_last_s = max(self._fleet_last_s, now_s)
-
-    def waiting(self, status) -> int:
-        """Requests really waiting (the queue drops given-up entries lazily)."""
-        return sum(1 for i in self.queue if status[i] == -1)
-
-    def queue_full(self, status) -> bool:
-        """Is the waiting line at ``queue_limit``? Entries that gave up are dropped lazily;
-        one pool has one timeout, so they are always at the head."""
-        if self.queue_limit is None:
-            return False
-        queue = self.queue
-        while queue and status[queue[0]] != -1:
-            queue.popleft()
-        return len(queue) >= self.queue_limit

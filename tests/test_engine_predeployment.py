@@ -8,7 +8,7 @@ import os
 import pytest
 
 import workbench
-from workbench.engine.validation_gate import configured_p99_ms
+from workbench.engine.predeployment import configured_p99_ms
 from workbench.scenario import ExponentialLatency
 
 SCEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios",
