@@ -119,6 +119,18 @@ def test_wasserstein_hand_example_and_forced_test():
     assert _row(report, "x")["statistic"] == pytest.approx(1 / math.sqrt(1.25))
 
 
+def test_wasserstein_constant_reference_is_floored_not_infinite():
+    # reference std 0 is floored at 0.001 (Evidently): a change gives a large finite
+    # statistic, no change gives 0; both rows say the reference was constant
+    ref = {"x": np.full(20, 2.0)}
+    mon = FeatureDriftMonitor(ref, stattests={"x": "wasserstein"})
+    moved = _row(mon.check({"x": np.array([2.0, 2.0, 2.5, 2.5])}), "x")
+    assert moved["statistic"] == pytest.approx(0.25 / 0.001) and moved["drift"]
+    assert moved["note"] == "constant reference"
+    still = _row(mon.check({"x": np.full(5, 2.0)}), "x")
+    assert still["statistic"] == 0.0 and not still["drift"]
+
+
 def test_psi_hand_computed():
     r, c = np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.25, 0.25])
     expected = (0.25 - 0.5) * math.log(0.25 / 0.5) + (0.5 - 0.25) * math.log(0.5 / 0.25)

@@ -150,3 +150,17 @@ def test_nan_label_rejected():
     mon = PerformanceMonitor(reference_n=10)
     with pytest.raises(ValueError, match="label"):
         mon.observe_label(0.0, 1.0, math.nan)
+
+
+def test_perfect_baseline_gives_a_finite_normalised_distance():
+    # a model without error in the reference period has baseline std 0; the distance is
+    # divided by the 0.001 floor instead, so a window of errors gives a large finite value
+    mon = PerformanceMonitor(reference_n=50, window_n=20, error="zero_one", detector=None)
+    for i in range(50):
+        mon.observe_label(float(i), 1.0, 1.0)
+    for i in range(20):
+        mon.observe_label(50.0 + i, 1.0, 0.0 if i % 2 else 1.0)
+    (row,) = mon.tests().to_dict("records")
+    assert mon.baseline.std_error == 0.0
+    assert row["wasserstein_norm"] == pytest.approx(0.5 / 0.001)
+    assert row["breach"]

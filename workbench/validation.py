@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -44,12 +45,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-try:  # optional: scikit-learn's metrics when available
-    from sklearn import metrics as _skm
-except ImportError:  # pragma: no cover - depends on the environment
-    _skm = None
+from workbench.stats.distances import normalised_wasserstein
 
 __all__ = [
     "METRICS",
@@ -120,6 +117,8 @@ def roc_auc(y_true, scores) -> float:
     if classes.size != 2:
         raise ValueError(f"y_true: ROC AUC needs exactly two classes, got {classes.size}")
     pos = y == classes[1]
+    from scipy import stats
+
     ranks = stats.rankdata(s)
     n_pos = int(pos.sum())
     n_neg = y.size - n_pos
@@ -137,57 +136,56 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(a == b))
 
 
+@functools.cache
+def _sklearn_metric(name: str) -> Callable[[Any, Any], float] | None:
+    """scikit-learn's metric ``name``, or None when scikit-learn is not installed.
+
+    Imported on first use: scikit-learn takes longer to import than the rest of this module.
+    """
+    try:
+        from sklearn import metrics
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return getattr(metrics, name)
+
+
 @dataclass(frozen=True)
 class _Metric:
     fn: Callable[[Any, Any], float]
-    sk_fn: Callable[[Any, Any], float] | None
+    sk_name: str | None  # scikit-learn's equivalent, preferred when importable
     higher_is_better: bool
     uses: str  # "values" (regression), "scores" (probabilities), "labels"
 
+    @property
+    def sk_fn(self) -> Callable[[Any, Any], float] | None:
+        return None if self.sk_name is None else _sklearn_metric(self.sk_name)
+
     def __call__(self, y_true, y_pred) -> float:
-        if self.sk_fn is not None:
-            return float(self.sk_fn(y_true, y_pred))
+        sk_fn = self.sk_fn
+        if sk_fn is not None:
+            return float(sk_fn(y_true, y_pred))
         return self.fn(y_true, y_pred)
 
 
-def _sk(name: str):
-    return getattr(_skm, name) if _skm is not None else None
-
-
 METRICS: dict[str, _Metric] = {
-    "mae": _Metric(mae, _sk("mean_absolute_error"), False, "values"),
-    "mse": _Metric(mse, _sk("mean_squared_error"), False, "values"),
+    "mae": _Metric(mae, "mean_absolute_error", False, "values"),
+    "mse": _Metric(mse, "mean_squared_error", False, "values"),
     "rmse": _Metric(rmse, None, False, "values"),
     "r2": _Metric(r2, None, True, "values"),
-    "auc": _Metric(roc_auc, _sk("roc_auc_score"), True, "scores"),
-    "accuracy": _Metric(accuracy, _sk("accuracy_score"), True, "labels"),
+    "auc": _Metric(roc_auc, "roc_auc_score", True, "scores"),
+    "accuracy": _Metric(accuracy, "accuracy_score", True, "labels"),
 }
 """Supported performance metrics: name -> implementation and direction."""
-
-
-def normalised_wasserstein(reference, current) -> float:
-    """Wasserstein-1 distance divided by the reference standard deviation.
-
-    Unit-free, so one threshold (Evidently's 0.1) works for any prediction scale;
-    the denominator is floored at 0.001 as in Evidently.
-
-    Examples
-    --------
-    >>> round(normalised_wasserstein([0.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]), 4)
-    0.8944
-    """
-    ref = np.asarray(reference, dtype=float).ravel()
-    cur = np.asarray(current, dtype=float).ravel()
-    if ref.size == 0 or cur.size == 0:
-        raise ValueError("reference/current: need at least one value each")
-    return float(stats.wasserstein_distance(ref, cur) / max(float(np.std(ref)), 1e-3))
 
 
 # -- results -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ValidationResult:
-    """One check's outcome. ``value`` is what was measured, ``threshold`` the limit
-    it was held to (NaN when not applicable)."""
+    """One check's outcome.
+
+    ``value`` is what was measured, ``threshold`` the limit it was held to
+    (NaN when not applicable).
+    """
 
     name: str
     passed: bool
@@ -210,6 +208,7 @@ class ValidationReport:
 
     @property
     def failures(self) -> tuple[ValidationResult, ...]:
+        """The results of the checks that failed, in run order."""
         return tuple(r for r in self.results if not r.passed)
 
     @property
@@ -234,8 +233,11 @@ class ValidationReport:
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What a check sees: the model, the held-out data and the predictions
-    (computed once; ``None`` with ``predict_error`` set when ``predict`` raised)."""
+    """What a check sees: the model, the held-out data and the predictions.
+
+    The predictions are computed once and shared by all checks; they are
+    ``None``, with ``predict_error`` set, when ``predict`` raised.
+    """
 
     model: Any
     X: Any
@@ -367,6 +369,8 @@ class _Drift:
                 self.name, False, math.nan, self.threshold, "no finite predictions"
             )
         if self.method == "ks":
+            from scipy import stats
+
             p = float(stats.ks_2samp(self.reference, cur).pvalue)
             passed = p >= self.threshold
             msg = f"KS p-value {p:.4g} ({'>=' if passed else '<'} {self.threshold:g})"
@@ -437,8 +441,11 @@ class _Custom:
 
 
 class ValidationSuite:
-    """Pre-deployment checks; build with the ``add_*`` methods (chainable), then
-    :meth:`run`. See the module docstring for an example."""
+    """Pre-deployment checks on a model and held-out data.
+
+    Build with the ``add_*`` methods (chainable), then :meth:`run`. See the
+    module docstring for an example.
+    """
 
     def __init__(self) -> None:
         self._checks: list[tuple[str, Check]] = []
@@ -448,6 +455,7 @@ class ValidationSuite:
 
     @property
     def names(self) -> list[str]:
+        """Check names in the order they run."""
         return [n for n, _ in self._checks]
 
     def add(self, name: str, check: Check) -> ValidationSuite:
@@ -467,9 +475,11 @@ class ValidationSuite:
         allow_nan: bool = False,
         name: str = "prediction_bounds",
     ) -> ValidationSuite:
-        """Predictions must lie in ``[lower, upper]`` and be finite (NaN allowed
-        with ``allow_nan``); passes when the outside fraction is at most
-        ``max_fraction_outside``."""
+        """Predictions must lie in ``[lower, upper]`` and be finite.
+
+        NaN predictions are allowed with ``allow_nan``. Passes when the fraction
+        outside the bounds is at most ``max_fraction_outside``.
+        """
         if lower is not None and upper is not None and lower > upper:
             raise ValueError(f"lower: {lower!r} is above upper {upper!r}")
         if not 0 <= max_fraction_outside <= 1:
@@ -514,10 +524,10 @@ class ValidationSuite:
         threshold: float | None = None,
         name: str = "prediction_drift",
     ) -> ValidationSuite:
-        """Compare the prediction distribution with reference predictions (e.g. the
-        production model's on the same rows, or last release's).
+        """Compare the prediction distribution with reference predictions.
 
-        ``method="ks"``: passes while the two-sample KS p-value >= ``threshold``
+        The reference is e.g. the production model's predictions on the same
+        rows, or last release's. ``method="ks"``: passes while the two-sample KS p-value >= ``threshold``
         (default 0.05). ``method="wasserstein"``: passes while the normalised
         Wasserstein distance < ``threshold`` (default 0.1). ``"auto"``: KS for up to
         1000 reference values, Wasserstein above (Evidently's default choice).
@@ -546,11 +556,14 @@ class ValidationSuite:
         clock: Callable[[], float] = time.perf_counter,
         name: str = "latency_budget",
     ) -> ValidationSuite:
-        """Time ``model.predict`` on ``n_batches`` consecutive batches of ``batch_size``
-        rows (after ``warmup`` untimed batches) with ``clock`` (seconds,
-        ``time.perf_counter`` by default); passes when the ``quantile`` of the batch
-        latencies is at most ``max_ms``. This is a real measurement of this machine,
-        not of the simulated servers."""
+        """Time ``model.predict`` and hold a latency quantile to a budget.
+
+        Runs ``n_batches`` consecutive batches of ``batch_size`` rows (after
+        ``warmup`` untimed batches), timed with ``clock`` (seconds,
+        ``time.perf_counter`` by default); passes when the ``quantile`` of the
+        batch latencies is at most ``max_ms``. This is a real measurement of this
+        machine, not of the simulated servers.
+        """
         if not (math.isfinite(max_ms) and max_ms > 0):
             raise ValueError(f"max_ms: must be a finite number > 0, got {max_ms!r}")
         if not 0 <= quantile <= 1:
@@ -578,16 +591,20 @@ class ValidationSuite:
     def add_custom(
         self, name: str, fn: Callable[[Any, Any, Any], Any], threshold: float = math.nan
     ) -> ValidationSuite:
-        """``fn(model, X, y)`` returning a bool, ``(passed, value[, message])`` or a
-        :class:`ValidationResult`."""
+        """Add a check written as a plain function.
+
+        ``fn(model, X, y)`` returns a bool, ``(passed, value[, message])`` or a
+        :class:`ValidationResult`.
+        """
         if not callable(fn):
             raise ValueError(f"fn: must be callable, got {fn!r}")
         return self.add(name, _Custom(name, fn, threshold))
 
     @classmethod
     def from_specs(cls, specs: Iterable[Mapping[str, Any]]) -> ValidationSuite:
-        """Build from plain mappings (e.g. a scenario's ``[[validation.checks]]``):
-        ``{"kind": "bounds" | "performance" | "drift" | "latency", ...}`` with the
+        """Build from plain mappings (e.g. a scenario's ``[[validation.checks]]``).
+
+        Each mapping is ``{"kind": "bounds" | "performance" | "drift" | "latency", ...}`` with the
         keyword arguments of the matching ``add_*`` method (drift takes
         ``reference_predictions``).
 

@@ -40,13 +40,19 @@ class ChangeDetector(Protocol):
 
     name: str
 
-    def update(self, x: float) -> bool: ...
+    def update(self, x: float) -> bool:
+        """Feed one value; returns :attr:`drift_detected`."""
+        ...
 
     @property
-    def drift_detected(self) -> bool: ...
+    def drift_detected(self) -> bool:
+        """True when the last :meth:`update` signalled a change."""
+        ...
 
     @property
-    def n_seen(self) -> int: ...
+    def n_seen(self) -> int:
+        """Values fed so far."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -246,6 +252,7 @@ class Cusum(_Tracker):
 
     @property
     def warming_up(self) -> bool:
+        """True while the in-control mean or std is still being estimated."""
         return self._mu is None or self._sigma is None
 
     def update(self, x: float) -> bool:

@@ -28,10 +28,11 @@ among those tested is >= ``drift_share`` (0.5).
 
 Deliberate differences from Evidently, and pitfalls avoided:
 
-* Wasserstein is divided by the reference's standard deviation, so thresholds mean the
-  same for every feature and scaling a feature by 1000 changes no decision; a constant
-  reference gives 0 (no change) or infinity (any change) rather than Evidently's
-  unit-dependent floor of 0.001.
+* Wasserstein is divided by the reference's standard deviation
+  (:func:`workbench.stats.distances.normalised_wasserstein`), so thresholds mean the same
+  for every feature and scaling a feature by 1000 changes no decision. The standard
+  deviation is floored at 0.001 as in Evidently: a constant reference gives 0 when
+  nothing changed and a large finite value otherwise (note ``"constant reference"``).
 * The chi-square test is the two-sample test of homogeneity on the 2 x K contingency
   table (``scipy.stats.chi2_contingency``). Evidently's goodness-of-fit version treats the
   reference frequencies as exact, which roughly doubles the statistic's null variance
@@ -55,8 +56,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
+
+from workbench.stats.distances import (
+    jensen_shannon,
+    normalised_wasserstein,
+    population_stability_index,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -82,7 +87,6 @@ _COLUMNS = ["feature", "type", "test", "statistic", "p_value", "threshold", "dri
             "psi_drift", "n_reference", "n_current", "note"]
 _SMALL_REFERENCE_ROWS = 1000  # Evidently: <= 1000 reference rows -> p-value tests
 _FEW_VALUES = 5  # Evidently: <= 5 unique values -> treated as categorical
-_EPS = 1e-4  # floor for empty bins (Evidently get_binned_data)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,25 +128,6 @@ class DriftReport:
         return self.table.loc[self.table["drift"].astype(bool), "feature"].tolist()
 
 
-def _floor_zeros(p: np.ndarray) -> np.ndarray:
-    p = p.astype(float).copy()
-    p[p == 0] = _EPS
-    return p
-
-
-def population_stability_index(reference_props: np.ndarray, current_props: np.ndarray) -> float:
-    """PSI = sum((r - c) ln(r / c)) over bins, empty bins floored at 1e-4.
-
-    Examples
-    --------
-    >>> round(population_stability_index(np.array([0.5, 0.5]), np.array([0.4, 0.6])), 4)
-    0.0405
-    """
-    r = _floor_zeros(np.asarray(reference_props))
-    c = _floor_zeros(np.asarray(current_props))
-    return float(np.sum((r - c) * np.log(r / c)))
-
-
 @dataclass
 class _Feature:
     name: str
@@ -178,6 +163,110 @@ def _counts(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rc = np.bincount(codes[: ref.size], minlength=k).astype(float)
     cc = np.bincount(codes[ref.size:], minlength=k).astype(float)
     return rc, cc
+
+
+def _ks(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    from scipy import stats
+
+    res = stats.ks_2samp(f.values, cur)
+    return float(res.statistic), float(res.pvalue), ""
+
+
+def _wasserstein(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    w = normalised_wasserstein(f.values, cur, reference_std=f.std)
+    return w, math.nan, ("constant reference" if f.std == 0 else "")
+
+
+def _chisquare(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    from scipy import stats
+
+    rc, cc = _counts(f.values, cur)
+    if rc.size < 2:
+        return 0.0, 1.0, "single category"
+    res = stats.chi2_contingency(np.vstack([rc, cc]), correction=False)
+    return float(res.statistic), float(res.pvalue), ""
+
+
+def _z(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    """Two-proportion z-test on the share of the first category."""
+    from scipy import stats
+
+    rc, cc = _counts(f.values, cur)
+    if rc.size < 2:
+        return 0.0, 1.0, "single category"
+    n1, n2 = rc.sum(), cc.sum()
+    p1, p2 = rc[0] / n1, cc[0] / n2
+    pooled = (rc[0] + cc[0]) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (p1 - p2) / se
+    return float(z), float(2 * stats.norm.sf(abs(z))), ""
+
+
+def _js_props(f: _Feature, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and current shares per bin (Sturges bins for many numeric values)."""
+    ref = f.values
+    if f.kind == "numeric" and f.extra.get("nunique", 0) > 20:
+        # Evidently: Sturges bins over reference and current together.
+        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+        return np.histogram(ref, edges)[0] / ref.size, np.histogram(cur, edges)[0] / cur.size
+    rc, cc = _counts(ref, cur)
+    return rc / rc.sum(), cc / cc.sum()
+
+
+def _js(base: float | None):
+    def run(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+        rp, cp = _js_props(f, cur)
+        return jensen_shannon(rp, cp, base=base), math.nan, ""
+    return run
+
+
+_RUNNERS = {
+    "ks": _ks,
+    "wasserstein": _wasserstein,
+    "chisquare": _chisquare,
+    "z": _z,
+    **{name: _js(base) for name, base in _JS_BASES.items()},
+}
+
+
+def _columns(data: Any, name: str) -> dict[str, Any]:
+    """``feature name -> values`` of a DataFrame or a mapping."""
+    if isinstance(data, pd.DataFrame):
+        return {str(c): data[c] for c in data.columns}
+    if isinstance(data, Mapping):
+        return {str(k): v for k, v in data.items()}
+    raise ValueError(f"{name}: expected a DataFrame or a mapping of name -> array, "
+                     f"got {type(data).__name__}")
+
+
+def _thresholds(overrides: Mapping[str, float] | None) -> dict[str, float]:
+    """:data:`DEFAULT_THRESHOLDS` with validated overrides."""
+    out = dict(DEFAULT_THRESHOLDS)
+    for k, v in (overrides or {}).items():
+        if k not in DEFAULT_THRESHOLDS:
+            raise ValueError(f"thresholds: unknown test {k!r}; expected one of {list(DEFAULT_THRESHOLDS)}")
+        if not (float(v) > 0):
+            raise ValueError(f"thresholds[{k!r}]: must be > 0, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+def _per_feature(choices: Mapping[str, str] | None, name: str, columns: Mapping[str, Any],
+                 allowed: tuple[str, ...]) -> dict[str, str]:
+    """A per-feature option, checked: known features, allowed values."""
+    out = dict(choices or {})
+    for k, v in out.items():
+        if k not in columns:
+            raise ValueError(f"{name}: {k!r} is not a reference feature")
+        if v not in allowed:
+            raise ValueError(_per_feature_error(name, k, v, allowed))
+    return out
+
+
+def _per_feature_error(name: str, feature: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if name == "feature_types":
+        return f"feature_types[{feature!r}]: must be 'numeric' or 'categorical', got {value!r}"
+    return f"{name}[{feature!r}]: unknown test {value!r}; expected one of {allowed}"
 
 
 class FeatureDriftMonitor:
@@ -221,40 +310,19 @@ class FeatureDriftMonitor:
                  drift_share: float = 0.5,
                  stattests: Mapping[str, str] | None = None,
                  psi_bins: int = 10) -> None:
-        if isinstance(reference, pd.DataFrame):
-            columns = {str(c): reference[c] for c in reference.columns}
-        elif isinstance(reference, Mapping):
-            columns = {str(k): v for k, v in reference.items()}
-        else:
-            raise ValueError(f"reference: expected a DataFrame or a mapping of name -> array, "
-                             f"got {type(reference).__name__}")
+        columns = _columns(reference, "reference")
         if not columns:
             raise ValueError("reference: has no features")
-        self.thresholds = dict(DEFAULT_THRESHOLDS)
-        for k, v in (thresholds or {}).items():
-            if k not in DEFAULT_THRESHOLDS:
-                raise ValueError(f"thresholds: unknown test {k!r}; expected one of {list(DEFAULT_THRESHOLDS)}")
-            if not (float(v) > 0):
-                raise ValueError(f"thresholds[{k!r}]: must be > 0, got {v!r}")
-            self.thresholds[k] = float(v)
+        self.thresholds = _thresholds(thresholds)
         if not (0.0 < drift_share <= 1.0):
             raise ValueError(f"drift_share: must be in (0, 1], got {drift_share!r}")
         self.drift_share = float(drift_share)
         if int(psi_bins) != psi_bins or psi_bins < 2:
             raise ValueError(f"psi_bins: must be an integer >= 2, got {psi_bins!r}")
         self.psi_bins = int(psi_bins)
-        feature_types = dict(feature_types or {})
-        for k, v in feature_types.items():
-            if k not in columns:
-                raise ValueError(f"feature_types: {k!r} is not a reference feature")
-            if v not in ("numeric", "categorical"):
-                raise ValueError(f"feature_types[{k!r}]: must be 'numeric' or 'categorical', got {v!r}")
-        self.stattests = dict(stattests or {})
-        for k, v in self.stattests.items():
-            if k not in columns:
-                raise ValueError(f"stattests: {k!r} is not a reference feature")
-            if v not in _TESTS:
-                raise ValueError(f"stattests[{k!r}]: unknown test {v!r}; expected one of {_TESTS}")
+        feature_types = _per_feature(feature_types, "feature_types", columns,
+                                     ("numeric", "categorical"))
+        self.stattests = _per_feature(stattests, "stattests", columns, _TESTS)
         self.n_reference = max(int(np.size(v)) for v in columns.values())
         self._features: dict[str, _Feature] = {}
         for name, raw in columns.items():
@@ -304,46 +372,13 @@ class FeatureDriftMonitor:
 
     def _run(self, test: str, f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
         """Return (statistic, p_value, note)."""
-        ref = f.values
-        if test == "ks":
-            if f.kind != "numeric":
-                raise ValueError(f"stattests[{f.name!r}]: 'ks' needs a numeric feature")
-            res = stats.ks_2samp(ref, cur)
-            return float(res.statistic), float(res.pvalue), ""
-        if test == "wasserstein":
-            if f.kind != "numeric":
-                raise ValueError(f"stattests[{f.name!r}]: 'wasserstein' needs a numeric feature")
-            w = float(stats.wasserstein_distance(ref, cur))
-            if f.std > 0:
-                return w / f.std, math.nan, ""
-            return (0.0 if w == 0 else math.inf), math.nan, "constant reference"
-        if test == "chisquare":
-            rc, cc = _counts(ref, cur)
-            if rc.size < 2:
-                return 0.0, 1.0, "single category"
-            res = stats.chi2_contingency(np.vstack([rc, cc]), correction=False)
-            return float(res.statistic), float(res.pvalue), ""
-        if test == "z":
-            rc, cc = _counts(ref, cur)
-            if rc.size < 2:
-                return 0.0, 1.0, "single category"
-            n1, n2 = rc.sum(), cc.sum()
-            p1, p2 = rc[0] / n1, cc[0] / n2
-            pooled = (rc[0] + cc[0]) / (n1 + n2)
-            se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-            z = (p1 - p2) / se
-            return float(z), float(2 * stats.norm.sf(abs(z))), ""
-        if test in _JS_BASES:
-            if f.kind == "numeric" and f.extra.get("nunique", 0) > 20:
-                # Evidently: Sturges bins over reference and current together.
-                edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
-                rp = np.histogram(ref, edges)[0] / ref.size
-                cp = np.histogram(cur, edges)[0] / cur.size
-            else:
-                rc, cc = _counts(ref, cur)
-                rp, cp = rc / rc.sum(), cc / cc.sum()
-            return float(distance.jensenshannon(rp, cp, base=_JS_BASES[test])), math.nan, ""
-        raise ValueError(f"test: unknown {test!r}")  # pragma: no cover
+        if test in ("ks", "wasserstein") and f.kind != "numeric":
+            raise ValueError(f"stattests[{f.name!r}]: {test!r} needs a numeric feature")
+        runner = _RUNNERS.get(test)
+        if runner is None:  # pragma: no cover - tests are validated in __init__
+            raise ValueError(f"test: unknown {test!r}")
+        return runner(f, cur)
+
 
     def _psi(self, f: _Feature, cur: np.ndarray) -> float:
         if f.psi_edges is not None:
@@ -364,13 +399,7 @@ class FeatureDriftMonitor:
         -------
         DriftReport
         """
-        if isinstance(current, pd.DataFrame):
-            cur_cols = {str(c): current[c] for c in current.columns}
-        elif isinstance(current, Mapping):
-            cur_cols = {str(k): v for k, v in current.items()}
-        else:
-            raise ValueError(f"current: expected a DataFrame or a mapping of name -> array, "
-                             f"got {type(current).__name__}")
+        cur_cols = _columns(current, "current")
         n_current = max((int(np.size(v)) for v in cur_cols.values()), default=0)
         rows: list[dict[str, Any]] = []
         nan = math.nan
@@ -500,6 +529,7 @@ class SlidingDriftMonitor:
 
     @property
     def reference_ready(self) -> bool:
+        """True once the reference window is full and the monitor is built."""
         return self.monitor is not None
 
     def observe(self, time_s: float, features: Sequence[float] | np.ndarray) -> None:

@@ -10,9 +10,10 @@ of tests). :class:`PerformanceMonitor` instead
    ``reference_n`` labels, or the labels arriving in the first ``reference_s`` seconds);
 3. then compares consecutive **non-overlapping** windows of ``window_n`` errors with the
    baseline: two-sample KS (``scipy.stats.ks_2samp``) and the Wasserstein distance divided
-   by the baseline's standard deviation (unit free, as in Evidently's normed Wasserstein
-   drift test). A window "breaches" when ``p < ks_alpha`` **and** the normalised distance
-   is ``>= wasserstein_threshold`` (significant and large enough to matter), and, when
+   by the baseline's standard deviation, floored at 0.001
+   (:func:`workbench.stats.distances.normalised_wasserstein`, Evidently's normed
+   Wasserstein drift test). A window "breaches" when ``p < ks_alpha`` **and** the normalised
+   distance is ``>= wasserstein_threshold`` (significant and large enough to matter), and, when
    ``direction="increase"``, the window's mean error is above the baseline's;
 4. feeds every error to a streaming change detector (:func:`make_detector`, ADWIN by
    default) whose detections after the baseline also raise the alarm (for ADWIN only
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from workbench.monitoring.detectors import make_detector
+from workbench.stats.distances import normalised_wasserstein
 
 __all__ = ["BaselineSummary", "PerformanceMonitor", "PerformanceStatus", "WindowTest"]
 
@@ -282,12 +283,12 @@ class PerformanceMonitor:
         self._prev_estimate = estimate
 
     def _test_window(self, time_s: float) -> None:
+        from scipy import stats
+
         window = self._win[: self._n_win]
         base = self._baseline_values
         res = stats.ks_2samp(base, window)
-        w = float(stats.wasserstein_distance(base, window))
-        std = self.baseline.std_error
-        w_norm = w / std if std > 0 else (0.0 if w == 0 else math.inf)
+        w_norm = normalised_wasserstein(base, window, reference_std=self.baseline.std_error)
         mean = float(window.mean())
         breach = bool(res.pvalue < self.ks_alpha and w_norm >= self.wasserstein_threshold)
         if self.direction == "increase" and mean <= self.baseline.mean_error:
@@ -307,6 +308,7 @@ class PerformanceMonitor:
 
     @property
     def alarm(self) -> bool:
+        """True once the monitor has raised an alarm (it stays raised)."""
         return not math.isnan(self.first_alarm_s)
 
     def status(self, now_s: float) -> PerformanceStatus:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from .frequentist import _check_alpha, effect_moments
+from .frequentist import check_alpha, effect_moments
 from .summary import as_summary
 
 __all__ = ["BayesianResult", "beta_binomial", "normal_lift"]
@@ -88,7 +88,7 @@ def beta_binomial(
     >>> round(r.chance_to_win, 4)
     0.9797
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     for name, s, n in (("successes_a", successes_a, n_a), ("successes_b", successes_b, n_b)):
         if n < 0 or s < 0 or s > n:
             raise ValueError(f"{name}: must be between 0 and its n ({n}), got {s!r}")
@@ -169,7 +169,7 @@ def normal_lift(
     >>> round(normal_lift(a, b, relative=False).chance_to_win, 4)
     0.9873
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     sa, sb = as_summary(a, "a"), as_summary(b, "b")
     est, var, _ = effect_moments(sa, sb, relative, "z")
     if prior_sd is None:

@@ -1,12 +1,11 @@
 """``ModelComparison``: compare a candidate with legacy as data arrive, without peeking bias.
 
-The original design's ``ModelComparisonTester`` used Student's t, Cohen's d
-with population variances, checked "n >= 30" on one arm only, had no
-sample-ratio check, and its p-value was invalid when asked repeatedly. This
-version keeps only summary statistics per arm, checks both arms, checks the
-split, and in ``"sequential"`` mode (the default) reports an always-valid
-confidence sequence (:func:`confidence_sequence`), so asking after every
-request keeps the false-positive rate at ``alpha``.
+It keeps only summary statistics per arm, requires enough data in both arms
+(not just one), checks the split for a sample ratio mismatch, and in
+``"sequential"`` mode (the default) reports an always-valid confidence sequence
+(:func:`confidence_sequence`): a fixed-horizon p-value asked after every request
+would reject a true null far more often than ``alpha``, the confidence sequence
+does not. Effect sizes use sample variances (Cohen's d with ``n - 1``).
 """
 
 from __future__ import annotations

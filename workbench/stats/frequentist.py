@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from .intervals import t_interval
 from .summary import SummaryStats, as_array, as_summary
 
 __all__ = [
@@ -80,7 +81,8 @@ class EffectResult:
         return bool(self.p_value < self.alpha)
 
 
-def _check_alpha(alpha: float) -> float:
+def check_alpha(alpha: float) -> float:
+    """``alpha`` as a float, or a ValueError naming it unless ``0 < alpha < 1``."""
     if not (0.0 < float(alpha) < 1.0):
         raise ValueError(f"alpha: must be in (0, 1), got {alpha!r}")
     return float(alpha)
@@ -122,10 +124,10 @@ def effect_moments(
     return float(estimate), float(var), float(dof)
 
 
-def _dist_p_and_quantile(stat: float, dof: float, alpha: float) -> tuple[float, float]:
+def _two_sided_p(stat: float, dof: float) -> float:
     if np.isinf(dof):
-        return float(2 * stats.norm.sf(abs(stat))), float(stats.norm.ppf(1 - alpha / 2))
-    return float(2 * stats.t.sf(abs(stat), dof)), float(stats.t.ppf(1 - alpha / 2, dof))
+        return float(2 * stats.norm.sf(abs(stat)))
+    return float(2 * stats.t.sf(abs(stat), dof))
 
 
 def mean_difference(
@@ -147,8 +149,8 @@ def mean_difference(
         One minus the interval's coverage.
     method : {"welch", "student", "z"}
         Welch's unequal-variance t (the default: Student's equal-variance
-        assumption is a defect of the original design), Student's pooled t,
-        or a normal z.
+        assumption misstates the error when the arms' variances differ),
+        Student's pooled t, or a normal z.
 
     Returns
     -------
@@ -167,7 +169,7 @@ def mean_difference(
     >>> round(mean_difference(a, b, relative=True).p_value, 5)
     0.06191
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     sa, sb = as_summary(a, "a"), as_summary(b, "b")
     estimate, var, dof = effect_moments(sa, sb, relative, method)
     se = float(np.sqrt(var))
@@ -177,8 +179,8 @@ def mean_difference(
         lo = hi = estimate
     else:
         stat = estimate / se
-        p, q = _dist_p_and_quantile(stat, dof, alpha)
-        lo, hi = estimate - q * se, estimate + q * se
+        p = _two_sided_p(stat, dof)
+        lo, hi = t_interval(estimate, se, dof, 1 - alpha)
     return EffectResult(
         estimate=estimate, se=se, ci_low=float(lo), ci_high=float(hi), p_value=float(p),
         statistic=float(stat), dof=dof, method=method, relative=bool(relative), alpha=alpha,
@@ -206,7 +208,7 @@ def proportion_test(
     >>> round(r.estimate, 3), round(r.p_value, 4)
     (0.03, 0.0355)
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     sa = SummaryStats.from_counts(successes_a, n_a)
     sb = SummaryStats.from_counts(successes_b, n_b)
     for name, s in (("n_a", sa), ("n_b", sb)):
@@ -230,10 +232,10 @@ def proportion_test(
         estimate = diff
         var = pa * (1 - pa) / sa.n + pb * (1 - pb) / sb.n
     se = float(np.sqrt(var))
-    q = float(stats.norm.ppf(1 - alpha / 2))
+    lo, hi = t_interval(float(estimate), se, math.inf, 1 - alpha)
     return EffectResult(
-        estimate=float(estimate), se=se, ci_low=float(estimate - q * se),
-        ci_high=float(estimate + q * se), p_value=p, statistic=float(stat), dof=float("inf"),
+        estimate=float(estimate), se=se, ci_low=float(lo),
+        ci_high=float(hi), p_value=p, statistic=float(stat), dof=float("inf"),
         method="proportion_z", relative=bool(relative), alpha=alpha, n_a=sa.n, n_b=sb.n,
         mean_a=pa, mean_b=pb,
     )
@@ -446,7 +448,7 @@ def hodges_lehmann(a: Any, b: Any, alpha: float = 0.05, alternative: str = "two-
     >>> hodges_lehmann([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0])
     (22.5, 6.0, 39.0, True)
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative: must be one of {_ALTERNATIVES}, got {alternative!r}")
     xa = np.sort(as_array(a, "a"))
@@ -500,7 +502,7 @@ def mann_whitney(a: Any, b: Any, alternative: str = "two-sided", alpha: float = 
     >>> r.u, round(r.p_value, 7)
     (35.0, 0.1272061)
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if alternative not in _ALTERNATIVES:
         raise ValueError(f"alternative: must be one of {_ALTERNATIVES}, got {alternative!r}")
     xa, xb = as_array(a, "a"), as_array(b, "b")
@@ -586,7 +588,7 @@ def bootstrap_ci(
     >>> r.ci_low < 4.5 < r.ci_high
     True
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if method not in ("BCa", "percentile", "basic"):
         raise ValueError(f"method: must be 'BCa', 'percentile' or 'basic', got {method!r}")
     if n_resamples < 10:
@@ -629,8 +631,8 @@ def bootstrap_ci(
 def cohens_d(a: Any, b: Any) -> float:
     """Cohen's d of ``b`` vs ``a`` with the pooled *sample* variance (divisor n - 1 per arm).
 
-    The original design used population variances; this uses
-    ``((na-1) va + (nb-1) vb) / (na + nb - 2)``.
+    The pooled variance is ``((na-1) va + (nb-1) vb) / (na + nb - 2)`` with sample
+    variances (population variances would shrink it for small arms).
 
     Examples
     --------

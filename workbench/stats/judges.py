@@ -81,7 +81,9 @@ class GateJudge(Protocol):
 
     def judge(
         self, legacy: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]
-    ) -> JudgeVerdict: ...
+    ) -> JudgeVerdict:
+        """Compare the candidate's samples with legacy's, metric by metric."""
+        ...
 
 
 def _unit(metric: str) -> str:
@@ -291,7 +293,8 @@ class KayentaJudge:
     decides (significant at ``1 - confidence``, in the direction of the
     common-language effect size); the non-zero shares are reported in the
     details. Known weakness kept from Kayenta: a pure increase in variance
-    passes (kayenta #780).
+    passes, because both the rank test and the Hodges-Lehmann shift look at
+    location only.
 
     Examples
     --------

@@ -13,21 +13,14 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from .intervals import wilson_interval
 from .sequential import group_sequential_bounds, msprt_mixing_variance, sequential_rho
 
 __all__ = ["peeking_study", "METHODS"]
 
 METHODS = ("naive_t_test", "msprt", "confidence_sequence", "group_sequential")
-
-
-def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def peeking_study(
@@ -144,19 +137,18 @@ def peeking_study(
             first[m].append(np.where(any_rej, rej.argmax(1) + 1, 0))
 
     rows = []
-    z = float(stats.norm.ppf(0.975))
     for m in names:
         f = np.concatenate(first[m])
         k = int((f > 0).sum())
         rate = k / sims
-        lo, hi = _wilson(k, sims, z)
+        interval = wilson_interval(k, sims, 0.95)
         stop = np.where(f > 0, f, looks)
         rows.append({
             "method": m,
             "rejection_rate": rate,
             "mc_se": math.sqrt(rate * (1 - rate) / sims),
-            "mc_low": lo,
-            "mc_high": hi,
+            "mc_low": interval.lower,
+            "mc_high": interval.upper,
             "mean_reject_look": float(f[f > 0].mean()) if k else float("nan"),
             "expected_n_per_arm": float(stop.mean() * n_per_look),
             "looks": looks,

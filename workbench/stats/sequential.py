@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from .frequentist import EffectResult, _check_alpha, effect_moments
+from .frequentist import EffectResult, check_alpha, effect_moments
 from .summary import SummaryStats, as_summary
 
 __all__ = [
@@ -55,7 +55,7 @@ def sequential_rho(alpha: float, tuning: float) -> float:
     It makes the confidence sequence narrowest near ``N`` total observations
     (Waudby-Smith et al. 2023, eq. 161; GrowthBook ``sequential_rho``).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not tuning > 0:
         raise ValueError(f"tuning: must be > 0, got {tuning!r}")
     la = math.log(alpha)
@@ -112,7 +112,7 @@ def confidence_sequence(
     >>> round(r.estimate, 5), round(r.ci_low, 5), round(r.ci_high, 5), r.p_value
     (0.50336, -0.55844, 1.56516, 1.0)
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     sa, sb = as_summary(a, "a"), as_summary(b, "b")
     rho = sequential_rho(alpha, tuning)
     estimate, var, _ = effect_moments(sa, sb, relative, "z")
@@ -149,7 +149,7 @@ def msprt_mixing_variance(var_at_horizon: float, alpha: float = 0.05) -> float:
     optimisation as :func:`sequential_rho`, Waudby-Smith et al. eq. 161,
     written in the units of the estimate).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not var_at_horizon > 0:
         raise ValueError(f"var_at_horizon: must be > 0, got {var_at_horizon!r}")
     la = math.log(alpha)
@@ -232,7 +232,7 @@ def msprt(
     >>> r.reject
     True
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     sa, sb = as_summary(a, "a"), as_summary(b, "b")
     estimate, var, _ = effect_moments(sa, sb, relative, "z")
     if tau2 is None:
@@ -278,7 +278,7 @@ class MSPRT:
 
     def __init__(self, alpha: float = 0.05, tau2: float | None = None,
                  horizon_per_arm: float | None = None, relative: bool = False) -> None:
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         if tau2 is None and horizon_per_arm is None:
             raise ValueError("tau2/horizon_per_arm: give one")
         self.tau2 = tau2
@@ -459,7 +459,7 @@ def group_sequential_bounds(
     >>> round(b.z_bounds[0], 3)
     2.413
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if kind not in ("obrien_fleming", "pocock"):
         raise ValueError(f"kind: must be 'obrien_fleming' or 'pocock', got {kind!r}")
     if method not in ("spending", "classical"):

@@ -1,4 +1,4 @@
-"""Sample ratio mismatch: are the arms' counts consistent with the planned split?
+"""Sample ratio mismatch: whether the arms' counts match the planned split.
 
 A chi-square goodness-of-fit test against the expected shares; GrowthBook
 flags a mismatch at p < 0.001 (GrowthBook's SRM check default). A mismatch means the

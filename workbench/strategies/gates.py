@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..scenario import Gate, JudgeConfig
+from ..stats.thresholds import FAIL, INCONCLUSIVE, PASS, check_threshold
 from .base import StrategyContext, WindowMetrics
 
 __all__ = ["GateResult", "Measurement", "evaluate_gates", "build_judge", "analyse"]
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 # non-inferiority margins of the sequential judge when the scenario sets none:
 # one percentage point of error rate, 5 ms of mean latency
 SEQUENTIAL_DEFAULT_MARGINS = {"error": 0.01, "latency_ms": 5.0}
@@ -26,6 +26,26 @@ _LABELLED = {"prediction_mae", "business_rate"}
 
 @dataclass(frozen=True)
 class GateResult:
+    """One threshold gate's outcome in one analysis window.
+
+    Attributes
+    ----------
+    metric : str
+        Window metric the gate reads.
+    outcome : str
+        ``pass``, ``fail`` or ``inconclusive``.
+    value : float
+        Measured value (a ratio when the gate is relative to legacy; NaN when missing).
+    threshold : float
+        Limit the value is held to.
+    direction : str
+        ``max`` fails above ``threshold``, ``min`` below it.
+    samples : int
+        Requests behind the value (labelled requests for label-based metrics).
+    reason : str
+        One line for the event log.
+    """
+
     metric: str
     outcome: str
     value: float
@@ -45,6 +65,7 @@ class Measurement:
     judge: dict[str, Any] | None = None
 
     def details(self) -> dict[str, Any]:
+        """Outcome, gate results and judge output as plain dicts (for event details)."""
         out: dict[str, Any] = {
             "outcome": self.outcome,
             "gates": [g.__dict__ for g in self.gates],
@@ -54,33 +75,43 @@ class Measurement:
         return out
 
 
+def _samples(metric: str, window: WindowMetrics) -> int:
+    """Requests behind a metric (labelled requests for label-based metrics)."""
+    return window.n_labelled if metric in _LABELLED else window.n
+
+
+def _legacy_baseline(gate: Gate, legacy: WindowMetrics | None) -> float | None:
+    """Legacy's value of the gate's metric, or None when it cannot serve as a denominator."""
+    base = legacy.get(gate.metric) if legacy is not None else math.nan
+    base_n = _samples(gate.metric, legacy) if legacy else 0
+    if base_n < gate.min_samples or not math.isfinite(base) or base == 0:
+        return None
+    return base
+
+
 def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None) -> GateResult:
-    samples = cand.n_labelled if gate.metric in _LABELLED else cand.n
+    samples = _samples(gate.metric, cand)
     value = cand.get(gate.metric)
-    if samples < gate.min_samples:
-        return GateResult(gate.metric, INCONCLUSIVE, value, gate.threshold, gate.direction, samples,
-                          f"{gate.metric}: {samples} samples < {gate.min_samples}")
-    if gate.relative_to_legacy:
-        base = legacy.get(gate.metric) if legacy is not None else math.nan
-        base_n = (legacy.n_labelled if gate.metric in _LABELLED else legacy.n) if legacy else 0
-        if base_n < gate.min_samples or not math.isfinite(base) or base == 0:
+    if gate.relative_to_legacy and samples >= gate.min_samples:
+        base = _legacy_baseline(gate, legacy)
+        if base is None:
             return GateResult(gate.metric, INCONCLUSIVE, math.nan, gate.threshold, gate.direction, samples,
                               f"{gate.metric}: no usable legacy baseline")
         value = value / base
-    if value is None or not math.isfinite(value):
-        return GateResult(gate.metric, INCONCLUSIVE, math.nan, gate.threshold, gate.direction, samples,
-                          f"{gate.metric}: value missing or NaN")
-    breach = value > gate.threshold if gate.direction == "max" else value < gate.threshold
-    what = "ratio to legacy " if gate.relative_to_legacy else ""
-    sign = ">" if gate.direction == "max" else "<"
-    if breach:
-        return GateResult(gate.metric, FAIL, value, gate.threshold, gate.direction, samples,
-                          f"{gate.metric} {what}{value:.4g} {sign} {gate.threshold:g}")
-    return GateResult(gate.metric, PASS, value, gate.threshold, gate.direction, samples,
-                      f"{gate.metric} {what}{value:.4g} ok")
+    check = check_threshold(value, gate.threshold, gate.direction, n=samples, min_samples=gate.min_samples)
+    if check.why == "too_few_samples":
+        reason = f"{gate.metric}: {samples} samples < {gate.min_samples}"
+    elif check.why == "not_finite":
+        reason = f"{gate.metric}: value missing or NaN"
+    else:
+        what = "ratio to legacy " if gate.relative_to_legacy else ""
+        verdict = f"{check.breach_sign} {gate.threshold:g}" if check.failed else "ok"
+        reason = f"{gate.metric} {what}{check.value:.4g} {verdict}"
+    return GateResult(gate.metric, check.outcome, check.value, gate.threshold, gate.direction, samples, reason)
 
 
 def evaluate_gates(gates: list[Gate], cand: WindowMetrics, legacy: WindowMetrics | None) -> list[GateResult]:
+    """Check every gate against the candidate's window (and legacy's, for relative gates)."""
     return [_gate(g, cand, legacy) for g in gates]
 
 
