@@ -24,7 +24,7 @@ def test_failing_validation_blocks_the_rollout():
     checks = {c["name"]: c for c in json.loads(failed.details.iloc[0])["checks"]}
     assert not checks["mae"]["passed"] and checks["mae"]["value"] > 0.3
     assert checks["latency_p99_ms"]["passed"]
-    assert r.summary["validation"]["blocked"] and r.summary["strategy"]["final_state"] == "blocked"
+    assert r.summary.validation.blocked and r.summary.strategy.final_state == "blocked"
     assert not (ev.kind == "step").any()
     assert list(r.tables["validation"].name) == ["mae", "prediction_bounds", "prediction_drift", "latency_p99_ms"]
 
@@ -32,7 +32,7 @@ def test_failing_validation_blocks_the_rollout():
 def test_passing_validation_lets_the_rollout_proceed():
     r = workbench.run(SCEN, overrides={"models.candidate.noise": 0.2})
     assert (r.events.kind == "validation_passed").any()
-    assert r.summary["strategy"]["final_state"] == "promoted"
+    assert r.summary.strategy.final_state == "promoted"
     assert (r.requests.model == "candidate").any()
 
 
@@ -45,6 +45,6 @@ def test_latency_budget_uses_the_configured_p99():
     assert configured_p99_ms(ExponentialLatency(mean_ms=10)) == pytest.approx(46.0517, rel=1e-4)
     r = workbench.run(SCEN, overrides={"duration_s": 300, "models.candidate.noise": 0.2,
                                        "models.candidate.latency": {"dist": "lognormal", "median_ms": 80, "p99_ms": 400}})
-    assert r.summary["validation"]["blocked"]
+    assert r.summary.validation.blocked
     row = r.tables["validation"].set_index("name").loc["latency_p99_ms"]
     assert row.value == 400 and not row.passed

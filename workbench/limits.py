@@ -114,8 +114,9 @@ def _ticks(duration_s: float, interval_s: float) -> int:
 
 
 def run_ticks(scenario: Scenario) -> dict[str, int]:
-    """Wake-ups of each timer-driven loop (and buckets of each rolling window), keyed by
-    the field that sets them.
+    """Wake-ups of each timer-driven loop, keyed by the field that sets them.
+
+    Buckets of each rolling window are counted too.
 
     The engine's loops: fleet sampling (``resources.sample_interval_s``), the monitor hub
     (``monitoring.interval_s``, with its drift checks and its health windows of one
@@ -159,10 +160,12 @@ class MemoryEstimate:
 
     @property
     def total_bytes(self) -> float:
+        """Estimated total memory, in bytes."""
         return self.requests_bytes + self.catalogue_bytes + self.monitors_bytes
 
     @property
     def total_mb(self) -> float:
+        """Estimated total memory, in megabytes (10**6 bytes)."""
         return self.total_bytes / 1e6
 
     def describe(self) -> str:

@@ -15,16 +15,7 @@ import numpy as np
 
 from ..models import Model, SyntheticModel, as_model
 from ..rng import stream
-from ..scenario import (
-    ConstantLatency,
-    ErrorBurst,
-    ExponentialLatency,
-    LatencySpike,
-    LognormalLatency,
-    ModelConfig,
-    Outage,
-    Scenario,
-)
+from ..scenario import ErrorBurst, LatencyDistribution, LatencySpike, ModelConfig, Outage, Scenario
 from .dependency_impacts import dependency_segments
 from .traffic import Traffic, true_signal
 
@@ -53,19 +44,9 @@ class ModelDraws:
     cause: np.ndarray  # int8: why a call fails (CAUSE_*), for the structured log
 
 
-def service_times_ms(latency, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` service times in milliseconds from a latency spec.
-
-    Lognormal by median and p99: ``sigma = ln(p99 / median) / z_0.99``, with
-    ``z_0.99 = 2.3263`` the standard normal 99% quantile.
-    """
-    if isinstance(latency, LognormalLatency):
-        return latency.median_ms * np.exp(latency.sigma * rng.standard_normal(n))
-    if isinstance(latency, ExponentialLatency):
-        return rng.exponential(latency.mean_ms, size=n)
-    if isinstance(latency, ConstantLatency):
-        return np.full(n, latency.ms)
-    raise TypeError(f"unknown latency spec {latency!r}")  # pragma: no cover
+def service_times_ms(latency: LatencyDistribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` service times in milliseconds from a latency spec (see :meth:`LatencyDistribution.sample`)."""
+    return latency.sample(n, rng)
 
 
 def draw_model(

@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..models import SyntheticModel, as_model
 from ..rng import stream
 from ..scenario import (
     BoundsCheck,
-    ConstantLatency,
-    ExponentialLatency,
     LatencyBudgetCheck,
-    LognormalLatency,
+    LatencyDistribution,
     PerformanceCheck,
     PredictionDriftCheck,
     Scenario,
 )
 from ..validation import ValidationReport, ValidationResult, ValidationSuite
-from .traffic import _draw_feature, true_signal
+from .traffic import draw_feature, true_signal
 
 __all__ = ["validate_candidate", "configured_p99_ms"]
 
 
-def configured_p99_ms(latency) -> float:
+def configured_p99_ms(latency: LatencyDistribution) -> float:
     """The 99th percentile of a latency spec (exponential: mean * ln 100)."""
-    if isinstance(latency, LognormalLatency):
-        return latency.p99_ms
-    if isinstance(latency, ExponentialLatency):
-        return latency.mean_ms * math.log(100.0)
-    if isinstance(latency, ConstantLatency):
-        return latency.ms
-    raise TypeError(f"unknown latency spec {latency!r}")  # pragma: no cover
+    return latency.p99_ms
 
 
 def _holdout(scenario: Scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +30,7 @@ def _holdout(scenario: Scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
     names = scenario.feature_names
     X = np.empty((n, len(names)))
     for j, name in enumerate(names):
-        X[:, j] = _draw_feature(scenario.traffic.features[name], n, stream(seed, f"validation:features:{name}"))
+        X[:, j] = draw_feature(scenario.traffic.features[name], n, stream(seed, f"validation:features:{name}"))
     y = true_signal(scenario, X) + scenario.target.noise_sd * stream(seed, "validation:labels").standard_normal(n)
     return X, y
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..rng import stream
 from ..scenario import ConceptDrift, DataDrift, FeatureSpec, Scenario
 
-__all__ = ["Traffic", "generate_traffic", "rate_at", "ramp_factor", "true_signal"]
+__all__ = ["Traffic", "generate_traffic", "draw_feature", "rate_at", "ramp_factor", "true_signal"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Traffic:
 
     @property
     def n(self) -> int:
+        """Number of arrivals."""
         return int(self.time_s.shape[0])
 
 
@@ -138,7 +139,8 @@ def feature_mean(spec: FeatureSpec) -> float:
     return math.exp(spec.mean + spec.sd**2 / 2)
 
 
-def _draw_feature(spec: FeatureSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+def draw_feature(spec: FeatureSpec, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` values of one feature from its own stream ``rng`` (before any data drift)."""
     if spec.dist == "normal":
         return rng.normal(spec.mean, spec.sd, size=n)
     if spec.dist == "uniform":
@@ -179,7 +181,7 @@ def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
     features = np.empty((n, len(names)))
     for j, name in enumerate(names):
         spec = scenario.traffic.features[name]
-        features[:, j] = _draw_feature(spec, n, stream(seed, f"features:{name}"))
+        features[:, j] = draw_feature(spec, n, stream(seed, f"features:{name}"))
     for fault in scenario.faults:
         if isinstance(fault, DataDrift):
             j = names.index(fault.feature)

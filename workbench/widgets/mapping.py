@@ -16,7 +16,7 @@ What each control changes (dotted paths as in ``workbench run --set``):
 
 - ``duration_s``, ``seed``, ``rate_per_s`` -> ``duration_s``, ``seed``, ``traffic.rate_per_s``.
 - ``strategy`` and its parameters -> the whole ``strategy`` table: the scenario's own
-  table when it configures that kind, else :data:`workbench.experiments.compare.DEFAULT_STRATEGIES`
+  table when it configures that kind, else :data:`workbench.scenario.presets.STRATEGY_PRESETS`
   (the same rule as :func:`workbench.compare`), with the panel's main parameters set.
 - ``candidate_median_ms`` -> the candidate's latency scaled by ``new / old median``
   (lognormal: ``median_ms`` and ``p99_ms`` both scale, so the shape ``sigma`` is kept);
@@ -29,7 +29,6 @@ What each control changes (dotted paths as in ``workbench run --set``):
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -37,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..experiments.compare import DEFAULT_STRATEGIES
-from ..scenario import Scenario
+from ..scenario import LatencyDistribution, Scenario
+from ..scenario.presets import STRATEGY_PRESETS, strategy_preset
 
 __all__ = [
     "CONTROLS",
@@ -191,9 +190,9 @@ def _controlled(scenario: Scenario) -> dict[str, int]:
 def _strategy_base(scenario: Scenario, kind: str) -> dict[str, Any]:
     if scenario.strategy.kind == kind:
         return scenario.strategy.model_dump(mode="json")
-    if kind not in DEFAULT_STRATEGIES:
+    if kind not in STRATEGY_PRESETS:
         raise ValueError(f"state['strategy']: unknown strategy {kind!r}; expected one of {_kinds(scenario)}")
-    return copy.deepcopy(DEFAULT_STRATEGIES[kind])
+    return strategy_preset(kind)
 
 
 def _kinds(scenario: Scenario) -> list[str]:
@@ -204,19 +203,15 @@ def _kinds(scenario: Scenario) -> list[str]:
     return out
 
 
-def _median_ms(latency: Any) -> float:
-    if latency.dist == "lognormal":
-        return float(latency.median_ms)
-    if latency.dist == "exponential":
-        return float(latency.mean_ms) * math.log(2.0)
-    return float(latency.ms)
+def _median_ms(latency: LatencyDistribution) -> float:
+    return float(latency.median_ms)
 
 
 def state_from_scenario(scenario: Scenario) -> dict[str, Any]:
     """The panel's initial state: every control set to what ``scenario`` says.
 
     Strategy parameters of kinds the scenario does not use take the defaults of
-    :data:`~workbench.experiments.compare.DEFAULT_STRATEGIES`; fault controls without a
+    :data:`~workbench.scenario.presets.STRATEGY_PRESETS`; fault controls without a
     matching fault in the scenario are disabled, with typical values (a 4x latency
     spike for a sixth of the run starting at a third, 10 % errors, a 1-sd data drift).
 
@@ -315,7 +310,7 @@ def strategy_table(state: Mapping[str, Any], scenario: Scenario, kind: str | Non
     """The whole ``strategy`` table for ``kind`` (default: the state's strategy).
 
     Starts from the scenario's own table when it configures that kind, else from
-    :data:`~workbench.experiments.compare.DEFAULT_STRATEGIES`, then sets the panel's
+    :data:`~workbench.scenario.presets.STRATEGY_PRESETS`, then sets the panel's
     parameters. Progressive: the first step gets ``progressive_first_weight``, later
     steps not above it are dropped, every step but the last pauses
     ``progressive_pause_s``.
@@ -455,16 +450,13 @@ def state_to_overrides(state: Mapping[str, Any], scenario: Scenario) -> dict[str
     return ov
 
 
-def _candidate_latency(latency: Any, median_ms: float, prefix: str) -> dict[str, float]:
+def _candidate_latency(latency: LatencyDistribution, median_ms: float, prefix: str) -> dict[str, float]:
+    """Overrides of the latency's parameters that move its median to ``median_ms``, keeping its shape."""
     if not median_ms > 0:
         raise ValueError(f"state['candidate_median_ms']: must be positive, got {median_ms!r}")
     ratio = median_ms / _median_ms(latency)
-    if latency.dist == "lognormal":
-        return {f"{prefix}median_ms": float(latency.median_ms) * ratio,
-                f"{prefix}p99_ms": float(latency.p99_ms) * ratio}
-    if latency.dist == "exponential":
-        return {f"{prefix}mean_ms": float(latency.mean_ms) * ratio}
-    return {f"{prefix}ms": float(latency.ms) * ratio}
+    scaled = latency.scaled(ratio)
+    return {f"{prefix}{name}": float(getattr(scaled, name)) for name in scaled.scale_fields}
 
 
 def compare_specs(state: Mapping[str, Any], scenario: Scenario, kinds: Sequence[str]) -> list[dict[str, Any]]:
