@@ -14,7 +14,7 @@ Clusters are started and warmed up (every worker imports the engine and runs a
 tiny scenario) before the clock starts, so the figures are steady-state
 throughput; start-up time is printed separately. Parallel efficiency is
 ``rate_N / (N * rate_1)`` against the one-worker cluster (target >= 0.8 on 2
-cores, issue 9) and against the in-process floor. On a machine shared with other
+cores) and against the in-process floor. On a machine shared with other
 jobs, efficiency measures the cores you actually got: the load average is printed.
 """
 
@@ -61,10 +61,10 @@ def _cluster_rate(n_workers: int, scenario, seeds, duration_s):
     """
     from distributed import get_task_stream
 
-    from workbench.experiments.sweep import _local_client
+    from workbench.experiments.executors import local_client
 
     t0 = time.perf_counter()
-    with _local_client(n_workers) as client:  # the cluster sweep() starts by default
+    with local_client(n_workers) as client:  # the cluster sweep() starts by default
         assert not any(client.run(_profiling).values()), "worker profiler still on"
         client.run(_warm)
         startup_s = time.perf_counter() - t0

@@ -13,6 +13,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+import workbench.experiments.checkpoint as checkpoint_mod
+import workbench.experiments.executors as executors_mod
 import workbench.experiments.sweep as sweep_mod
 from workbench.experiments.characteristics import (
     compare_policies,
@@ -22,7 +24,7 @@ from workbench.experiments.characteristics import (
     wilson_interval,
 )
 from workbench.experiments.sweep import read_sweep, sweep, sweep_tasks
-from workbench.scenario import ScenarioError
+from workbench.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = ROOT / "scenarios" / "progressive_good_candidate.toml"
@@ -185,14 +187,14 @@ def test_bad_candidate_detection_rate_and_delay_distribution():
 
 def test_same_seeds_identical_with_one_worker_and_two_and_cluster_closes(monkeypatch):
     seen: dict[str, object] = {}
-    original = sweep_mod._run_dask
+    original = executors_mod._run_dask
 
     def spy(client, *args, **kwargs):
         seen["workers"] = len(client.nthreads())
         seen["pids"] = _workers(_children()) - before
         return original(client, *args, **kwargs)
 
-    monkeypatch.setattr(sweep_mod, "_run_dask", spy)
+    monkeypatch.setattr(executors_mod, "_run_dask", spy)
     one = sweep(BAD, seeds=4, overrides=BAD_SHORT, workers=1, record=False)
     assert "workers" not in seen  # one worker runs in process
     before = _workers(_children())
@@ -228,16 +230,16 @@ def test_interrupted_sweep_resumes_with_the_same_table(tmp_path, monkeypatch):
     reference = sweep(BAD, out=tmp_path / "whole", **args)
     assert read_sweep(tmp_path / "whole").equals(reference)
 
-    real = sweep_mod.run_task
+    real = executors_mod.run_point
     calls = []
 
-    def dies_after_four(*a):
+    def dies_after_four(scenario, seed):
         if len(calls) == 4:
             raise KeyboardInterrupt
-        calls.append(a[2])
-        return real(*a)
+        calls.append(seed)
+        return real(scenario, seed)
 
-    monkeypatch.setattr(sweep_mod, "run_task", dies_after_four)
+    monkeypatch.setattr(executors_mod, "run_point", dies_after_four)
     with pytest.raises(KeyboardInterrupt):
         sweep(BAD, out=tmp_path / "cut", **args)
     parts = list((tmp_path / "cut" / "runs").glob("*.parquet"))
@@ -245,7 +247,7 @@ def test_interrupted_sweep_resumes_with_the_same_table(tmp_path, monkeypatch):
     assert not (tmp_path / "cut" / "sweep.parquet").exists()
 
     calls.clear()
-    monkeypatch.setattr(sweep_mod, "run_task", lambda *a: calls.append(a[2]) or real(*a))
+    monkeypatch.setattr(executors_mod, "run_point", lambda *a: calls.append(a[1]) or real(*a))
     resumed = sweep(BAD, out=tmp_path / "cut", **args)
     assert len(calls) == 2  # only the unfinished runs
     pd.testing.assert_frame_equal(resumed, reference, check_exact=True)
@@ -406,14 +408,14 @@ def test_progress_auto_follows_the_terminal(monkeypatch):
         def isatty(self):
             return self.tty
 
-    monkeypatch.setattr(sweep_mod.sys, "stderr", Stream(True))
-    assert sweep_mod._show_progress("auto") is True
-    assert sweep_mod._show_progress(False) is False
-    monkeypatch.setattr(sweep_mod.sys, "stderr", Stream(False))
-    assert sweep_mod._show_progress("auto") is False
-    assert sweep_mod._show_progress(True) is True
+    monkeypatch.setattr(executors_mod.sys, "stderr", Stream(True))
+    assert executors_mod._show_progress("auto") is True
+    assert executors_mod._show_progress(False) is False
+    monkeypatch.setattr(executors_mod.sys, "stderr", Stream(False))
+    assert executors_mod._show_progress("auto") is False
+    assert executors_mod._show_progress(True) is True
     with pytest.raises(ValueError, match="progress"):
-        sweep_mod._show_progress("yes")
+        executors_mod._show_progress("yes")
 
 
 # --------------------------------------------------------------------------- bounds and errors
@@ -461,7 +463,7 @@ def test_cli_sweep_errors_are_one_line_exit_2(case, capsys, monkeypatch):
     def no_cluster(n):
         raise AssertionError("a cluster was started for a bad sweep")
 
-    monkeypatch.setattr(sweep_mod, "_local_client", no_cluster)
+    monkeypatch.setattr(executors_mod, "local_client", no_cluster)
     extra, message = CLI_ERRORS[case]
     workers = [] if "--scheduler" in extra else ["--workers", "2"]
     status, err = _cli(["sweep", str(BAD), "--seeds", "2", *workers, "--no-registry", *extra], capsys)
@@ -475,7 +477,7 @@ def test_unreachable_scheduler_fails_fast_in_one_line(capsys, monkeypatch):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setattr(sweep_mod, "_CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(executors_mod, "_CONNECT_TIMEOUT_S", 0.5)
     status, err = _cli(["sweep", str(GOOD), "--seeds", "2", "--no-registry",
                         "--scheduler", f"tcp://127.0.0.1:{port}"], capsys)
     assert status == 2 and f"cannot reach tcp://127.0.0.1:{port}" in err
@@ -546,18 +548,39 @@ def test_every_grid_point_is_validated_once_before_a_cluster_starts(monkeypatch)
         raise AssertionError("a cluster was started for a bad sweep")
 
     monkeypatch.setattr(Scenario, "with_overrides", counting)
-    monkeypatch.setattr(sweep_mod, "_local_client", no_cluster)
-    with pytest.raises(ScenarioError, match="error_rate"):
+    monkeypatch.setattr(executors_mod, "local_client", no_cluster)
+    with pytest.raises(ScenarioError, match="error_rate") as err:
         sweep(BAD, seeds=5, vary={"faults[0].error_rate": [0.01, 0.02, 3.0]}, workers=2, record=False)
     # one check per grid point (3), not per run (15)
     assert [c.get("faults[0].error_rate") for c in calls] == [0.01, 0.02, 3.0]
+    assert str(err.value).startswith(f"{BAD}: faults[0].error_rate")  # names the file
+
+
+def test_runs_do_not_validate_their_scenario_again(monkeypatch):
+    """Validation happens in the client, once per grid point: none per run."""
+    from workbench.scenario import Scenario
+
+    validated = []
+    real = Scenario.model_validate.__func__
+
+    def counting(cls, *args, **kwargs):
+        validated.append(cls)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Scenario, "model_validate", classmethod(counting))
+    base = load_scenario(BAD, overrides=BAD_SHORT)
+    validated.clear()
+    df = sweep(base, seeds=3, vary={"faults[0].error_rate": [0.03, 0.08]}, workers=1, record=False)
+    assert len(df) == 6
+    # the base scenario's full mapping once, then each of the two grid points once
+    assert len(validated) == 3
 
 
 # --------------------------------------------------------------------------- resume
 def test_damaged_parts_are_redone_and_the_table_is_replaced_atomically(tmp_path, monkeypatch):
     args = {"seeds": 4, "overrides": TINY, "workers": 1, "record": False}
     out = tmp_path / "out"
-    monkeypatch.setattr(sweep_mod, "_FLUSH_ROWS", 1)  # one part per run
+    monkeypatch.setattr(checkpoint_mod, "_FLUSH_ROWS", 1)  # one part per run
     reference = sweep(BAD, out=out, **args)
     parts = sorted((out / "runs").glob("part-*.parquet"))
     assert len(parts) == 4
@@ -566,8 +589,8 @@ def test_damaged_parts_are_redone_and_the_table_is_replaced_atomically(tmp_path,
     parts[1].write_bytes(b"")
     (out / "sweep.parquet").unlink()
 
-    real_task, calls = sweep_mod.run_task, []
-    monkeypatch.setattr(sweep_mod, "run_task", lambda *a: calls.append(a[2]) or real_task(*a))
+    real_point, calls = executors_mod.run_point, []
+    monkeypatch.setattr(executors_mod, "run_point", lambda *a: calls.append(a[1]) or real_point(*a))
     replaced = []
     real_replace = os.replace
 
@@ -575,7 +598,7 @@ def test_damaged_parts_are_redone_and_the_table_is_replaced_atomically(tmp_path,
         replaced.append((Path(src), Path(dst)))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(sweep_mod.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     with pytest.warns(UserWarning, match="damaged"):
         resumed = sweep(BAD, out=out, **args)
     assert len(calls) == 2  # only the runs of the two damaged parts

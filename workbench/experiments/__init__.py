@@ -1,7 +1,12 @@
-"""Experiments over many runs: paired strategy comparison, Monte-Carlo sweeps,
-operating characteristics, capacity comparisons and detection quality.
+"""Experiments over many runs.
 
-The sweep function is ``workbench.sweep`` (module :mod:`workbench.experiments.sweep`)."""
+Paired strategy comparison, Monte-Carlo sweeps, operating characteristics,
+capacity comparisons and detection quality. Modules: :mod:`.compare` (strategies on the same traffic), :mod:`.sweep` (the
+``workbench.sweep`` driver, built on :mod:`.grid`, :mod:`.checkpoint` and
+:mod:`.executors`), :mod:`.characteristics` (what a sweep says about a policy),
+:mod:`.capacity` (autoscaled against fixed fleets) and :mod:`.detection` (monitors
+scored against known faults).
+"""
 
 from .characteristics import compare_policies, operating_characteristics
 from .compare import DEFAULT_STRATEGIES, compare, strategy_kpis

@@ -49,21 +49,21 @@ def autoscaling_vs_fixed(
         (f"fixed ({fixed} replicas)", {f"models.{model}.autoscaling": None, f"models.{model}.replicas": fixed}),
     ):
         r = run(sc.with_overrides(ov) if ov else sc, seed=seed)
-        m = r.summary["models"][model]
-        res = r.summary["resources"][model]
+        m = r.summary.models[model]
+        res = r.summary.resources[model]
         rows.append(
             {
                 "fleet": label,
                 "seed": r.seed,
-                "latency_p95_ms": m["latency_p95_ms"],
-                "latency_p99_ms": m["latency_p99_ms"],
+                "latency_p95_ms": m.latency_p95_ms,
+                "latency_p99_ms": m.latency_p99_ms,
                 "slo_ms": sc.slo.latency_ms,
-                "p95_within_slo": bool(m["latency_p95_ms"] <= sc.slo.latency_ms),
-                "replica_seconds": res["replica_seconds"],
-                "mean_replicas": res["mean_replicas"],
-                "peak_replicas": res["peak_replicas"],
-                "utilisation": m["utilisation"],
-                "error_rate": m["error_rate"],
+                "p95_within_slo": bool(m.latency_p95_ms <= sc.slo.latency_ms),
+                "replica_seconds": res.replica_seconds,
+                "mean_replicas": res.mean_replicas,
+                "peak_replicas": res.peak_replicas,
+                "utilisation": m.utilisation,
+                "error_rate": m.error_rate,
             }
         )
     table = pd.DataFrame(rows)

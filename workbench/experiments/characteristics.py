@@ -4,8 +4,8 @@ From a sweep table (one row per simulated rollout, see
 :func:`~workbench.experiments.sweep.sweep`) this module estimates what no
 production tool tells you before you ship:
 
-- **false-rollback rate**: how often a good candidate is rolled back (Argo
-  Rollouts #4792 is users asking for fewer of these);
+- **false-rollback rate**: how often a good candidate is rolled back (what users of
+  progressive-delivery tools most often ask to have fewer of);
 - **detection rate** (power) per fault size, and the **missed-detection rate**
   ``1 - detection`` (Bifet et al., CD-MOA 2013);
 - **time to detect** (first failing analysis after the fault starts) and **time
@@ -18,12 +18,14 @@ production tool tells you before you ship:
 
 Intervals: Wilson score intervals for rates (Wilson 1927; recommended over the
 Wald interval by Brown, Cai and DasGupta 2001, it stays inside [0, 1] and is not
-degenerate at 0 or n successes), Student-t intervals for means. Both describe
-Monte-Carlo error only: more seeds make them narrower.
+degenerate at 0 or n successes), Student-t intervals for means, both from
+:mod:`workbench.stats.intervals`. Both describe Monte-Carlo error only: more seeds
+make them narrower.
 
 Which runs have a good candidate: the ``good_candidate`` argument, else a
 ``good_candidate`` column, else ``candidate_faults == 0`` (the sweep records how
-many faults target the candidate in every run).
+many faults target the candidate in every run:
+:func:`~workbench.experiments.detection.candidate_fault_windows`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from ..api import resolve_scenario
+from ..stats.intervals import RateEstimate, t_interval, wilson_interval
+from .executors import run_sweep
+from .grid import sweep_tasks
 
 __all__ = [
     "RateEstimate",
@@ -60,18 +66,6 @@ _REQUIRED = ("final_state", "time_to_rollback_s", "time_to_detect_s", "bad_reque
 
 
 @dataclass(frozen=True)
-class RateEstimate:
-    """A proportion with its Wilson score interval."""
-
-    successes: int
-    n: int
-    rate: float
-    lower: float
-    upper: float
-    confidence: float
-
-
-@dataclass(frozen=True)
 class DistributionSummary:
     """Mean (with a Student-t interval), median and 90th percentile of finite values."""
 
@@ -88,41 +82,6 @@ def _check_confidence(confidence: float) -> float:
     if not isinstance(confidence, (int, float)) or not 0.0 < float(confidence) < 1.0:
         raise ValueError(f"confidence: must be strictly between 0 and 1, got {confidence!r}")
     return float(confidence)
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> RateEstimate:
-    """Wilson score interval for ``successes`` out of ``n`` (Wilson 1927).
-
-    ``center = (p + z^2/2n) / (1 + z^2/n)``,
-    ``half = z / (1 + z^2/n) * sqrt(p (1 - p) / n + z^2 / 4n^2)``.
-    With ``n = 0`` everything is NaN.
-
-    Examples
-    --------
-    >>> r = wilson_interval(0, 8)
-    >>> round(r.lower, 4), round(r.upper, 4)   # upper = z^2 / (n + z^2)
-    (0.0, 0.3244)
-    >>> round(wilson_interval(3, 10).lower, 4)
-    0.1078
-    """
-    confidence = _check_confidence(confidence)
-    if isinstance(successes, bool) or int(successes) != successes or successes < 0:
-        raise ValueError(f"successes: must be a non-negative integer, got {successes!r}")
-    if isinstance(n, bool) or int(n) != n or n < 0:
-        raise ValueError(f"n: must be a non-negative integer, got {n!r}")
-    successes, n = int(successes), int(n)
-    if successes > n:
-        raise ValueError(f"successes: {successes} exceeds n = {n}")
-    if n == 0:
-        return RateEstimate(0, 0, math.nan, math.nan, math.nan, confidence)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denom = 1.0 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    lower = 0.0 if successes == 0 else max(0.0, center - half)
-    upper = 1.0 if successes == n else min(1.0, center + half)
-    return RateEstimate(successes, n, p, lower, upper, confidence)
 
 
 def summarise_values(values: Iterable[float], confidence: float = 0.95) -> DistributionSummary:
@@ -145,8 +104,7 @@ def summarise_values(values: Iterable[float], confidence: float = 0.95) -> Distr
     mean = float(x.mean())
     if n >= 2:
         se = float(x.std(ddof=1)) / math.sqrt(n)
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * se
-        lower, upper = mean - half, mean + half
+        lower, upper = t_interval(mean, se, n - 1, confidence)
     else:
         lower = upper = math.nan
     return DistributionSummary(n, mean, lower, upper, float(np.median(x)),
@@ -322,13 +280,11 @@ def compare_policies(
         One row per policy (and per point of ``vary``), columns as for
         :func:`operating_characteristics`.
     """
-    from .sweep import _check_seeds, _execute, _resolve, sweep_tasks
-
-    base = _resolve(scenario, overrides)
+    base = resolve_scenario(scenario, overrides)
     tasks, columns = sweep_tasks(seeds, vary, variants=policies)
-    runs = _execute(base, tasks, columns, client=client, workers=workers, out=out,
-                    progress=progress, scheduler=scheduler, record=record, registry=registry,
-                    kind="sweep", seeds=_check_seeds(seeds), force=force)
+    runs = run_sweep(base, tasks, columns, client=client, workers=workers, out=out,
+                     progress=progress, scheduler=scheduler, record=record, registry=registry,
+                     kind="sweep", force=force)
     oc = operating_characteristics(runs, by=columns, good_candidate=good_candidate,
                                    confidence=confidence)
     return (oc, runs) if return_runs else oc

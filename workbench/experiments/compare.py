@@ -11,35 +11,15 @@ import pandas as pd
 
 from ..api import resolve_scenario, run
 from ..result import RunResult
-from ..scenario import Scenario
-from .detection_scoring import union_length
+from ..scenario import Scenario, ScenarioError
+from ..scenario.presets import STRATEGY_PRESETS, strategy_preset
+from .detection import candidate_fault_windows, union_length
 
 __all__ = ["compare", "strategy_kpis", "DEFAULT_STRATEGIES"]
 
-# Defaults used when a strategy is named by kind only and the scenario does not
-# configure that kind itself. Chosen to be typical production settings
-# (Flagger/Argo: 60 s analyses, success-rate and latency gates; canary 5%).
-_GATES = [
-    {"metric": "error_rate", "threshold": 0.02, "direction": "max", "min_samples": 50},
-    {"metric": "latency_p99_ms", "threshold": 1.5, "direction": "max", "relative_to_legacy": True,
-     "min_samples": 50},
-]
-DEFAULT_STRATEGIES: dict[str, dict[str, Any]] = {
-    "single": {"kind": "single"},
-    "ab": {"kind": "ab", "candidate_fraction": 0.5, "sticky": True},
-    "canary": {"kind": "canary", "candidate_fraction": 0.05},
-    "progressive": {
-        "kind": "progressive",
-        "steps": [{"weight": 5, "pause_s": 300}, {"weight": 25, "pause_s": 300},
-                  {"weight": 50, "pause_s": 300}, {"weight": 100}],
-        "interval_s": 60,
-        "gates": _GATES,
-        "failure_limit": 1,
-    },
-    "shadow": {"kind": "shadow", "mirror_fraction": 1.0},
-    "blue_green": {"kind": "blue_green", "switch_s": 300, "interval_s": 30, "gates": _GATES},
-    "bandit": {"kind": "bandit", "algorithm": "thompson", "min_legacy_share": 0.1},
-}
+# The strategy tables used for a kind the scenario does not configure itself, under the
+# name workbench.experiments exports (the presets themselves: workbench.scenario.presets).
+DEFAULT_STRATEGIES = STRATEGY_PRESETS
 
 
 def _strategy_config(scenario: Scenario, spec: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -47,26 +27,17 @@ def _strategy_config(scenario: Scenario, spec: str | Mapping[str, Any]) -> dict[
         return dict(spec)
     if spec == scenario.strategy.kind:
         return scenario.strategy.model_dump(mode="json")
-    if spec not in DEFAULT_STRATEGIES:
-        from ..scenario import ScenarioError
-
-        raise ScenarioError(f"strategies: unknown strategy {spec!r}; expected one of {sorted(DEFAULT_STRATEGIES)}")
-    return dict(DEFAULT_STRATEGIES[spec])
-
-
-def _candidate_faults(scenario: Scenario) -> list[tuple[float, float]]:
-    return [
-        (f.start_s, min(f.end_s, scenario.duration_s))
-        for f in scenario.faults
-        if getattr(f, "target", None) == "candidate" or f.kind == "concept_drift"
-    ]
+    if spec not in STRATEGY_PRESETS:
+        raise ScenarioError(f"strategies: unknown strategy {spec!r}; expected one of {sorted(STRATEGY_PRESETS)}")
+    return strategy_preset(spec)
 
 
 def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]:
     """One comparison row of KPIs from a run (see :func:`compare`).
 
     Times are measured from the first fault that hurts the candidate (a fault targeting
-    it, or concept drift): ``time_to_detect_s`` until the first failed gate, candidate
+    it, or concept drift: :func:`~workbench.experiments.detection.candidate_fault_windows`
+    with ``include_concept_drift``): ``time_to_detect_s`` until the first failed gate, candidate
     or traffic alert, or rollback at or after it; ``time_to_rollback_s`` until the
     rollback, if it came after the fault (``rollback_time_s`` is the absolute time,
     whatever the cause). ``time_degraded_s`` is how long users were served by the
@@ -77,9 +48,9 @@ def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]
     ev = result.events
     cand = req["model"] == "candidate"
     bad = (req["status"] != "ok") | req["slo_breach"]
-    faults = _candidate_faults(sc)
+    faults = candidate_fault_windows(sc, include_concept_drift=True)
     fault_start = min((s for s, _ in faults), default=math.nan)
-    strat = result.summary["strategy"]
+    strat = result.summary.strategy
     rollback = ev[ev["kind"] == "rollback"]
     rollback_s = float(rollback["time_s"].iloc[0]) if len(rollback) else math.nan
     signals = ev[(ev["kind"].isin(["gate_failed", "rollback"]))
@@ -97,9 +68,9 @@ def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]
         )
     else:
         degraded = 0.0
-    final = strat.get("final_state", "running")
-    if final == "running":
-        final = "in_progress" if strat.get("kind") in ("progressive",) else "running"
+    final = strat.final_state
+    if final == "running" and strat.kind == "progressive":
+        final = "in_progress"
     ok = req["status"] == "ok"
     row = {
         "strategy": label or sc.strategy.kind,
@@ -125,8 +96,8 @@ def strategy_kpis(result: RunResult, label: str | None = None) -> dict[str, Any]
         "latency_p99_ms": float(np.percentile(req.loc[req["status"] != "dropped", "latency_ms"], 99))
         if len(req) else math.nan,
     }
-    if "shadow" in result.summary:
-        row["shadow_agreement"] = result.summary["shadow"]["agreement"]
+    if result.summary.shadow is not None:
+        row["shadow_agreement"] = result.summary.shadow.agreement
     return row
 
 
@@ -143,7 +114,8 @@ def compare(
     Every strategy runs with the same seed, so arrivals, users, features, model draws
     and faults are identical (common random numbers): the comparison is paired.
     ``strategies`` holds kinds (``"canary"``; the scenario's own configuration of
-    that kind is used when it has one, else :data:`DEFAULT_STRATEGIES`) or full
+    that kind is used when it has one, else its preset,
+    :func:`~workbench.scenario.presets.strategy_preset`) or full
     strategy tables (mappings with ``kind``).
 
     Examples
