@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         theory = erlang_c_wait_ms(setup.rate_per_s, setup.mean_service_ms, setup.replicas)
         print(
             f"check: engine mean queue {warm['queue_ms'].mean():.2f} ms vs Erlang C {theory:.2f} ms; "
-            f"utilisation {last.summary['models']['legacy']['utilisation']:.3f} vs {setup.utilisation:.3f}"
+            f"utilisation {last.summary.models['legacy'].utilisation:.3f} vs {setup.utilisation:.3f}"
         )
 
     if not args.no_memory:

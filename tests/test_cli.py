@@ -1,7 +1,7 @@
 """The ``workbench`` command line: ``validate`` and ``run``, and how it treats bad input.
 
 Bad input must give a message naming the file and the field on stderr, exit status 2,
-and no traceback (issue 2). Most tests call :func:`workbench.cli.main` in-process; two
+and no traceback. Most tests call :func:`workbench.cli.main` in-process; two
 start a real interpreter to check the exit status the shell sees.
 """
 

@@ -37,10 +37,10 @@ def shortest_path_trap():
 def test_path_criticality_is_the_bottleneck_not_the_shortest_path(shortest_path_trap):
     deps = shortest_path_trap
     g = deps.graph
-    # the starting design's computation: shortest path by summed criticality, then min edge
+    # the trap: shortest path by summed criticality, then its weakest edge
     sp = nx.shortest_path(g, "A", "D", weight="criticality")
-    seed_answer = min(g.edges[u, v]["criticality"] for u, v in itertools.pairwise(sp))
-    assert sp == ["A", "D"] and seed_answer == pytest.approx(0.1)
+    shortest_path_answer = min(g.edges[u, v]["criticality"] for u, v in itertools.pairwise(sp))
+    assert sp == ["A", "D"] and shortest_path_answer == pytest.approx(0.1)
     # the right answer: the best path's weakest link
     assert deps.path_criticality("A", "D") == pytest.approx(0.8)
     assert deps.critical_path("A", "D") == ["A", "B", "D"]

@@ -27,13 +27,13 @@ def test_every_ok_request_has_one_credited_impression():
         clicked = [row.teams[p] for p in row.clicked_positions]
         expected = "tie" if clicked.count("a") == clicked.count("b") else ("a" if clicked.count("a") > clicked.count("b") else "b")
         assert row.winner == expected
-    s = r.summary["strategy"]
+    s = r.summary.strategy.to_dict()
     assert s["wins_legacy"] + s["wins_candidate"] + s["ties"] == len(imp)
 
 
 def test_interleaving_prefers_the_better_ranker_and_is_reproducible():
     r = workbench.run(SCEN, seed=0)
-    s = r.summary["strategy"]
+    s = r.summary.strategy.to_dict()
     assert s["ndcg_candidate"] > s["ndcg_legacy"]
     assert s["delta_ab"] < 0 and s["sign_test_p_value"] < 0.05
     # the user-level sign test counts each user once: more users prefer the candidate

@@ -1,6 +1,6 @@
 """Every notebook in notebooks/ runs headless, top to bottom, without a cell error.
 
-Notebooks are the product's front door (issue 8): a lesson that fails to execute is a
+Notebooks are the product's front door: a lesson that fails to execute is a
 broken product. Each ``notebooks/*.ipynb`` is collected automatically, so a notebook
 added later is tested without touching this file. They execute with the ``python3``
 kernel from the notebooks directory (as JupyterLab opens them), 300 s per cell at most.

@@ -70,7 +70,7 @@ def test_autoscaler_follows_the_load_with_provisioning_delay():
     # a replica added at first_up serves only after 30 s of provisioning
     window = leg[(leg.time_s > first_up) & (leg.time_s < first_up + 30)]
     assert (window.provisioning > 0).all()
-    assert r.summary["resources"]["legacy"]["replica_seconds"] > 0
+    assert r.summary.resources["legacy"].replica_seconds > 0
 
 
 def test_an_error_burst_in_a_run_shows_up_as_a_log_anomaly_in_its_window(tmp_path):
@@ -88,12 +88,12 @@ def test_an_error_burst_in_a_run_shows_up_as_a_log_anomaly_in_its_window(tmp_pat
 
 def test_the_fleet_is_billed_only_for_the_run():
     r = workbench.run(scen("autoscaling_diurnal"), seed=1)
-    res = r.summary["resources"]["legacy"]
-    assert res["replica_seconds"] <= res["peak_replicas"] * r.scenario.duration_s
+    res = r.summary.resources["legacy"]
+    assert res.replica_seconds <= res.peak_replicas * r.scenario.duration_s
     samples = r.tables["resources"]
     samples = samples[samples.model == "legacy"]
     # the step integral of the sampled fleet agrees with the exact accounting
     paid = (samples.replicas + samples.provisioning).to_numpy()
     approx = float(np.sum(paid[:-1] * np.diff(samples.time_s.to_numpy())))
     approx += paid[-1] * (r.scenario.duration_s - samples.time_s.iloc[-1])
-    assert res["replica_seconds"] == pytest.approx(approx, rel=0.03)
+    assert res.replica_seconds == pytest.approx(approx, rel=0.03)

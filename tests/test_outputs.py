@@ -215,8 +215,15 @@ def _tiny_result():
 
 
 def test_to_dir_writes_a_complete_run_with_strict_json(tmp_path):
+    import dataclasses
+
+    from workbench.summary import StrategyOutcome
+
     result = _tiny_result()
-    result.summary["models"]["candidate"]["weird"] = [math.inf, -math.inf, math.nan]
+    s = result.summary
+    cand = dataclasses.replace(s.models["candidate"], latency_p99_ms=math.inf)
+    weird = StrategyOutcome(s.strategy.kind, s.strategy.final_state, {"weird": [math.inf, -math.inf, math.nan]})
+    result.summary = dataclasses.replace(s, models={**s.models, "candidate": cand}, strategy=weird)
     out = result.to_dir(tmp_path / "run")
     manifest = read_manifest(out)
     files = sorted(p.name for p in out.iterdir() if p.name != MANIFEST_NAME)
@@ -224,7 +231,8 @@ def test_to_dir_writes_a_complete_run_with_strict_json(tmp_path):
     assert {"requests.parquet", "events.parquet", "summary.json", "scenario.json", "report.md",
             "log.jsonl", "log_report.md"} <= set(files)
     summary = strict_loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["models"]["candidate"]["weird"] == [None, None, None]
+    assert summary["strategy"]["weird"] == [None, None, None]
+    assert summary["models"]["candidate"]["latency_p99_ms"] is None
     strict_loads((out / "scenario.json").read_text(encoding="utf-8"))
     for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines():
         strict_loads(line)

@@ -75,10 +75,10 @@ def test_silent_concept_drift_health_green_performance_fires_after_labels():
     # legacy degraded just as much: a relative policy does not blame the candidate ...
     legacy_perf = ev[(ev.kind == "alert") & (ev.source == "monitor:performance") & (ev.model == "legacy")]
     assert len(legacy_perf) and abs(legacy_perf.time_s.iloc[0] - t) <= 60
-    assert not r.summary["rollback"]["rolled_back"]
+    assert not r.summary.rollback.rolled_back
     # ... while the naive policy rolls back a candidate no worse than legacy
     naive = workbench.run(scen("silent_concept_drift"), overrides={"rollback.performance_relative": False})
-    assert naive.summary["rollback"]["rolled_back"]
+    assert naive.summary.rollback.rolled_back
     assert naive.incidents.trigger.iloc[0] == "rollback_policy:performance"
 
 
@@ -88,7 +88,7 @@ def test_gradual_data_drift_flags_only_the_drifted_feature():
     assert len(alerts) and alerts.time_s.iloc[0] > 600
     flagged = {f for d in alerts.details for f in json.loads(d)["features"]}
     assert flagged == {"x2"}
-    assert not r.summary["rollback"]["rolled_back"]  # drift is not a trigger here
+    assert not r.summary.rollback.rolled_back  # drift is not a trigger here
 
 
 def test_detection_quality_report_and_cd_moa_over_seeds():

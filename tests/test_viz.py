@@ -123,7 +123,7 @@ def test_shadow_agreement_real_run(shadow_run):
     # the shadowed candidate fails half its calls
     assert abs(np.nanmean(np.asarray(bad.get_ydata(), dtype=float)) - 50.0) < 5.0
     agree = next(line for line in right.get_lines() if line.get_label().startswith("agreement"))
-    expected = 100 * shadow_run.summary["shadow"]["agreement"]
+    expected = 100 * shadow_run.summary.shadow.agreement
     assert abs(np.nanmean(np.asarray(agree.get_ydata(), dtype=float)) - expected) < 3.0
 
 

@@ -56,7 +56,7 @@ def test_interleaving_credit(tmp_path):
     fig = viz.interleaving_credit(r.tables["interleaving"])
     _render(fig, tmp_path, "credit")
     delta = fig.axes[1].lines[0].get_ydata()
-    assert delta[-1] == pytest.approx(r.summary["strategy"]["delta_ab"])
+    assert delta[-1] == pytest.approx(r.summary.strategy.get("delta_ab"))
 
 
 def test_dependency_graph_and_lineage(tmp_path):

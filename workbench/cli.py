@@ -1,4 +1,23 @@
-"""Command line: ``workbench run | validate | compare``.
+"""Command line: ``workbench <command> [options]``.
+
+Commands
+--------
+run
+    Simulate one scenario, print its summary and events (``--out DIR`` writes the run).
+compare
+    Run several strategies on the same traffic and print one row per strategy.
+sweep
+    Monte-Carlo operating characteristics of a rollout policy over seeds and a grid.
+capacity
+    An autoscaled fleet against a fixed fleet sized for the peak, on the same traffic.
+runs
+    List the runs recorded in the run registry.
+runs show RUN_ID
+    Show one recorded run (a unique prefix of its id will do).
+logs
+    Analyse a run's structured log: templates, volume and anomalies.
+validate
+    Check scenario files and report every problem found.
 
 Bad input prints one clear message naming the file and the field on stderr and
 exits with status 2, without a traceback. User-supplied text (scenario names, run
@@ -14,10 +33,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import __version__
-from .outputs import OutputDirError, escape_control
-from .scenario import ScenarioError, load_scenario, parse_override_value
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .scenario import ScenarioError
+    from .summary import RunSummary
 
 EXIT_BAD_INPUT = 2
 
@@ -50,6 +72,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _overrides(pairs: Sequence[str] | None) -> dict:
+    from .outputs import escape_control
+    from .scenario import ScenarioError, parse_override_value
+
     out = {}
     for pair in pairs or ():
         key, eq, value = pair.partition("=")
@@ -86,6 +111,8 @@ def _progress_bar(enabled: bool, desc: str):
 
 def _safe_frame(frame):
     """A copy of ``frame`` with control characters in its text cells and labels escaped."""
+    from .outputs import escape_control
+
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or str(out[col].dtype) in ("string", "category"):
@@ -101,6 +128,8 @@ def _record(args, kind: str, scenario, seed, kpis: dict, out) -> None:
     another program's database, a newer schema, not writable) gives a one-line
     warning, not an error.
     """
+    from .outputs import escape_control
+
     if getattr(args, "no_registry", False):
         return
     import sqlite3
@@ -134,21 +163,30 @@ def _check_out(args) -> None:
         check_output_dir(args.out, force=args.force, kind=args.command)
 
 
-def _run_kpis(summary: dict) -> dict:
-    keep = ("requests", "users", "status_counts", "error_rate", "throughput_per_s", "rollback")
-    out = {k: summary[k] for k in keep if k in summary}
-    out["final_state"] = summary.get("strategy", {}).get("final_state")
-    out["models"] = {
-        name: {k: m.get(k) for k in ("requests", "error_rate", "latency_p95_ms", "latency_p99_ms",
-                                     "prediction_mae", "conversion_rate")}
-        for name, m in summary.get("models", {}).items()
+def _run_kpis(summary: RunSummary) -> dict:
+    """The headline KPIs of a run, as recorded in the registry."""
+    return {
+        "requests": summary.requests,
+        "users": summary.users,
+        "status_counts": dict(summary.status_counts),
+        "error_rate": summary.error_rate,
+        "throughput_per_s": summary.throughput_per_s,
+        "rollback": summary.rollback.to_dict(),
+        "final_state": summary.strategy.final_state,
+        "models": {
+            name: {k: getattr(m, k) for k in ("requests", "error_rate", "latency_p95_ms", "latency_p99_ms",
+                                              "prediction_mae", "conversion_rate")}
+            for name, m in summary.models.items()
+        },
     }
-    return out
 
 
 def cmd_run(args) -> int:
+    """``workbench run``: simulate one scenario, print it, optionally write and record it."""
     from .api import run
+    from .outputs import escape_control
     from .result import format_summary
+    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     _check_out(args)
@@ -159,21 +197,22 @@ def cmd_run(args) -> int:
     finally:
         close()
     s = result.summary
-    print(f"scenario '{name}'  seed {result.seed}  {s['requests']} requests  {s['users']} users")
-    print(f"status: {s['status_counts']}  strategy: {escape_control(s['strategy'].get('kind'))} -> "
-          f"{escape_control(s['strategy'].get('final_state'))}")
+    print(f"scenario '{name}'  seed {result.seed}  {s.requests} requests  {s.users} users")
+    print(f"status: {dict(s.status_counts)}  strategy: {escape_control(s.strategy.kind)} -> "
+          f"{escape_control(s.strategy.final_state)}")
     print(format_summary(s))  # model names are identifiers
-    if "shadow" in s:
-        sh = s["shadow"]
+    if s.shadow is not None:
+        sh = s.shadow
         print(
-            f"\nshadow: {sh['mirrored']} mirrored calls; candidate error rate {sh['candidate_error_rate']:.2%}, "
-            f"p99 {sh['candidate_latency_p99_ms']:.0f} ms; agreement {sh['agreement']:.1%} "
-            f"(|diff| <= {sh['agreement_tolerance']:g}) over {sh['compared']} compared"
+            f"\nshadow: {sh.mirrored} mirrored calls; candidate error rate {sh.candidate_error_rate:.2%}, "
+            f"p99 {sh.candidate_latency_p99_ms:.0f} ms; agreement {sh.agreement:.1%} "
+            f"(|diff| <= {sh.agreement_tolerance:g}) over {sh.compared} compared"
         )
-    if "srm" in s:
-        srm = s["srm"]
-        flag = "MISMATCH" if srm["mismatch"] else "ok"
-        print(f"\nsample ratio ({srm['unit']}): {srm['counts']} vs {srm['expected_shares']}: p = {srm['p_value']:.4g} {flag}")
+    if s.srm is not None:
+        srm = s.srm
+        flag = "MISMATCH" if srm.mismatch else "ok"
+        print(f"\nsample ratio ({srm.unit}): {list(srm.counts)} vs {list(srm.expected_shares)}: "
+              f"p = {srm.p_value:.4g} {flag}")
     if not result.events.empty:
         shown = result.events[~result.events["kind"].isin(["analysis"])]
         if len(shown):
@@ -192,9 +231,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    """``workbench compare``: several strategies on the same traffic, one row each."""
     import pandas as pd
 
     from .experiments import compare
+    from .outputs import escape_control
+    from .scenario import ScenarioError, load_scenario
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     kinds = [k.strip() for k in args.strategies.split(",") if k.strip()]
@@ -229,6 +271,8 @@ def cmd_compare(args) -> int:
 
 def _parse_vary(items: Sequence[str] | None) -> dict:
     """``--vary KEY=V1,V2`` options as ``{key: [values]}`` (values parsed as TOML, else text)."""
+    from .scenario import ScenarioError, parse_override_value
+
     vary: dict = {}
     example = "e.g. faults[0].error_rate=0.02,0.05"
     for item in items or ():
@@ -249,7 +293,9 @@ def _parse_vary(items: Sequence[str] | None) -> dict:
 
 
 def cmd_sweep(args) -> int:
+    """``workbench sweep``: run the scenario over seeds (and a ``--vary`` grid) and tabulate."""
     from .experiments.sweep import format_sweep_table, sweep
+    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     vary = _parse_vary(args.vary)
@@ -269,9 +315,11 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_capacity(args) -> int:
+    """``workbench capacity``: an autoscaled fleet against a fixed fleet sized for the peak."""
     import pandas as pd
 
     from .experiments.capacity import autoscaling_vs_fixed
+    from .scenario import ScenarioError, load_scenario
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     if args.model not in scenario.models:
@@ -290,9 +338,12 @@ def cmd_capacity(args) -> int:
 
 
 def cmd_runs(args) -> int:
+    """``workbench runs [show RUN_ID]``: list recorded runs, or show one."""
     import pandas as pd
 
+    from .outputs import escape_control
     from .registry import RegistryError, RunRegistry
+    from .scenario import ScenarioError
 
     e = escape_control
     try:
@@ -324,7 +375,10 @@ def cmd_runs(args) -> int:
 
 
 def cmd_logs(args) -> int:
+    """``workbench logs``: report on a run's ``log.jsonl`` (templates, volume, anomalies)."""
     from .ops.logs import LogAnalyzer
+    from .outputs import escape_control
+    from .scenario import ScenarioError
 
     path = Path(args.path)
     if path.is_dir():
@@ -356,12 +410,18 @@ def cmd_logs(args) -> int:
 
 def _error_text(exc: ScenarioError) -> str:
     """A scenario error for the terminal: one line, or one line per validation error."""
+    from .outputs import escape_control
+
     if len(exc.errors) > 1:  # the list of validation errors, one per line
         return "\n".join(escape_control(line) for line in str(exc).split("\n"))
     return escape_control(exc)
 
 
 def cmd_validate(args) -> int:
+    """``workbench validate``: load every scenario file; exit 2 if any is invalid."""
+    from .outputs import escape_control
+    from .scenario import ScenarioError, load_scenario
+
     status = 0
     for path in args.scenarios:
         try:
@@ -375,6 +435,7 @@ def cmd_validate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (each sets ``func``, the function to run)."""
     parser = _Parser(prog="workbench", description="Rehearse ML model rollouts on a simulation.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -446,8 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status (2 for bad input)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors exit here, before any heavy import
+    from .outputs import OutputDirError, escape_control
+    from .scenario import ScenarioError
+
     if args.command == "runs":
         if args.show_word == "show" and not args.run_id:
             parser.exit(EXIT_BAD_INPUT, "workbench runs show: error: give a run id\n")

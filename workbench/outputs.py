@@ -356,7 +356,7 @@ def atomic_output_dir(path: str | os.PathLike, kind: str, force: bool = False) -
     >>> read_manifest(root / "out")["files"]
     ['a.txt']
     """
-    from . import __version__
+    from ._version import __version__
 
     _clean_stale_siblings(_target(path))
     target = check_output_dir(path, force=force, kind=kind)

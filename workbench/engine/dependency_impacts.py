@@ -28,6 +28,7 @@ class ImpactSegment:
 
 
 def build_monitor(scenario: Scenario) -> DependencyMonitor:
+    """A dependency monitor holding the scenario's models, services and dependency edges."""
     mon = DependencyMonitor()
     for name in list(scenario.models) + list(scenario.services):
         mon.add_node(name)

@@ -1,11 +1,12 @@
-"""Wiring of the monitors into the simulation: feeding, scheduled evaluation, alerts, rollback.
+"""Wiring of the monitors into a run: feeding, scheduled evaluation, alerts, rollback.
 
 The monitors themselves (:mod:`workbench.monitoring`) take plain values; this hub
-feeds them from the engine (outcomes as requests finish, labels as they arrive,
-features from the arrival stream), evaluates them every ``monitoring.interval_s``,
-turns alarms into alerts (events plus user callbacks; a callback that raises is
-logged and never stops the run) and, for the monitors the ``[rollback]`` policy
-names as triggers, asks the engine for the one and only rollback.
+feeds them from the run's :class:`~.context.RunContext` (outcomes as requests
+finish, labels as they arrive, features from the arrival stream), evaluates them
+every ``monitoring.interval_s``, turns alarms into alerts (events plus user
+callbacks; a callback that raises is logged and never stops the run) and asks the
+:class:`~.rollback.RollbackPolicy` whether an alert or a health breach rolls back;
+when it says so, the hub asks the context for the one and only rollback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from ..monitoring.health import HealthMonitor
 from ..monitoring.performance import PerformanceMonitor
 from ..scenario import MonitoringConfig, RollbackConfig
 from ..status import DROPPED, OK, STATUS_NAMES
+from .context import RunContext
 from .labels import LabelPump
+from .rollback import RollbackPolicy
 
 __all__ = ["MonitorHub", "Alert"]
 
@@ -40,18 +43,23 @@ class Alert(dict):
 
 
 class MonitorHub:
+    """The run's monitors: fed by the engine, evaluated on schedule, alarms turned into alerts.
+
+    An alert may roll the run back, as the :class:`~.rollback.RollbackPolicy` decides.
+    """
+
     def __init__(
         self,
-        sim,
+        ctx: RunContext,
         config: MonitoringConfig,
         rollback: RollbackConfig | None,
         callbacks: list[Callable[[Alert], Any]] | None = None,
     ):
-        self.sim = sim
+        self.ctx = ctx
         self.config = config
-        self.rollback_config = rollback
+        self.policy = RollbackPolicy(rollback)
         self.callbacks = list(callbacks or [])
-        names = sim.model_names
+        names = ctx.model_names
         self.health = [HealthMonitor(window_s=config.health_window_s) for _ in names]
         self.performance = (
             [PerformanceMonitor(reference_n=config.performance_reference_n, window_n=config.performance_window_n)
@@ -61,7 +69,7 @@ class MonitorHub:
         self.detectors: list[tuple[int, str, Any, str]] = []
         for k, spec in enumerate(config.detectors):
             det = make_detector(spec.name, **spec.params)
-            self.detectors.append((sim.model_index[spec.model], spec.signal, det, f"{spec.name}[{k}]"))
+            self.detectors.append((ctx.model_index[spec.model], spec.signal, det, f"{spec.name}[{k}]"))
         self._latency_detectors = [d for d in self.detectors if d[1] in ("latency_ms", "error")]
         self._label_detectors = [d for d in self.detectors if d[1] == "abs_error"]
         self.drift_monitor: FeatureDriftMonitor | None = None
@@ -70,15 +78,15 @@ class MonitorHub:
         self.performance_rows: list[tuple] = []
         self.alerts: list[Alert] = []
         self._last_alert: dict[tuple[str, str], float] = {}
-        self._breaches = 0
         self._perf_alerted = [False] * len(names)
-        self._labels = LabelPump(sim.traffic.label_time_s, sim.log_status)
+        self._labels = LabelPump(ctx.traffic.label_time_s, ctx.log.status)
         self.first_alarm_s: dict[str, float] = {}
         self._next_drift_s = 0.0
         self._drift_streak: dict[str, int] = {}
 
     # ---------------------------------------------------------------- feeding
     def on_outcome(self, i: int, m: int, now: float, status: int, latency_ms: float) -> None:
+        """Feed a finished request of model index ``m`` to its health monitor and detectors."""
         self.health[m].observe(now, STATUS_NAMES[status], None if status == DROPPED else latency_ms)
         for dm, signal, det, label in self._latency_detectors:
             if dm != m:
@@ -94,15 +102,15 @@ class MonitorHub:
 
     def _pump_labels(self, now: float) -> None:
         """Feed the labels that arrived by ``now`` (vectorised selection, then one call each)."""
-        sim = self.sim
+        ctx = self.ctx
         ok = self._labels.pump(now)
         if not ok.size:
             return
-        models = np.frombuffer(sim.log_model, dtype=np.int8)[ok]
+        models = np.frombuffer(ctx.log.model, dtype=np.int8)[ok]
         for m in np.unique(models).tolist():
             sel = ok[models == m]
-            preds = sim.draws[m].prediction[sel].tolist()
-            labels = sim.traffic.label[sel].tolist()
+            preds = ctx.predictions(m)[sel].tolist()
+            labels = ctx.traffic.label[sel].tolist()
             if self.performance is not None:
                 observe = self.performance[m].observe_label
                 for p, y in zip(preds, labels, strict=True):
@@ -116,10 +124,11 @@ class MonitorHub:
 
     # ---------------------------------------------------------------- evaluation
     def evaluate(self, now: float) -> None:
-        sim = self.sim
+        """Scheduled evaluation at ``now``: deliver labels, snapshot every monitor, raise alerts."""
+        ctx = self.ctx
         self._pump_labels(now)
         snaps = []
-        for m, name in enumerate(sim.model_names):
+        for m, name in enumerate(ctx.model_names):
             snap = self.health[m].snapshot(now)
             snaps.append(snap)
             self.health_rows.append((
@@ -128,9 +137,9 @@ class MonitorHub:
                 snap.throughput_per_s,
             ))
         if self.performance is not None:
-            statuses = [self.performance[m].status(now) for m in range(len(sim.model_names))]
-            legacy_alarm = bool(statuses[sim.model_index["legacy"]].alarm)
-            for m, (name, st) in enumerate(zip(sim.model_names, statuses, strict=True)):
+            statuses = [self.performance[m].status(now) for m in range(len(ctx.model_names))]
+            legacy_alarm = bool(statuses[ctx.model_index["legacy"]].alarm)
+            for m, (name, st) in enumerate(zip(ctx.model_names, statuses, strict=True)):
                 test = st.last_test
                 self.performance_rows.append((
                     now, name, st.n_labels,
@@ -152,8 +161,7 @@ class MonitorHub:
                               f"baseline mean {st.baseline.mean_error:.3f}{now_text}")
                     # when legacy got worse too, the world changed, not the candidate: a
                     # rollback would not help (RollbackConfig.performance_relative)
-                    pol = self.rollback_config
-                    shared = name != "legacy" and legacy_alarm and (pol is None or pol.performance_relative)
+                    shared = name != "legacy" and legacy_alarm and self.policy.performance_relative
                     if shared:
                         reason += "; legacy degraded too (concept drift?): no rollback, retrain instead"
                     self.alert(now, "performance", name, reason, first_alarm_s=st.first_alarm_s,
@@ -165,13 +173,13 @@ class MonitorHub:
         self._evaluate_health_policy(now, snaps)
 
     def _evaluate_drift(self, now: float) -> None:
-        sim = self.sim
+        ctx = self.ctx
         cfg = self.config
-        arrived = sim._next
+        arrived = ctx.arrived
         if arrived < cfg.drift_reference_n + cfg.drift_window_n:
             return
-        feats = sim.traffic.features
-        names = list(sim.traffic.feature_names)
+        feats = ctx.traffic.features
+        names = list(ctx.traffic.feature_names)
         if self.drift_monitor is None:
             ref = {n: feats[: cfg.drift_reference_n, j] for j, n in enumerate(names)}
             self.drift_monitor = FeatureDriftMonitor(ref)
@@ -192,44 +200,36 @@ class MonitorHub:
                        features=drifted, dataset_drift=bool(report.dataset_drift))
 
     def _evaluate_health_policy(self, now: float, snaps) -> None:
-        pol = self.rollback_config
-        if pol is None or not pol.enabled or not pol.thresholds or "candidate" not in self.sim.model_index:
-            return
-        if self.sim.rolled_back:
-            return  # the candidate serves nobody any more
-        snap = snaps[self.sim.model_index["candidate"]]
-        if snap.n < pol.min_samples:
-            return  # too few requests: neither breach nor pass
-        violations = []
-        for th in pol.thresholds:
-            value = getattr(snap, th.metric)
-            if value is None or not math.isfinite(value):
-                continue
-            if (value > th.threshold) if th.direction == "max" else (value < th.threshold):
-                violations.append({"metric": th.metric, "value": value, "threshold": th.threshold,
-                                   "direction": th.direction})
-        if not violations:
-            self._breaches = 0
-            return
-        self._breaches += 1
-        text = "; ".join(f"{v['metric']} {v['value']:.4g} {'>' if v['direction'] == 'max' else '<'} "
-                         f"{v['threshold']:g}" for v in violations)
+        ctx = self.ctx
+        if not self.policy.judges_health or "candidate" not in ctx.model_index or ctx.rolled_back:
+            return  # no health rule, no candidate, or the candidate serves nobody any more
+        snap = snaps[ctx.model_index["candidate"]]
+        verdict = self.policy.judge_health(snap.n, {th.metric: getattr(snap, th.metric)
+                                                    for th in self.policy.config.thresholds})
+        if verdict is None or not verdict.violations:
+            return  # too few requests, or a clean window
+        violations = list(verdict.violations)
         self.alert(now, "health", "candidate",
-                   f"candidate health breach {self._breaches}/{pol.consecutive}: {text}",
-                   violations=violations, breaches=self._breaches, n=snap.n)
-        if self._breaches >= pol.consecutive and "health" in pol.triggers:
-            self._rollback(now, "health", text, violations)
+                   f"candidate health breach {verdict.breaches}/{self.policy.config.consecutive}: {verdict.text}",
+                   violations=violations, breaches=verdict.breaches, n=snap.n)
+        if verdict.roll_back:
+            self._rollback(now, "health", verdict.text, violations)
 
     # ---------------------------------------------------------------- alerts
     def _detector_alarm(self, now: float, label: str, m: int, signal: str, x: float) -> None:
-        model = self.sim.model_names[m]
+        model = self.ctx.model_names[m]
         self.alert(now, "detector", model, f"{label} on {model} {signal} detected a change (last value {x:.4g})",
                    detector=label, signal=signal)
 
     def alert(self, now: float, monitor: str, model: str, reason: str, **details: Any) -> None:
+        """Raise an alert: an event, the callbacks, and a rollback if the policy says so.
+
+        A repeat of a (monitor, model) alert within the cooldown is dropped, except
+        health alerts.
+        """
         key = (monitor, model)
         last = self._last_alert.get(key)
-        cooldown = self.rollback_config.cooldown_s if self.rollback_config else 60.0
+        cooldown = self.policy.cooldown_s
         first = key not in self.first_alarm_s
         if first:
             self.first_alarm_s[key] = now
@@ -238,35 +238,43 @@ class MonitorHub:
         self._last_alert[key] = now
         alert = Alert(time_s=now, monitor=monitor, model=model, reason=reason, details=details)
         self.alerts.append(alert)
-        self.sim.emit("alert", reason, source=f"monitor:{monitor}", model=model, **details)
+        self.ctx.emit("alert", reason, source=f"monitor:{monitor}", model=model, **details)
         for callback in self.callbacks:
             try:
                 callback(alert)
             except Exception as exc:  # noqa: BLE001 - a failing callback must never stop the run
-                self.sim.emit("alert_callback_failed", f"{type(exc).__name__}: {exc}",
+                self.ctx.emit("alert_callback_failed", f"{type(exc).__name__}: {exc}",
                               source="alerts", model=model, callback=getattr(callback, "__name__", repr(callback)))
-        pol = self.rollback_config
-        if (pol is not None and pol.enabled and monitor in pol.triggers and monitor != "health"
-                and model in ("candidate", "") and details.get("may_roll_back", True)):
+        if self.policy.rolls_back_on_alert(monitor, model, details.get("may_roll_back", True)):
             self._rollback(now, monitor, reason, [details])
 
     def _rollback(self, now: float, trigger: str, reason: str, violations: list) -> None:
-        sim = self.sim
-        if sim.rolled_back or "candidate" not in sim.model_index:
+        ctx = self.ctx
+        if ctx.rolled_back or "candidate" not in ctx.model_index:
             return
         if not self._candidate_served():
             return
-        sim.rollback(f"rollback policy ({trigger}): {reason}", trigger=f"rollback_policy:{trigger}",
+        ctx.rollback(f"rollback policy ({trigger}): {reason}", trigger=f"rollback_policy:{trigger}",
                      violations=violations)
 
     def _candidate_served(self) -> bool:
-        m = self.sim.model_index["candidate"]
-        return self.health[m].snapshot(self.sim.env.now).n > 0 or self.sim.strategy.kind not in ("single", "shadow")
+        m = self.ctx.model_index["candidate"]
+        return self.health[m].snapshot(self.ctx.now_s).n > 0 or self.ctx.strategy.kind not in ("single", "shadow")
+
+    def tables(self) -> dict[str, Any]:
+        """The hub's records as DataFrames: ``health``, ``drift`` and ``performance``."""
+        import pandas as pd
+
+        return {
+            "health": pd.DataFrame(self.health_rows, columns=HEALTH_COLUMNS),
+            "drift": pd.DataFrame(self.drift_rows, columns=DRIFT_COLUMNS),
+            "performance": pd.DataFrame(self.performance_rows, columns=PERFORMANCE_COLUMNS),
+        }
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Health of every model now (for incident records)."""
         out = {}
-        for m, name in enumerate(self.sim.model_names):
+        for m, name in enumerate(self.ctx.model_names):
             s = self.health[m].snapshot(now)
             out[name] = {"n": s.n, "error_rate": s.error_rate, "latency_p95_ms": s.latency_p95_ms,
                          "latency_p99_ms": s.latency_p99_ms, "throughput_per_s": s.throughput_per_s}

@@ -54,21 +54,22 @@ class Server:
 
     def __init__(
         self,
-        sim,
+        ctx,
         log: CallLog,
         pools: list[ReplicaPool | None],
         on_finish: Callable[[int, int, float, int, float], None] | None = None,
     ):
-        self.env = sim.env
+        self.env = ctx.env
         self.log = log
         self.pools = pools
         self.on_finish = on_finish
-        self._service = sim._service
-        self._fails = sim._fails
-        self._outage = sim._outage
-        self._outage_any = sim._outage_any
-        self._timeout_s = sim._timeout_s
-        self._times = sim._times
+        # the run's per-model draws and arrival times (see RunContext), bound once for speed
+        self._service = ctx.service_s
+        self._fails = ctx.fails
+        self._outage = ctx.outage
+        self._outage_any = ctx.outage_any
+        self._timeout_s = ctx.timeout_s
+        self._times = ctx.arrival_s
         self._request = log.request
 
     def _req(self, row: int) -> int:
@@ -115,7 +116,7 @@ class Server:
             done.callbacks.append(self._on_service_done)
 
     def _on_service_done(self, event) -> None:
-        row = event._value
+        row = event.value
         log = self.log
         m = log.model[row]
         i = self._req(row)
@@ -124,15 +125,15 @@ class Server:
         self._release(m)
 
     def _on_caller_timeout(self, event) -> None:
-        row = event._value
+        row = event.value
         m = self.log.model[row]
         self._finish(row, m, TIMEOUT, self.log.queue_ms[row], self._timeout_s[m] * 1000.0)
 
     def _on_release(self, event) -> None:
-        self._release(event._value)
+        self._release(event.value)
 
     def _on_queue_timeout(self, event) -> None:
-        row = event._value
+        row = event.value
         log = self.log
         if log.status[row] != PENDING or log.started[row]:
             return  # already served or being served
@@ -222,8 +223,11 @@ class ReplicaPool:
         return sum(1 for i in self.queue if status[i] == -1)
 
     def queue_full(self, status) -> bool:
-        """Is the waiting line at ``queue_limit``? Entries that gave up are dropped lazily;
-        one pool has one timeout, so they are always at the head."""
+        """Whether the waiting line is at ``queue_limit``.
+
+        Entries that gave up are dropped lazily; one pool has one timeout, so they are
+        always at the head.
+        """
         if self.queue_limit is None:
             return False
         queue = self.queue

@@ -22,15 +22,15 @@ __all__ = ["Mirror"]
 class Mirror:
     """Mirrored calls to one model on a pool of its own, logged apart from the users' requests."""
 
-    def __init__(self, sim, model: str = "candidate", replicas: int | None = None):
-        self.m = sim.model_index[model]
-        cfg = sim.scenario.models[model]
+    def __init__(self, ctx, model: str = "candidate", replicas: int | None = None):
+        self.m = ctx.model_index[model]
+        cfg = ctx.scenario.models[model]
         pool = ReplicaPool(f"{model}-shadow", replicas or cfg.replicas, cfg.queue_limit)
-        pools: list[ReplicaPool | None] = [None] * len(sim.model_names)
+        pools: list[ReplicaPool | None] = [None] * len(ctx.model_names)
         pools[self.m] = pool
         self.pool = pool
-        self.log = CallLog(sim.n, with_request_ids=True)
-        self.server = Server(sim, self.log, pools)
+        self.log = CallLog(ctx.n, with_request_ids=True)
+        self.server = Server(ctx, self.log, pools)
 
     def send(self, i: int, t: float) -> None:
         """Mirror request ``i`` (arrived at ``t``) to the model."""
@@ -39,31 +39,32 @@ class Mirror:
         self.log.request[row] = i
         self.server.dispatch(row, self.m, t)
 
-    def to_frame(self, sim) -> pd.DataFrame:
+    def to_frame(self, ctx) -> pd.DataFrame:
+        """The mirrored calls with the candidate's answers beside what users got (``RunResult.shadow``)."""
         rows = self.log.rows
         ids = np.frombuffer(self.log.request, dtype=np.int64)[:rows].copy()
         status = np.frombuffer(self.log.status, dtype=np.int8)[:rows].copy()
         if (status < 0).any():  # pragma: no cover - conservation guard
             raise RuntimeError("mirrored calls left unfinished")
-        cand = sim.draws[self.m].prediction[ids]
+        cand = ctx.predictions(self.m)[ids]
         ok = status == OK
         prediction = np.where(ok, cand, math.nan)
-        legacy_ok = np.frombuffer(sim.log_status, dtype=np.int8)[ids] == OK
-        user_model = np.frombuffer(sim.log_model, dtype=np.int8)[ids]
+        legacy_ok = np.frombuffer(ctx.log.status, dtype=np.int8)[ids] == OK
+        user_model = np.frombuffer(ctx.log.model, dtype=np.int8)[ids]
         served = np.full(ids.shape, math.nan)
-        for k, d in enumerate(sim.draws):
+        for k in range(len(ctx.model_names)):
             sel = legacy_ok & (user_model == k)
-            served[sel] = d.prediction[ids[sel]]
+            served[sel] = ctx.predictions(k)[ids[sel]]
         return pd.DataFrame(
             {
                 "request_id": ids,
-                "time_s": sim.traffic.time_s[ids],
+                "time_s": ctx.traffic.time_s[ids],
                 "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
                 "queue_ms": np.frombuffer(self.log.queue_ms, dtype=np.float64)[:rows].copy(),
                 "latency_ms": np.frombuffer(self.log.latency_ms, dtype=np.float64)[:rows].copy(),
                 "prediction": prediction,
                 "legacy_prediction": served,
                 "prediction_diff": prediction - served,
-                "label": sim.traffic.label[ids],
+                "label": ctx.traffic.label[ids],
             }
         )

@@ -1,55 +1,42 @@
-"""The SimPy engine: arrivals, routing, replica queues, outcomes, labels, ticks, rollback.
+"""The SimPy event loop: arrivals, routing, serving, ticks, autoscaling, monitors, drain.
 
 The traffic and each model's per-request draws are made up front (see
-:mod:`.traffic` and :mod:`.serving`); the event loop decides which model serves
+:mod:`.traffic` and :mod:`.draws`); the event loop decides which model serves
 each request and when a replica is free. Events are plain SimPy timeouts with
 callbacks (no process per request), so the engine costs about what a bare SimPy
-M/M/c loop costs (``bench/engine.py`` measures it).
+M/M/c loop costs (``bench/engine.py`` measures it). The run's shared state (the
+request log, events, incidents, rollback) lives in :class:`~.context.RunContext`,
+which is also what strategies see; results are built from it by
+:func:`~.results.build_result`.
 
-Statuses: every arrival ends in exactly one of ``ok``, ``error``, ``timeout``,
-``dropped``. ``latency_ms`` is what the user waited (queue plus service, or the
-timeout), ``queue_ms`` the wait for a replica.
+Statuses (:mod:`workbench.status`): every arrival ends in exactly one of ``ok``,
+``error``, ``timeout``, ``dropped``. ``latency_ms`` is what the user waited (queue
+plus service, or the timeout), ``queue_ms`` the wait for a replica.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from array import array
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import simpy
 from simpy.events import Timeout
 
 from ..ops.autoscaling import HorizontalAutoscaler
-from ..rng import stream
 from ..scenario import MonitoringConfig, Scenario
-from ..strategies import (
-    DROPPED,
-    ERROR,
-    OK,
-    TIMEOUT,
-    Request,
-    Strategy,
-    WindowMetrics,
-    build_strategy,
-)
+from ..strategies import Request, Strategy, build_strategy
+from .context import EVENT_COLUMNS, RunContext, to_json_text
 from .dependency_impacts import dependency_segments
-from .draws import ModelDraws, draw_model
+from .draws import draw_model
 from .labels import LabelPump
 from .monitors import MonitorHub
 from .predeployment import validate_candidate
-from .server import CallLog, ReplicaPool, Server
+from .server import ReplicaPool, Server
 from .shadow import Mirror
-from .traffic import Traffic, generate_traffic
+from .traffic import generate_traffic
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
-
-EVENT_COLUMNS = ["time_s", "kind", "source", "model", "reason", "details"]
-_CHUNK_ROWS = 16_384  # requests per chunk when building full-length result columns
 
 
 class Simulation:
@@ -80,38 +67,27 @@ class Simulation:
         self.scenario = scenario
         self.seed = int(seed)
         self.env = simpy.Environment()
-        self.traffic: Traffic = generate_traffic(scenario, self.seed)
+        traffic = generate_traffic(scenario, self.seed)
         models = dict(models or {})
         unknown = set(models) - set(scenario.models)
         if unknown:
             raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
-        self.model_names: tuple[str, ...] = tuple(scenario.models)
-        self.model_index = {name: k for k, name in enumerate(self.model_names)}
-        self._legacy = self.model_index["legacy"]
-        self.draws: list[ModelDraws] = [
-            draw_model(scenario, name, self.traffic, self.seed, models.get(name))
-            for name in self.model_names
-        ]
+        draws = [draw_model(scenario, name, traffic, self.seed, models.get(name)) for name in scenario.models]
         self.strategy = strategy if strategy is not None else build_strategy(scenario)
         self.progress = progress
-        n = self.traffic.n
-        self.n = n
-        # request log: columnar buffers, one slot per arrival, filled in place
-        self.log = CallLog(n)
-        self.log_model = self.log.model
-        self.log_status = self.log.status
-        self.log_queue_ms = self.log.queue_ms
-        self.log_latency_ms = self.log.latency_ms
-        self.log_end_s = self.log.end_s
-        self._started = self.log.started
-        self.events: list[tuple] = []
+        self.context = ctx = RunContext(scenario, self.seed, self.env, traffic, draws)
+        ctx.strategy = self.strategy
+        self.n = ctx.n
+        self.model_names = ctx.model_names
+        del traffic, draws  # the context holds them (re-homed in its buffers)
+        self._legacy = ctx.model_index["legacy"]
         self.pools = [
             ReplicaPool(d.name, d.config.replicas, d.config.queue_limit, tracked=d.config.autoscaling is not None)
-            for d in self.draws
+            for d in ctx.draws
         ]
         self.resource_samples: list[tuple] = []
         self.autoscalers: dict[int, HorizontalAutoscaler] = {}
-        for k, d in enumerate(self.draws):
+        for k, d in enumerate(ctx.draws):
             a = d.config.autoscaling
             if a is not None:
                 self.autoscalers[k] = HorizontalAutoscaler(
@@ -123,239 +99,51 @@ class Simulation:
                     provisioning_delay_s=a.provisioning_delay_s,
                     sync_period_s=a.sync_period_s,
                 )
-        self.rolled_back = False
         self.blocked = False  # a failed pre-deployment validation keeps the candidate out
         self.validation = None
         self._models_given = models
-        self.rollback_time_s: float | None = None
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
-        self._next = 0
-        self.mirror = None
-        self.rng = stream(self.seed, f"strategy:{scenario.strategy.kind}")
+        self.mirror: Mirror | None = None
         self._cancelled: dict[int, int] = {}
-        self._business_u: np.ndarray | None = None  # drawn on first use (see business_u)
-        # fast per-model lookups (array.array indexing returns Python scalars)
-        # (the numpy arrays become zero-copy views of these buffers: no duplicate memory)
-        # (one model at a time, so only one model's arrays exist twice at any moment)
-        self._service: list[array] = []
-        self._fails: list[array] = []
-        self._outage: list[array] = []
-        for d in self.draws:
-            self._service.append(_buffer("d", d.service_s))
-            d.service_s = np.frombuffer(self._service[-1], dtype=np.float64)
-            self._fails.append(_buffer("b", d.fails.view(np.int8)))
-            d.fails = np.frombuffer(self._fails[-1], dtype=np.int8).view(bool)
-            self._outage.append(_buffer("b", d.outage))
-            d.outage = np.frombuffer(self._outage[-1], dtype=np.int8)
-        self._outage_any = [bool(d.outage.any()) for d in self.draws]
-        self._timeout_s = [
-            (d.config.timeout_ms / 1000.0) if d.config.timeout_ms is not None else None
-            for d in self.draws
-        ]
-        # the traffic's arrays become views of these buffers too (one copy in memory)
-        self._times = _buffer("d", self.traffic.time_s)
-        self.traffic = dataclasses.replace(self.traffic, time_s=np.frombuffer(self._times, dtype=np.float64))
-        user_dtype = np.int32 if self.traffic.user_id.dtype == np.int32 else np.int64
-        self._users = _buffer("i" if user_dtype is np.int32 else "q", self.traffic.user_id.astype(user_dtype, copy=False))
-        self.traffic = dataclasses.replace(self.traffic, user_id=np.frombuffer(self._users, dtype=user_dtype))
-        self.server = Server(self, self.log, self.pools, self._on_finish)
-        self._labels = LabelPump(self.traffic.label_time_s, self.log_status)
-        self.incidents: list[tuple] = []
+        self.server = Server(ctx, ctx.log, self.pools, self._on_finish)
+        self._labels = LabelPump(ctx.traffic.label_time_s, ctx.log.status)
         self.hub: MonitorHub | None = None
         if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
-            self.hub = MonitorHub(self, scenario.monitoring or MonitoringConfig(), scenario.rollback, alert_callbacks)
+            self.hub = MonitorHub(ctx, scenario.monitoring or MonitoringConfig(), scenario.rollback, alert_callbacks)
+            ctx.metrics_at = self.hub.snapshot
             self.outcome_listeners.append(self.hub.on_outcome)
         if self.strategy.mirrors:
-            replicas = getattr(getattr(self.strategy, "config", None), "candidate_replicas", None)
-            self.mirror = Mirror(self, "candidate", replicas)
-
-    # ------------------------------------------------------------------ context for strategies
-    @property
-    def now_s(self) -> float:
-        return self.env.now
+            self.mirror = Mirror(ctx, "candidate", self.strategy.mirror_replicas)
 
     @property
-    def models(self) -> tuple[str, ...]:
-        return self.model_names
-
-    @property
-    def slo_latency_ms(self) -> float:
-        return self.scenario.slo.latency_ms
-
-    def emit(self, kind: str, reason: str = "", *, source: str | None = None, model: str = "", time_s: float | None = None, **details: Any) -> None:
-        """Record an event row (strategy decisions, gates, faults, rollbacks)."""
-        src = source or f"strategy:{self.strategy.kind}"
-        t = self.env.now if time_s is None else time_s
-        self.events.append((float(t), kind, src, model, reason, _json(details)))
-
-    def rollback(self, reason: str, trigger: str, **details: Any) -> bool:
-        """Send every request to legacy from the next one on. Returns False if already rolled back."""
-        if self.rolled_back:
-            return False
-        self.rolled_back = True
-        self.rollback_time_s = self.env.now
-        self.emit("rollback", reason, source=trigger, model="candidate", **details)
-        now = self.env.now
-        metrics = self.hub.snapshot(now) if self.hub is not None else {
-            name: {k: v for k, v in self.window(name, max(0.0, now - 60.0)).__dict__.items()
-                   if k not in ("model",)}
-            for name in self.model_names
-        }
-        violations = details.get("violations") or details.get("gates") or []
-        self.incidents.append((now, trigger, reason, _json({"violations": violations}), _json(metrics),
-                               _json({"strategy": self.strategy.kind, "state": self.strategy.state,
-                                      "candidate_weight": self.strategy.candidate_weight()})))
-        self.strategy.on_rollback(self.env.now)
-        return True
-
-    def _window_slice(self, start_s: float, end_s: float | None) -> tuple[int, int, float]:
-        now = self.env.now
-        end = now if end_s is None else min(end_s, now)
-        lo = int(np.searchsorted(self.traffic.time_s, start_s, side="left"))
-        hi = int(np.searchsorted(self.traffic.time_s, end, side="left"))
-        return lo, hi, now
-
-    def _window_arrays(self, model: str, start_s: float, end_s: float | None):
-        lo, hi, now = self._window_slice(start_s, end_s)
-        m = self.model_index[model]
-        model_col = np.frombuffer(self.log_model, dtype=np.int8)[lo:hi]
-        status = np.frombuffer(self.log_status, dtype=np.int8)[lo:hi]
-        end = np.frombuffer(self.log_end_s, dtype=np.float64)[lo:hi]
-        done = (model_col == m) & (status >= 0) & (end <= now)
-        idx = np.nonzero(done)[0] + lo
-        return idx, now
-
-    def window_values(self, model: str, start_s: float, end_s: float | None = None) -> dict[str, np.ndarray]:
-        """Per-request values of ``model`` for requests that arrived in the window and finished.
-
-        Keys: ``latency_ms`` (non-dropped), ``error`` (1.0 for error/timeout/dropped),
-        ``abs_error`` and ``business`` (for ``ok`` requests whose label has arrived).
-        """
-        idx, now = self._window_arrays(model, start_s, end_s)
-        status = np.frombuffer(self.log_status, dtype=np.int8)[idx]
-        latency = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx]
-        served = status != DROPPED
-        labelled = idx[(status == OK) & (self.traffic.label_time_s[idx] <= now)]
-        d = self.draws[self.model_index[model]]
-        abs_err = np.abs(d.prediction[labelled] - self.traffic.label[labelled])
-        return {
-            "latency_ms": latency[served],
-            "error": (status != OK).astype(float),
-            "abs_error": abs_err,
-            "business": self._conversions(labelled, model),
-        }
-
-    def converted(self, request_id: int, model: str) -> bool:
-        """Did request ``request_id`` served by ``model`` convert (business KPI)?"""
-        return bool(self._conversions(np.array([request_id]), model)[0])
-
-    @property
-    def business_u(self) -> np.ndarray:
-        """Uniform draw of each request's business outcome (stream ``business``, drawn on first use)."""
-        if self._business_u is None:
-            self._business_u = stream(self.seed, "business").random(self.n)
-        return self._business_u
-
-    def _conversions(self, idx: np.ndarray, model: str, u: np.ndarray | None = None) -> np.ndarray:
-        """Conversions (1.0 or 0.0) of requests ``idx`` served by ``model``; ``u`` their business uniforms."""
-        b = self.scenario.business
-        d = self.draws[self.model_index[model]]
-        abs_err = np.abs(d.prediction[idx] - self.traffic.label[idx])
-        lat_s = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx] / 1000.0
-        p = b.base_conversion * np.exp(-abs_err / b.error_scale) * np.exp(-lat_s * b.latency_penalty_per_s)
-        return ((self.business_u[idx] if u is None else u) < p).astype(float)
-
-    def conversion_column(self, chunk: int = _CHUNK_ROWS) -> np.ndarray:
-        """Conversion of every request: 1.0 or 0.0 for ``ok`` requests, 0.0 otherwise.
-
-        Computed ``chunk`` requests at a time, so the temporaries stay small; the
-        business uniforms are drawn chunk by chunk when no one has drawn them yet
-        (the same numbers as :attr:`business_u`).
-        """
-        n = self.n
-        out = np.zeros(n)
-        model = np.frombuffer(self.log_model, dtype=np.int8)
-        status = np.frombuffer(self.log_status, dtype=np.int8)
-        gen = stream(self.seed, "business") if self._business_u is None else None
-        for lo in range(0, n, chunk):
-            hi = min(lo + chunk, n)
-            u = gen.random(hi - lo) if gen is not None else self._business_u[lo:hi]
-            ok = status[lo:hi] == OK
-            part = model[lo:hi]
-            for k, name in enumerate(self.model_names):
-                sel = np.flatnonzero(ok & (part == k))
-                if sel.size:
-                    out[lo + sel] = self._conversions(lo + sel, name, u[sel])
-        return out
-
-    def release_draws(self) -> None:
-        """Free the per-model draws and the business uniforms (once the results are built).
-
-        Serving, window queries and conversions need them: call this only when the
-        run is over and nothing will ask the simulation for per-request values again.
-        """
-        for buffers in (self._service, self._fails, self._outage):
-            buffers.clear()
-        self.draws.clear()
-        self._business_u = None
-
-    def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics:
-        """Aggregates of ``model`` over requests that arrived in ``[start_s, end_s)`` and finished."""
-        idx, now = self._window_arrays(model, start_s, end_s)
-        status = np.frombuffer(self.log_status, dtype=np.int8)[idx]
-        latency = np.frombuffer(self.log_latency_ms, dtype=np.float64)[idx]
-        n = int(idx.size)
-        errors = int(np.count_nonzero(status == ERROR))
-        timeouts = int(np.count_nonzero(status == TIMEOUT))
-        dropped = int(np.count_nonzero(status == DROPPED))
-        lat = latency[status != DROPPED]
-        if lat.size:
-            p50, p95, p99 = np.percentile(lat, [50, 95, 99])
-        else:
-            p50 = p95 = p99 = math.nan
-        labelled = idx[(status == OK) & (self.traffic.label_time_s[idx] <= now)]
-        d = self.draws[self.model_index[model]]
-        mae = float(np.mean(np.abs(d.prediction[labelled] - self.traffic.label[labelled]))) if labelled.size else math.nan
-        conv = self._conversions(labelled, model)
-        return WindowMetrics(
-            model=model,
-            start_s=float(start_s),
-            end_s=float(now if end_s is None else min(end_s, now)),
-            n=n,
-            errors=errors,
-            timeouts=timeouts,
-            dropped=dropped,
-            error_rate=(errors + timeouts + dropped) / n if n else math.nan,
-            latency_p50_ms=float(p50),
-            latency_p95_ms=float(p95),
-            latency_p99_ms=float(p99),
-            n_labelled=int(labelled.size),
-            prediction_mae=mae,
-            business_rate=float(conv.mean()) if conv.size else math.nan,
-            slo_breaches=int(np.count_nonzero(lat > self.scenario.slo.latency_ms)),
-        )
+    def rolled_back(self) -> bool:
+        """Whether the run rolled back (every later request went to legacy)."""
+        return self.context.rolled_back
 
     # ------------------------------------------------------------------ event loop
     def run(self) -> Simulation:
         """Simulate the whole scenario, then let in-flight requests finish."""
         env = self.env
         sc = self.scenario
+        ctx = self.context
+        events = ctx.events
         for k, fault in enumerate(sc.faults):
             target = getattr(fault, "target", None) or getattr(fault, "feature", "") or "labels"
             details = fault.model_dump(mode="json")
-            self.events.append((float(fault.start_s), "fault_start", "faults", target, f"{fault.kind} #{k} starts", _json(details)))
+            events.append((float(fault.start_s), "fault_start", "faults", target, f"{fault.kind} #{k} starts",
+                           to_json_text(details)))
             if fault.end_s < sc.duration_s:
-                self.events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends", _json(details)))
+                events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends",
+                               to_json_text(details)))
         self._dependency_events()
         if sc.validation is not None:
             self._validate()
         if self.blocked:
-            self.strategy.ctx = self  # never started: it routes nothing and decides nothing
-            self.strategy.state = "blocked"
+            self.strategy.block(ctx)
         else:
-            self.strategy.start(self)
-        if self.n:
-            first = Timeout(env, self._times[0])
+            self.strategy.start(ctx)
+        if ctx.n:
+            first = Timeout(env, ctx.arrival_s[0])
             first.callbacks.append(self._on_arrival)
         if self.strategy.tick_interval_s or self.strategy.wants_labels:
             env.process(self._ticker())
@@ -383,11 +171,11 @@ class Simulation:
             for r in report.results
         ]
         if report.passed:
-            self.emit("validation_passed", report.summary(), source="validation", model="candidate", time_s=0.0,
+            self.context.emit("validation_passed", report.summary(), source="validation", model="candidate", time_s=0.0,
                       checks=rows)
         else:
             blocking = self.scenario.validation.require_pass
-            self.emit("validation_failed", report.summary() + ("; rollout blocked" if blocking else "; not blocking"),
+            self.context.emit("validation_failed", report.summary() + ("; rollout blocked" if blocking else "; not blocking"),
                       source="validation", model="candidate", time_s=0.0, checks=rows)
             self.blocked = blocking
 
@@ -398,13 +186,13 @@ class Simulation:
         for seg in segments:
             hit = {n: round(v, 4) for n, v in seg.impacts.items() if v > 0}
             if seg.failed != previous:
-                self.emit("dependency_failure", f"down: {', '.join(sorted(map(str, seg.failed)))}; "
+                self.context.emit("dependency_failure", f"down: {', '.join(sorted(map(str, seg.failed)))}; "
                           f"affected: {', '.join(f'{n} ({v:g})' for n, v in sorted(hit.items()) if n not in seg.failed)}",
                           source="dependencies", time_s=seg.start_s, failed=sorted(map(str, seg.failed)), impacts=hit)
             previous = seg.failed
             if seg.end_s < self.scenario.duration_s:
                 if seg.end_s not in starts:
-                    self.emit("dependency_recovered", "all dependencies healthy again; downstream recovered",
+                    self.context.emit("dependency_recovered", "all dependencies healthy again; downstream recovered",
                               source="dependencies", time_s=seg.end_s)
                     previous = frozenset()
 
@@ -416,7 +204,7 @@ class Simulation:
 
     def _resource_sampler(self):
         interval = self.scenario.resources.sample_interval_s
-        status = self.log_status
+        status = self.context.log.status
         while True:
             now = self.env.now
             for pool in self.pools:
@@ -464,11 +252,11 @@ class Simulation:
             pool.provisioning -= cancel
             self._cancelled[m] = self._cancelled.get(m, 0) + cancel
             pool.capacity -= remove - cancel  # running work finishes; nothing new starts
-        self.emit("scale", f"{pool.name}: {current} -> {desired} replicas (utilisation {util:.2f})",
+        self.context.emit("scale", f"{pool.name}: {current} -> {desired} replicas (utilisation {util:.2f})",
                   source="autoscaler", model=pool.name, current=current, desired=desired, utilisation=util)
 
     def _on_provisioned(self, event) -> None:
-        m, add = event._value
+        m, add = event.value
         pool = self.pools[m]
         cancelled = min(add, self._cancelled.get(m, 0))
         if cancelled:
@@ -488,8 +276,11 @@ class Simulation:
             self.progress(self.env.now / self.scenario.duration_s)
 
     def _ticker(self):
-        """Wake for the strategy's analyses (every ``tick_interval_s``) and, when it wants
-        labels, every second to deliver the labels that have arrived."""
+        """Wake the strategy for its analyses and its labels.
+
+        Analyses run every ``tick_interval_s``; a strategy that wants labels is also
+        woken every second to receive the labels that have arrived.
+        """
         strategy = self.strategy
         interval = strategy.tick_interval_s
         next_tick = interval if interval else math.inf
@@ -510,30 +301,34 @@ class Simulation:
                 strategy.tick(self.env.now)
 
     def _deliver_labels(self) -> None:
+        ctx = self.context
         now = self.env.now
         on_label = self.strategy.on_label
-        label = self.traffic.label
+        label = ctx.traffic.label
+        model = ctx.log.model
         for i in self._labels.pump(now).tolist():
-            m = self.log_model[i]
-            on_label(i, self.model_names[m], now, float(self.draws[m].prediction[i]), float(label[i]))
+            m = model[i]
+            on_label(i, ctx.model_names[m], now, float(ctx.predictions(m)[i]), float(label[i]))
 
     def _on_arrival(self, _event) -> None:
         env = self.env
-        i = self._next
-        self._next = i + 1
-        t = self._times[i]
-        if i + 1 < self.n:
-            nxt = Timeout(env, self._times[i + 1] - env.now)
+        ctx = self.context
+        i = ctx.arrived
+        ctx.arrived = i + 1
+        times = ctx.arrival_s
+        t = times[i]
+        if i + 1 < ctx.n:
+            nxt = Timeout(env, times[i + 1] - env.now)
             nxt.callbacks.append(self._on_arrival)
         strategy = self.strategy
-        if self.rolled_back or self.blocked:
+        if ctx.rolled_back or self.blocked:
             m = self._legacy  # legacy serves everything
             request = None
         else:
-            request = Request(i, t, self._users[i], self.traffic.features)
+            request = Request(i, t, ctx.user_ids[i], ctx.traffic.features)
             name = strategy.route(request)
             try:
-                m = self.model_index[name]
+                m = ctx.model_index[name]
             except KeyError:
                 raise RuntimeError(f"strategy {strategy.kind!r} routed to unknown model {name!r}") from None
         if strategy.mirrors and request is not None and self.mirror is not None and strategy.mirror(request):
@@ -546,24 +341,3 @@ class Simulation:
             self.strategy.on_outcome(i, self.model_names[m], now, status, latency_ms)
         for listener in self.outcome_listeners:
             listener(i, m, now, status, latency_ms)
-
-
-def _buffer(code: str, values: np.ndarray) -> array:
-    """A :class:`array.array` of type ``code`` holding a copy of ``values`` (same item size)."""
-    out = array(code)
-    if out.itemsize != values.itemsize:  # pragma: no cover - platform guard
-        raise TypeError(f"array type {code!r} holds {out.itemsize} bytes, values have {values.itemsize}")
-    out.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
-    return out
-
-
-def _json(details: Mapping[str, Any]) -> str:
-    return json.dumps(details, sort_keys=True, default=_json_default, allow_nan=True)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)

@@ -62,14 +62,17 @@ class Catalogue:
 
     @property
     def n_users(self) -> int:
+        """Number of users."""
         return self.affinity.shape[0]
 
     @property
     def n_items(self) -> int:
+        """Number of items."""
         return self.affinity.shape[1]
 
     @property
     def n_grades(self) -> int:
+        """Number of relevance grades (highest grade + 1)."""
         return int(self.grades.max()) + 1
 
     def grades_of(self, user_ids, items) -> np.ndarray:

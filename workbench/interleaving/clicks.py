@@ -137,6 +137,7 @@ class PositionBasedModel(ClickModel):
 
     @property
     def n_grades(self) -> int:
+        """Number of relevance grades the model has probabilities for."""
         return len(self.attractiveness)
 
     def click_probabilities(self, grades: Sequence[int]) -> np.ndarray:
@@ -146,6 +147,7 @@ class PositionBasedModel(ClickModel):
         return exam * _lookup(self.attractiveness, g)
 
     def clicked_positions(self, grades: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
+        """0-based clicked positions: each position examined and clicked independently."""
         g = _grades_list(grades, self.n_grades)
         u = rng.random(len(g)).tolist()
         attr, eta = self.attractiveness, self.eta
@@ -156,6 +158,7 @@ class PositionBasedModel(ClickModel):
         )
 
     def clicks_batch(self, grades: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Boolean click matrix, one list per row; one uniform draw per position."""
         g = _check_grades(np.asarray(grades), self.n_grades)
         if g.ndim != 2:
             raise ValueError(f"grades: must be two-dimensional, got shape {g.shape}")
@@ -197,9 +200,11 @@ class CascadeModel(ClickModel):
 
     @property
     def n_grades(self) -> int:
+        """Number of relevance grades the model has probabilities for."""
         return len(self.click_prob)
 
     def clicked_positions(self, grades: Sequence[int], rng: np.random.Generator) -> tuple[int, ...]:
+        """0-based clicked positions: scan top-down, click, and stop after a click or read on."""
         g = _grades_list(grades, self.n_grades)
         n = len(g)
         u = rng.random(2 * n).tolist()  # same layout as a (2, n) block: clicks, then stops
@@ -213,6 +218,7 @@ class CascadeModel(ClickModel):
         return tuple(out)
 
     def clicks_batch(self, grades: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Boolean click matrix, one list per row; per row the draws of :meth:`clicked_positions`."""
         g = _check_grades(np.asarray(grades), self.n_grades)
         if g.ndim != 2:
             raise ValueError(f"grades: must be two-dimensional, got shape {g.shape}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .catalogue import Catalogue, Recommender
 from .clicks import ClickModel
@@ -97,6 +96,7 @@ class SignTestResult:
 
     @property
     def significant(self) -> bool:
+        """Whether the p-value is below ``alpha``."""
         return self.p_value < self.alpha
 
 
@@ -108,6 +108,8 @@ def sign_test(wins_a: int, wins_b: int, ties: int = 0, alpha: float = 0.05) -> S
     >>> round(sign_test(30, 18, 12).p_value, 4)
     0.1114
     """
+    from scipy import stats
+
     wins_a, wins_b, ties = _count(wins_a, "wins_a"), _count(wins_b, "wins_b"), _count(ties, "ties")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must lie in (0, 1), got {alpha!r}")
@@ -127,6 +129,8 @@ def sign_test_pvalue(wins_a, wins_b) -> np.ndarray:
     For a fair coin the binomial is symmetric, so the two-sided p-value is twice the
     smaller tail, capped at 1; no decisive impression gives 1.
     """
+    from scipy import stats
+
     wa = np.asarray(wins_a, dtype=np.int64)
     wb = np.asarray(wins_b, dtype=np.int64)
     n = wa + wb
@@ -140,6 +144,8 @@ def two_proportion_ztest(successes_a, n_a, successes_b, n_b):
     ``z`` is positive when b's proportion is the larger. Same statistic as
     ``statsmodels.stats.proportion.proportions_ztest`` with its default pooled variance.
     """
+    from scipy import stats
+
     sa, na = np.asarray(successes_a, dtype=float), np.asarray(n_a, dtype=float)
     sb, nb = np.asarray(successes_b, dtype=float), np.asarray(n_b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -263,6 +269,7 @@ class InterleavingResult:
 
     @property
     def n_impressions(self) -> int:
+        """Impressions counted: wins of either ranker plus ties."""
         return self.wins_a + self.wins_b + self.ties
 
 

@@ -13,7 +13,8 @@ __all__ = ["Model", "EstimatorModel", "as_model"]
 class Model(Protocol):
     """Anything with ``predict(features) -> predictions`` on a 2-D array of rows."""
 
-    def predict(self, features: np.ndarray) -> np.ndarray: ...
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Predictions for a 2-D array of rows, one value per row."""
 
 
 class EstimatorModel:
@@ -31,6 +32,7 @@ class EstimatorModel:
         self.columns = columns
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """The estimator's predictions for a 2-D array of rows, one value per row."""
         X = np.atleast_2d(np.asarray(features, dtype=float))
         if self.columns is not None:
             X = X[:, self.columns]

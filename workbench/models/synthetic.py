@@ -39,6 +39,7 @@ class SyntheticModel:
         self.rng = rng
 
     def predict(self, features: np.ndarray) -> np.ndarray:
+        """Signal plus bias plus Gaussian noise, one value per row (one normal draw per row)."""
         features = np.atleast_2d(np.asarray(features, dtype=float))
         z = self.rng.standard_normal(features.shape[0])
         return self.signal(features) + self.bias + self.noise * z

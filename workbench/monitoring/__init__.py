@@ -1,9 +1,12 @@
-"""Monitors that take plain values (the engine feeds them): health, performance from late
-labels, feature drift, streaming change detectors and quantile sketches.
+"""Monitors that take plain values, fed by the engine.
+
+Health, performance from late labels, feature drift, streaming change detectors and
+quantile sketches.
 
 Operations tools (autoscaling, dependency graphs, log analysis) live in
 :mod:`workbench.ops`; scoring monitors against known faults in
-:mod:`workbench.experiments.detection`."""
+:mod:`workbench.experiments.detection`.
+"""
 
 from .detectors import DETECTOR_NAMES, Cusum, RiverDetector, make_detector
 from .drift import DriftReport, FeatureDriftMonitor, SlidingDriftMonitor, population_stability_index

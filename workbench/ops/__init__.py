@@ -1,5 +1,8 @@
-"""Operations around the models: horizontal autoscaling, dependency graphs and their
-failure propagation, and structured-log analysis."""
+"""Operations around the models.
+
+Horizontal autoscaling, dependency graphs and their failure propagation, and
+structured-log analysis.
+"""
 
 from .autoscaling import (
     HorizontalAutoscaler,

@@ -1,11 +1,11 @@
 """Replica autoscaling for the simulated model servers (Kubernetes HPA rule).
 
-The resource monitor of the starting design watched the host it ran on; here the
-quantities are those of the *simulated* fleet: per model, replicas, busy replicas,
-queue length and in-flight requests, sampled by the engine on an interval
-(:class:`ResourceSample`). The autoscaler is pure logic: the engine calls
-:meth:`HorizontalAutoscaler.recommend` every ``sync_period_s`` and applies the
-answer, adding replicas only after ``provisioning_delay_s``.
+The quantities are those of the *simulated* fleet, not of the host the simulation
+runs on: per model, replicas, busy replicas, queue length and in-flight requests,
+sampled by the engine on an interval (:class:`ResourceSample`). The autoscaler is
+pure logic: the engine calls :meth:`HorizontalAutoscaler.recommend` every
+``sync_period_s`` and applies the answer, adding replicas only after
+``provisioning_delay_s``.
 
 References
 ----------
@@ -117,6 +117,17 @@ def hpa_desired_replicas(
     else:
         desired = math.ceil(current * ratio - _CEIL_EPS)
     return _clamp(desired, min_r, max_r)
+
+
+def _scaling_reason(current: int, raw: int, stabilised: int) -> str:
+    """Event-log reason for a stabilised recommendation, before any rate limit."""
+    if stabilised > current:
+        return "scale up"
+    if stabilised < current:
+        return "scale down"
+    if raw < current:
+        return "scale down held by stabilisation window"
+    return "stable"
 
 
 @dataclass(frozen=True)
@@ -277,13 +288,25 @@ class HorizontalAutoscaler:
             self._log(now_s, current, metric, raw, 0, "inactive at zero replicas")
             return 0
 
+        stabilised = self._stabilise(now_s, current, raw)
+        reason = _scaling_reason(current, raw, stabilised)
+        replicas, reason = self._limit_scale_up(now_s, current, stabilised, reason)
+        replicas = _clamp(replicas, self.min_replicas, self.max_replicas)
+        self._log(now_s, current, metric, raw, replicas, reason)
+        return replicas
+
+    def _stabilise(self, now_s: float, current: int, raw: int) -> int:
+        """The raw recommendation after the stabilisation windows; remembers ``raw``.
+
+        Kubernetes ``stabilizeRecommendationWithBehaviors``: scale up to at most the
+        lowest recommendation of the scale-up window, down to at least the highest of
+        the scale-down window. The history starts with the current replica count
+        (``recordInitialRecommendation``), so a fresh controller never scales down on
+        its first look.
+        """
         if not self._seeded:
-            # Kubernetes recordInitialRecommendation: a fresh controller's history starts
-            # with the current replica count, so it never scales down on its first look.
             self._recommendations.append((float(now_s), current))
             self._seeded = True
-
-        # Stabilisation (Kubernetes stabilizeRecommendationWithBehaviors).
         down_cut = now_s - self.scale_down_stabilisation_s
         up_cut = now_s - self.scale_up_stabilisation_s
         up_rec = raw
@@ -297,16 +320,16 @@ class HorizontalAutoscaler:
         self._recommendations.append((float(now_s), raw))
         while self._recommendations and self._recommendations[0][0] <= now_s - self._window_s:
             self._recommendations.popleft()
+        return stabilised
 
-        reason = "stable"
-        if stabilised > current:
-            reason = "scale up"
-        elif stabilised < current:
-            reason = "scale down"
-        elif raw < current:
-            reason = "scale down held by stabilisation window"
+    def _limit_scale_up(
+        self, now_s: float, current: int, stabilised: int, reason: str
+    ) -> tuple[int, str]:
+        """Apply the scale-up rate limit; the replica count and the (updated) reason.
 
-        # Scale-up rate limit: relative to the fleet at the start of the 15 s period.
+        Growth is measured against the smallest fleet observed in the last 15 s
+        period: at most max(+100 %, +4 replicas).
+        """
         self._observed.append((float(now_s), current))
         while self._observed and self._observed[0][0] <= now_s - self._SCALE_UP_PERIOD_S:
             self._observed.popleft()
@@ -320,9 +343,7 @@ class HorizontalAutoscaler:
             if replicas > limit:
                 replicas = max(limit, current)
                 reason = "scale up (rate limited)"
-        replicas = _clamp(replicas, self.min_replicas, self.max_replicas)
-        self._log(now_s, current, metric, raw, replicas, reason)
-        return replicas
+        return replicas, reason
 
     def _log(self, now_s, current, metric, raw, replicas, reason) -> None:
         self.decisions.append(
@@ -436,8 +457,11 @@ def replica_seconds(samples: pd.DataFrame, end_s: float | None = None) -> pd.Ser
 
 
 def resource_summary(samples: pd.DataFrame, end_s: float | None = None) -> pd.DataFrame:
-    """Per model: replica-seconds, time-weighted mean replicas, peak replicas,
-    mean utilisation and peak queue length (one row per model)."""
+    """Per-model resource table, one row per model.
+
+    Columns: replica-seconds, time-weighted mean replicas, peak replicas, mean
+    utilisation and peak queue length.
+    """
     cost = replica_seconds(samples, end_s)
     rows = []
     for model, g in samples.groupby("model", sort=True):

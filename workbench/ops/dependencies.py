@@ -30,29 +30,37 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import pandas as pd
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["AffectedNodes", "DependencyCycle", "DependencyMonitor", "widest_path"]
 
 
 @dataclass(frozen=True)
 class DependencyCycle:
-    """A cycle closed by registering ``edge``; ``cycle`` lists its nodes in edge order,
-    starting and ending at ``edge[0]``."""
+    """A cycle closed by registering ``edge``.
+
+    ``cycle`` lists its nodes in edge order, starting and ending at ``edge[0]``.
+    """
 
     edge: tuple[Hashable, Hashable]
     cycle: tuple[Hashable, ...]
 
 
 class AffectedNodes(frozenset):
-    """The set of nodes affected by a health update (compares equal to a plain set),
-    with :attr:`impacts` mapping each one to its impact *after* the update."""
+    """The set of nodes affected by a health update (compares equal to a plain set).
+
+    :attr:`impacts` maps each one to its impact *after* the update.
+    """
 
     impacts: Mapping[Hashable, float]
 
     def __new__(cls, impacts: Mapping[Hashable, float]):
+        """Build the set from the keys of ``impacts``, keeping the mapping."""
         obj = super().__new__(cls, impacts.keys())
         obj.impacts = dict(impacts)
         return obj
@@ -95,6 +103,7 @@ def widest_path(
 
     Examples
     --------
+    >>> import networkx as nx
     >>> g = nx.DiGraph()
     >>> g.add_edge("a", "b", criticality=0.9); g.add_edge("b", "c", criticality=0.8)
     >>> g.add_edge("a", "c", criticality=0.3)
@@ -152,6 +161,8 @@ class DependencyMonitor:
     """
 
     def __init__(self) -> None:
+        import networkx as nx
+
         self._graph = nx.DiGraph()
         self._down: set[Hashable] = set()
         self._impact: dict[Hashable, float] | None = {}
@@ -160,8 +171,10 @@ class DependencyMonitor:
     # -- graph -----------------------------------------------------------------
     @property
     def graph(self) -> nx.DiGraph:
-        """A copy of the dependency graph (edge attribute ``criticality``, node
-        attribute ``healthy``)."""
+        """A copy of the dependency graph.
+
+        Edges carry the attribute ``criticality``, nodes the attribute ``healthy``.
+        """
         g = self._graph.copy()
         for node in g.nodes:
             g.nodes[node]["healthy"] = node not in self._down
@@ -180,6 +193,8 @@ class DependencyMonitor:
         :class:`DependencyCycle` this edge closes (also appended to
         :attr:`cycle_warnings`), else ``None``; a cycle never raises.
         """
+        import networkx as nx
+
         c = _check_criticality(criticality)
         closes = None
         if source == target:
@@ -207,6 +222,8 @@ class DependencyMonitor:
 
     def cycles(self) -> list[list[Hashable]]:
         """Every elementary cycle currently in the graph (``networkx.simple_cycles``)."""
+        import networkx as nx
+
         return [list(c) for c in nx.simple_cycles(self._graph)]
 
     def upstream(self, name: Hashable) -> list[Hashable]:
@@ -286,8 +303,10 @@ class DependencyMonitor:
         return self._impact
 
     def impact(self, name: Hashable) -> float:
-        """Impact on ``name`` in [0, 1]: 0 healthy, 1 down or hard-dependent on a
-        failed node. Cached; unknown nodes return 0.0."""
+        """Impact on ``name`` in [0, 1]: 0 healthy, 1 down or hard-dependent on a failed node.
+
+        Cached; unknown nodes return 0.0.
+        """
         return self._impacts().get(name, 0.0)
 
     def status(self) -> pd.DataFrame:

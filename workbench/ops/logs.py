@@ -143,8 +143,11 @@ class StructuredLogWriter:
         self.n_written += 1
 
     def write_records(self, records: pd.DataFrame | Iterable[Mapping[str, Any]]) -> int:
-        """Write many entries (DataFrame rows or mappings with at least ``time_s``,
-        ``level`` and ``message``); returns the number written."""
+        """Write many entries; returns the number written.
+
+        Entries are DataFrame rows or mappings with at least ``time_s``, ``level`` and
+        ``message``.
+        """
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
         n = 0
@@ -169,9 +172,11 @@ class StructuredLogWriter:
         return n
 
     def flush(self) -> None:
+        """Flush buffered entries to the file."""
         self._fh.flush()
 
     def close(self) -> None:
+        """Close the file (idempotent)."""
         if not self._fh.closed:
             self._fh.close()
 
@@ -186,9 +191,11 @@ _STATUS_LEVEL = {"ok": "INFO", "timeout": "WARNING", "dropped": "WARNING", "erro
 
 
 def requests_to_log_records(requests: pd.DataFrame, include_ok: bool = True) -> pd.DataFrame:
-    """Log entries for a request log (columns ``request_id``, ``time_s``, ``model``,
-    ``status``, ``latency_ms``): ``ok`` -> INFO, ``timeout``/``dropped`` -> WARNING,
-    ``error`` -> ERROR, with messages that carry the request id and latency.
+    """Log entries for a request log, one per request.
+
+    The request log has columns ``request_id``, ``time_s``, ``model``, ``status`` and
+    ``latency_ms``. Levels: ``ok`` -> INFO, ``timeout``/``dropped`` -> WARNING,
+    ``error`` -> ERROR; messages carry the request id and latency.
 
     Examples
     --------
@@ -481,8 +488,10 @@ class LogAnalyzer:
         return df["level"].isin(ERROR_LEVELS) | df["status"].isin(ERROR_STATUSES)
 
     def categories(self, by: tuple[str, ...] = ("level", "status")) -> pd.DataFrame:
-        """Counts and shares of entries per combination of ``by`` columns (missing
-        values shown as ``"-"``), most frequent first."""
+        """Counts and shares of entries per combination of ``by`` columns, most frequent first.
+
+        Missing values are shown as ``"-"``.
+        """
         by = list(by)
         for col in by:
             if col not in self.entries.columns:
@@ -680,8 +689,10 @@ class LogAnalyzer:
 
     # -- retention -------------------------------------------------------------
     def retain(self, now_s: float, retention_s: float) -> LogAnalyzer:
-        """A new analyser keeping entries with ``time_s >= now_s - retention_s``
-        (retention by simulated time; entries after ``now_s`` are kept)."""
+        """A new analyser keeping entries with ``time_s >= now_s - retention_s``.
+
+        Retention is by simulated time; entries after ``now_s`` are kept.
+        """
         cutoff = _retention_cutoff(now_s, retention_s)
         kept = LogAnalyzer(self.entries[self.entries["time_s"] >= cutoff], self.window_s)
         kept.n_malformed = self.n_malformed

@@ -291,6 +291,7 @@ class Database:
         return self.query("PRAGMA integrity_check")[0][0]
 
     def close(self) -> None:
+        """Close the connection (idempotent)."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

@@ -76,8 +76,11 @@ def _decode_seed(text: str | None) -> int | list[int] | None:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One recorded run. ``seed`` is an int (or a list for sweeps; ``None`` if unset);
-    ``kpis`` is the summary dict with non-finite numbers stored as ``None``."""
+    """One recorded run.
+
+    ``seed`` is an int (or a list for sweeps; ``None`` if unset); ``kpis`` is the
+    summary dict with non-finite numbers stored as ``None``.
+    """
 
     run_id: str
     created_at: str
@@ -108,7 +111,6 @@ class RunRegistry(_UsesDatabase):
     >>> runs.list_runs()[["kind", "scenario_name", "seed"]].values.tolist()
     [['run', 'canary-latency-spike', 7]]
     """
-
 
     def record_run(
         self,

@@ -1,7 +1,7 @@
 """Model version registry: content-addressed versions, stages and lineage (SQLite).
 
 Interface after MLflow's model registry (named models, versions, stages
-``staging``/``production``/``archived``), with what the starting design lacked:
+``staging``/``production``/``archived``), with:
 
 * **content-addressed ids**: ``sha256`` of the canonical JSON of the name, the
   parameters, the artefact fingerprint and the parent id. No timestamp, so the
@@ -13,8 +13,8 @@ Interface after MLflow's model registry (named models, versions, stages
   :meth:`ModelRegistry.history`. Rollback is a stack: it undoes the most recent
   promotion still in force, so repeated rollbacks walk back through releases;
 * **lineage by ancestry**: follow parent links from a version to its root, which
-  is right with branches and several roots (the sketch took a shortest path from
-  an arbitrary first node).
+  is right with branches and several roots (a shortest path from an arbitrary
+  first node is not: there may be no path, or a path through another branch).
 
 Versions are immutable; ids may be abbreviated to any unique prefix (>= 6 hex
 digits), as with git.
@@ -119,8 +119,10 @@ def _loose_json(obj: Any) -> str:
 
 
 def fingerprint_artefact(artefact: bytes | bytearray | memoryview | os.PathLike) -> str:
-    """``sha256:<hex>`` of an artefact: raw bytes, a file's content, or a
-    directory's files (relative paths and contents, in sorted order).
+    """``sha256:<hex>`` of an artefact.
+
+    The artefact is raw bytes, a file's content, or a directory's files (relative
+    paths and contents, in sorted order).
 
     Strings are not accepted (ambiguous between a path and content): pass
     ``pathlib.Path(...)`` or ``text.encode()``.
@@ -158,8 +160,10 @@ def compute_version_id(
     artefact_fingerprint: str | None = None,
     parent: str | None = None,
 ) -> str:
-    """Content address of a version: sha256 (hex) of the canonical JSON of
-    ``{"name", "parameters", "artefact", "parent"}``. No timestamp, no process state.
+    """Content address of a version, free of timestamps and process state.
+
+    The sha256 (hex) of the canonical JSON of ``{"name", "parameters", "artefact",
+    "parent"}``.
 
     Examples
     --------
@@ -216,6 +220,7 @@ class ModelVersion:
 
     @property
     def short_id(self) -> str:
+        """The first 12 hex digits of the version id, for display."""
         return self.version_id[:12]
 
 
@@ -248,7 +253,6 @@ class ModelRegistry(_UsesDatabase):
     >>> reg.rollback("ranker") == v1, reg.get(v2).stage
     (True, 'archived')
     """
-
 
     # -- ids ----------------------------------------------------------------------
     def resolve(self, version_id: str) -> str:
@@ -565,8 +569,11 @@ class ModelRegistry(_UsesDatabase):
         return pd.DataFrame([tuple(r) for r in rows], columns=cols)
 
     def graph(self) -> nx.DiGraph:
-        """All versions as a DiGraph, edges parent -> child; node attributes
-        ``name``, ``stage``, ``metrics``, ``production`` (bool), ``label`` (short id)."""
+        """All versions as a DiGraph, edges parent -> child.
+
+        Node attributes: ``name``, ``stage``, ``metrics``, ``production`` (bool) and
+        ``label`` (short id).
+        """
         g = nx.DiGraph()
         prod = {r[0] for r in self.db.query("SELECT version_id FROM production_pointer")}
         for row in self.db.query("SELECT * FROM model_versions ORDER BY rowid"):

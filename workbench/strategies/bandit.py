@@ -21,6 +21,12 @@ ARMS = ("legacy", "candidate")
 
 
 class Bandit(Strategy):
+    """Route each request to the arm a bandit picks, learning from late rewards.
+
+    Thompson sampling (Beta-Bernoulli) or epsilon-greedy; a guardrail keeps
+    ``min_legacy_share`` of the traffic on legacy.
+    """
+
     kind = "bandit"
 
     def __init__(self, config: BanditStrategy):
@@ -44,6 +50,7 @@ class Bandit(Strategy):
         return row
 
     def route(self, request: Request) -> str:
+        """The guardrail share goes to legacy; other requests to the arm the algorithm picks."""
         cfg = self.config
         u_guard, u_explore = self._draws()
         if u_guard < cfg.min_legacy_share:
@@ -67,6 +74,11 @@ class Bandit(Strategy):
         return ARMS[arm]
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
+        """Count a finished request as a pull, rewarded when ``ok`` within the latency SLO.
+
+        With conversion rewards only a failure counts here (a zero reward); ``ok``
+        requests wait for their label.
+        """
         k = 0 if model == "legacy" else 1
         if self.wants_labels:
             if status != OK:
@@ -77,15 +89,18 @@ class Bandit(Strategy):
             self.successes[k] += 1
 
     def on_label(self, request_id: int, model: str, time_s: float, prediction: float, label: float) -> None:
+        """Count a labelled request as a pull, rewarded when the user converted."""
         k = 0 if model == "legacy" else 1
         self.trials[k] += 1
         self.successes[k] += int(self.ctx.converted(request_id, model))
 
     def candidate_weight(self) -> float:
+        """Share of requests routed to the candidate so far, in percent."""
         total = sum(self.routed)
         return 100.0 * self.routed[1] / total if total else 0.0
 
     def summary(self) -> dict[str, Any]:
+        """Pulls and reward rates per arm, the better arm and the regret."""
         out = super().summary()
         means = [self.successes[k] / self.trials[k] if self.trials[k] else float("nan") for k in (0, 1)]
         best = int(np.nanargmax(means)) if not all(np.isnan(means)) else 0

@@ -78,10 +78,12 @@ class WindowMetrics:
     slo_breaches: int
 
     def get(self, metric: str) -> float:
+        """The value of field ``metric`` as a float."""
         return float(getattr(self, metric))
 
     @property
     def empty(self) -> bool:
+        """Whether the window holds no requests."""
         return self.n == 0
 
 
@@ -94,27 +96,41 @@ class StrategyContext(Protocol):
     scenario: Any  # the validated Scenario (read-only), for planning
 
     @property
-    def now_s(self) -> float: ...
+    def now_s(self) -> float:
+        """Current simulated time in seconds."""
 
     @property
-    def rolled_back(self) -> bool: ...
+    def rolled_back(self) -> bool:
+        """Whether the run has rolled back."""
 
-    def emit(self, kind: str, reason: str = "", **details: Any) -> None: ...
+    def emit(self, kind: str, reason: str = "", *, source: str | None = None, model: str = "",
+             time_s: float | None = None, **details: Any) -> None:
+        """Record an event row.
 
-    def rollback(self, reason: str, trigger: str, **details: Any) -> bool: ...
+        ``source`` defaults to ``strategy:<kind>``, ``model`` and ``time_s`` (default
+        now) are columns, the other keywords go to ``details``.
+        """
 
-    def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics: ...
+    def rollback(self, reason: str, trigger: str, **details: Any) -> bool:
+        """Roll back the run (once); returns whether this call did it."""
+
+    def window(self, model: str, start_s: float, end_s: float | None = None) -> WindowMetrics:
+        """Metrics of ``model``'s requests in ``[start_s, end_s)`` (``end_s`` default now)."""
 
     def window_values(
         self, model: str, start_s: float, end_s: float | None = None
-    ) -> dict[str, np.ndarray]: ...
+    ) -> dict[str, np.ndarray]:
+        """Per-request values of ``model`` in the window, keyed by metric (for judges)."""
 
-    def converted(self, request_id: int, model: str) -> bool: ...
+    def converted(self, request_id: int, model: str) -> bool:
+        """Whether request ``request_id`` served by ``model`` converted (business KPI)."""
 
 
 class UniformStream:
-    """Uniform draws from the strategy's generator, fetched in blocks (one numpy call per
-    ``block`` requests rather than one per request); the sequence is the generator's own.
+    """Uniform draws from the strategy's generator, fetched in blocks.
+
+    One numpy call per ``block`` requests rather than one per request; the sequence
+    is the generator's own.
 
     Examples
     --------
@@ -132,6 +148,7 @@ class UniformStream:
         self._pos = 0
 
     def next(self) -> float:
+        """The next uniform draw in [0, 1)."""
         if self._pos >= self.block:
             self._values = self.rng.random(self.block)
             self._pos = 0
@@ -152,6 +169,8 @@ class Strategy:
     wants_labels = False
     mirrors = False
     tick_interval_s: float | None = None
+    mirror_replicas: int | None = None  # replicas of the mirrored calls' own pool (None: as configured)
+    agreement_tolerance: float = float("nan")  # |difference| at which mirrored predictions agree
 
     def __init__(self) -> None:
         self.ctx: StrategyContext | None = None
@@ -161,11 +180,20 @@ class Strategy:
         """Called once before the first arrival."""
         self.ctx = ctx
 
+    def block(self, ctx: StrategyContext) -> None:
+        """Keep the candidate out: called instead of :meth:`start` when validation fails.
+
+        The strategy never starts, routes nothing and decides nothing.
+        """
+        self.ctx = ctx
+        self.state = "blocked"
+
     def route(self, request: Request) -> str:
+        """The model that serves ``request``: legacy, always."""
         return "legacy"
 
     def mirror(self, request: Request) -> bool:
-        """Shadow strategies: also send this request to the candidate?"""
+        """Whether to also send this request to the candidate (shadow strategies)."""
         return False
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
@@ -190,5 +218,5 @@ class Strategy:
         return {}
 
     def summary(self) -> dict[str, Any]:
-        """Strategy-specific KPIs for ``RunResult.summary['strategy']``."""
+        """Strategy-specific KPIs (``RunResult.summary.strategy.details``)."""
         return {"kind": self.kind, "final_state": self.state}

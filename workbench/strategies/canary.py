@@ -32,6 +32,7 @@ class Cohort:
         self._buckets: dict[int, int] = {}
 
     def bucket(self, user_id: int) -> int:
+        """The user's basis-point bucket (0..9999), cached."""
         b = self._buckets.get(user_id)
         if b is None:
             b = bucket(self.salt, user_id)
@@ -39,6 +40,7 @@ class Cohort:
         return b
 
     def contains(self, user_id: int, weight_percent: float) -> bool:
+        """Whether the user is in the cohort at ``weight_percent`` percent."""
         return self.bucket(user_id) < round(weight_percent * 100)
 
 
@@ -62,6 +64,7 @@ class Canary(Strategy):
         self._seen: dict[int, int] = {}  # user -> bitmask of models seen (1 legacy, 2 candidate)
 
     def start(self, ctx) -> None:
+        """Open the uniform stream and apply the schedule's points at time 0."""
         super().start(ctx)
         self._uniform = UniformStream(ctx.rng)
         self._advance(0.0)
@@ -75,6 +78,7 @@ class Canary(Strategy):
                 self.ctx.emit("step", f"canary weight {previous:g}% -> {weight:g}%", model="candidate", time_s=at_s, weight=weight)
 
     def route(self, request: Request) -> str:
+        """Advance the schedule; the cohort (or a random share of requests) gets the candidate."""
         if self._next_point < len(self._schedule) and self._schedule[self._next_point][0] <= request.time_s:
             self._advance(request.time_s)
         if self.config.per_request:
@@ -87,9 +91,11 @@ class Canary(Strategy):
         return "candidate" if hit else "legacy"
 
     def candidate_weight(self) -> float:
+        """The current canary weight, in percent."""
         return self.weight
 
     def summary(self) -> dict[str, Any]:
+        """Final weight and how many users saw both models."""
         out = super().summary()
         users = len(self._seen)
         both = sum(1 for v in self._seen.values() if v == 3)

@@ -31,6 +31,8 @@ __all__ = ["Interleaving"]
 
 
 class Interleaving(Strategy):
+    """Serve every request on legacy; credit each ``ok`` impression to a ranker by interleaving."""
+
     kind = "interleaving"
     wants_outcomes = True
 
@@ -42,6 +44,7 @@ class Interleaving(Strategy):
         self._pending: dict[int, int] = {}
 
     def start(self, ctx) -> None:
+        """Build the catalogue, the two rankers and the click model from ``catalogue_seed``."""
         super().start(ctx)
         cfg = self.config
         seeds = np.random.SeedSequence(cfg.catalogue_seed).spawn(3)
@@ -53,10 +56,12 @@ class Interleaving(Strategy):
         self.clicks = click_model(cfg.click_model)
 
     def route(self, request: Request) -> str:
+        """Legacy's stack serves every request; remember the user for the impression."""
         self._pending[request.request_id] = request.user_id
         return "legacy"
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
+        """For an ``ok`` answer, interleave the two lists, simulate clicks and record the winner."""
         user = self._pending.pop(request_id, None)
         if user is None or status != OK:
             return
@@ -68,11 +73,13 @@ class Interleaving(Strategy):
                           list(imp.clicked_positions), imp.winner))
 
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The impressions as ``tables['interleaving']``, in request order."""
         frame = pd.DataFrame(self.rows, columns=["request_id", "time_s", "user_id", "method", "items",
                                                  "teams", "clicked_positions", "winner"])
         return {"interleaving": frame.sort_values("request_id", kind="stable").reset_index(drop=True)}
 
     def summary(self) -> dict[str, Any]:
+        """Wins, ties, Delta_AB with a bootstrap interval, sign tests over impressions and users."""
         out = super().summary()
         winners = [r[-1] for r in self.rows]
         wins_a, wins_b = winners.count("a"), winners.count("b")

@@ -4,8 +4,7 @@
 current step's window (since the step started) with threshold gates and/or a
 statistical judge. A failed measurement counts towards ``failure_limit`` (Argo's
 semantics: the rollout aborts when failures exceed the limit; with ``consecutive``
-a pass resets the count, so one flaky window does not roll back a good release,
-Argo Rollouts #4792). Inconclusive measurements hold the step, fail or pass, as
+a pass resets the count, so one flaky window does not roll back a good release). Inconclusive measurements hold the step, fail or pass, as
 configured; never a silent pass. Rollback goes through the engine's single rollback
 path: every request goes to legacy from the next one on.
 """
@@ -23,6 +22,12 @@ __all__ = ["Progressive", "BlueGreen"]
 
 
 class Progressive(Strategy):
+    """Weighted steps, each analysed every ``interval_s``.
+
+    The candidate is promoted after the last step and rolled back when failed
+    analyses exceed ``failure_limit``.
+    """
+
     kind = "progressive"
 
     def __init__(self, config: ProgressiveStrategy):
@@ -43,6 +48,7 @@ class Progressive(Strategy):
         self.plan: list[dict[str, Any]] = []
 
     def start(self, ctx) -> None:
+        """Plan the steps' durations and announce the first step."""
         super().start(ctx)
         self.plan = self._plan_steps(ctx)
         ctx.emit("step", f"step 1/{len(self.config.steps)}: weight {self.weight:g}%", model="candidate",
@@ -55,7 +61,7 @@ class Progressive(Strategy):
         and legacy's configured error rate; a step whose ``pause_s`` is shorter is
         recorded as a ``planning`` event, so a design review sees it before the run.
         """
-        scenario = getattr(ctx, "scenario", None)
+        scenario = ctx.scenario
         gate = next((g for g in self.config.gates if g.metric == "error_rate" and g.direction == "max"
                      and not g.relative_to_legacy), None)
         if scenario is None or gate is None:
@@ -80,16 +86,19 @@ class Progressive(Strategy):
         return plan
 
     def route(self, request: Request) -> str:
+        """The cohort at the current step's weight gets the candidate (everyone once promoted)."""
         if self.state == "promoted":
             return "candidate"
         return "candidate" if self.cohort.contains(request.user_id, self.weight) else "legacy"
 
     def candidate_weight(self) -> float:
+        """The current step's weight in percent (100 once promoted, 0 after a rollback)."""
         if self.state == "rolled_back":
             return 0.0
         return 100.0 if self.state == "promoted" else self.weight
 
     def tick(self, now_s: float) -> None:
+        """Analyse the current step, then roll back, hold, or advance a step."""
         if self.state != "running":
             return
         ctx = self.ctx
@@ -159,6 +168,7 @@ class Progressive(Strategy):
                       analyses=self.analyses)
 
     def summary(self) -> dict[str, Any]:
+        """Step reached, analyses, promotion time, first failure and the step plan."""
         out = super().summary()
         out.update(
             step=self.step_index + 1,
@@ -192,6 +202,7 @@ class BlueGreen(Strategy):
         self.first_failure_s: float | None = None
 
     def route(self, request: Request) -> str:
+        """Legacy until ``switch_s``, then the candidate for every request."""
         if not self.switched and request.time_s >= self.switch_s:
             self.switched = True
             self.ctx.emit("switch", "traffic switched from legacy (blue) to candidate (green)",
@@ -199,9 +210,11 @@ class BlueGreen(Strategy):
         return "candidate" if self.switched else "legacy"
 
     def candidate_weight(self) -> float:
+        """100 after the switch while running, 0 otherwise."""
         return 100.0 if self.switched and self.state == "running" else 0.0
 
     def tick(self, now_s: float) -> None:
+        """After the switch, analyse the gates against blue's last window; roll back on failures."""
         if not self.switched or self.state != "running" or not self.config.gates:
             return
         start = max(self.switch_s, now_s - self.config.window_s)
@@ -219,6 +232,7 @@ class BlueGreen(Strategy):
             self.failures = 0
 
     def summary(self) -> dict[str, Any]:
+        """Switch time and first failure (``final_state`` is ``switched`` while running)."""
         out = super().summary()
         if self.state == "running" and self.switched:
             out["final_state"] = "switched"

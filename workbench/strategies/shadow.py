@@ -26,15 +26,20 @@ class Shadow(Strategy):
         super().__init__()
         self.config = config
         self.mirrored = 0
+        self.mirror_replicas = config.candidate_replicas
+        self.agreement_tolerance = config.agreement_tolerance
 
     def start(self, ctx) -> None:
+        """Open the uniform stream that picks the mirrored requests."""
         super().start(ctx)
         self._uniform = UniformStream(ctx.rng)
 
     def route(self, request: Request) -> str:
+        """Users always get legacy's answer."""
         return "legacy"
 
     def mirror(self, request: Request) -> bool:
+        """Mirror the request to the candidate with probability ``mirror_fraction``."""
         if self.config.mirror_fraction >= 1.0:
             self.mirrored += 1
             return True
@@ -44,6 +49,7 @@ class Shadow(Strategy):
         return False
 
     def summary(self) -> dict[str, Any]:
+        """Number of mirrored requests and the configured fraction."""
         out = super().summary()
         out.update(mirrored=self.mirrored, mirror_fraction=self.config.mirror_fraction)
         return out

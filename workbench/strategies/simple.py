@@ -21,12 +21,15 @@ class Single(Strategy):
         self.model = (config or SingleStrategy()).model
 
     def route(self, request: Request) -> str:
+        """The configured model serves every request."""
         return self.model
 
 
 class ABTest(Strategy):
-    """A/B split: each request (or each user, when ``sticky``) goes to the candidate
-    with probability ``candidate_fraction``.
+    """A/B split with a fixed candidate share.
+
+    Each request (or each user, when ``sticky``) goes to the candidate with
+    probability ``candidate_fraction``.
 
     Per-request draws come from the strategy's own seeded stream; sticky assignment
     uses a stable hash of (salt, user id) at basis-point granularity, never builtin
@@ -44,10 +47,12 @@ class ABTest(Strategy):
         self.assigned = {"legacy": 0, "candidate": 0}
 
     def start(self, ctx) -> None:
+        """Open the uniform stream for per-request draws."""
         super().start(ctx)
         self._uniform = UniformStream(ctx.rng)
 
     def in_candidate_cohort(self, user_id: int) -> bool:
+        """Whether the user's stable bucket puts them in the candidate arm (cached)."""
         hit = self._cohort.get(user_id)
         if hit is None:
             hit = bucket(self.config.salt, user_id) < self._threshold_bp
@@ -55,6 +60,7 @@ class ABTest(Strategy):
         return hit
 
     def route(self, request: Request) -> str:
+        """The user's arm when ``sticky``, else a fresh draw per request; counts the assignment."""
         if self.config.sticky:
             model = "candidate" if self.in_candidate_cohort(request.user_id) else "legacy"
         else:
@@ -63,9 +69,11 @@ class ABTest(Strategy):
         return model
 
     def candidate_weight(self) -> float:
+        """The candidate fraction, in percent."""
         return 100.0 * self.fraction
 
     def summary(self) -> dict[str, Any]:
+        """Requests assigned to each arm and the split's configuration."""
         out = super().summary()
         out.update(
             assigned_legacy=self.assigned["legacy"],

@@ -1,5 +1,8 @@
-"""Monitoring and operations figures: drift scores, fleet against load, interleaving credit,
-dependency graphs and version lineage. DataFrames (or networkx graphs) in, Figures out."""
+"""Monitoring and operations figures.
+
+Drift scores, fleet against load, interleaving credit, dependency graphs and version
+lineage. DataFrames (or networkx graphs) in, Figures out.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .style import finish_legend, mark_events, model_color, new_figure, time_axis, use_style
-from .timeseries import _require
+from .timeseries import require_table
 
 __all__ = ["drift_scores", "replicas_vs_load", "interleaving_credit", "dependency_graph", "version_lineage"]
 
@@ -30,7 +33,7 @@ def drift_scores(
     test gets its own panel; alerts from ``events`` (``kind == "alert"`` from the drift
     monitor) are marked.
     """
-    _require(drift, "drift", ["time_s", "feature", "test", "statistic", "threshold"])
+    require_table(drift, "drift", ["time_s", "feature", "test", "statistic", "threshold"])
     end = float(end_s if end_s is not None else (drift["time_s"].max() if len(drift) else 1.0))
     tx = time_axis(end, time_unit)
     tests = [t for t in drift["test"].astype(str).unique() if t not in ("missing", "unknown", "empty")]
@@ -76,7 +79,7 @@ def replicas_vs_load(
     ``resources`` is ``RunResult.tables["resources"]``; with ``requests``, the arrival
     rate to the model per ``bin_s`` is drawn on a second axis.
     """
-    _require(resources, "resources", ["time_s", "model", "replicas", "provisioning", "busy"])
+    require_table(resources, "resources", ["time_s", "model", "replicas", "provisioning", "busy"])
     part = resources[resources["model"] == model]
     if part.empty:
         raise ValueError(f"model: no resource samples for {model!r}")
@@ -116,7 +119,7 @@ def interleaving_credit(interleaving: pd.DataFrame, *, time_unit: str = "auto") 
     ``a`` is legacy, ``b`` the candidate). Delta_AB < 0 favours the candidate
     (Chapelle et al. 2012).
     """
-    _require(interleaving, "interleaving", ["time_s", "winner"])
+    require_table(interleaving, "interleaving", ["time_s", "winner"])
     if interleaving.empty:
         raise ValueError("interleaving: no impressions")
     df = interleaving.sort_values("time_s")

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .style import finish_legend, mark_events, model_color, new_figure, time_axis, use_style
-from .timeseries import _require, binned
+from .timeseries import binned, require_table
 
 __all__ = ["shadow_agreement", "compare_panel", "p_values_over_time", "COMPARE_METRICS"]
 
@@ -64,7 +64,7 @@ def shadow_agreement(
     -------
     matplotlib.figure.Figure
     """
-    _require(shadow, "shadow", ["time_s", "status", "prediction_diff"])
+    require_table(shadow, "shadow", ["time_s", "status", "prediction_diff"])
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"tolerance: must be a non-negative number, got {tolerance!r}")
     diff = shadow["prediction_diff"].to_numpy(dtype=float)
@@ -142,7 +142,7 @@ def compare_panel(
     -------
     matplotlib.figure.Figure
     """
-    _require(table, "table", ["strategy"])
+    require_table(table, "table", ["strategy"])
     if metrics is None:
         metrics = [m for m in _DEFAULT_COMPARE if m in table.columns]
         if not metrics:
@@ -245,7 +245,7 @@ def p_values_over_time(
     """
     if x is None:
         x = "time_s" if isinstance(df, pd.DataFrame) and "time_s" in df.columns else "n"
-    _require(df, "df", [x])
+    require_table(df, "df", [x])
     pcols = [c for c in (naive, sequential) if c in df.columns]
     if not pcols:
         raise ValueError(f"df: needs a p-value column ({naive!r} and/or {sequential!r})")

@@ -131,6 +131,7 @@ class TimeAxis:
         return f"time since start ({self.unit})"
 
     def __call__(self, seconds: Any) -> Any:
+        """Seconds converted to the axis unit."""
         return np.asarray(seconds, dtype=float) / self.scale_s
 
 

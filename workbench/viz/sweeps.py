@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .style import new_figure, use_style
-from .timeseries import _require
+from .timeseries import require_table
 
 __all__ = ["oc_curve", "policy_comparison"]
 
@@ -49,7 +49,7 @@ def oc_curve(
         on a second panel; None for the rate only.
     """
     cols = [x, rate, f"{rate}_lo", f"{rate}_hi"] + ([hue] if hue else [])
-    _require(oc, "oc", cols)
+    require_table(oc, "oc", cols)
     delay_cols = [f"{delay}_mean", f"{delay}_mean_lo", f"{delay}_mean_hi"] if delay else []
     draw_delay = bool(delay) and all(c in oc.columns for c in delay_cols)
     groups = [(None, oc)] if hue is None else list(oc.groupby(hue, sort=False))
@@ -91,7 +91,7 @@ def policy_comparison(
     policy: str = "policy",
 ) -> Figure:
     """One bar panel per metric, one bar per policy (same seeds), with intervals where present."""
-    _require(oc, "oc", [policy])
+    require_table(oc, "oc", [policy])
     metrics = [m for m in metrics if m in oc.columns and oc[m].notna().any()]
     if not metrics:
         raise ValueError("metrics: none of the requested columns are in oc (with values)")

@@ -25,7 +25,8 @@ __all__ = ["traffic_share", "latency_over_time", "error_rate_over_time", "binned
 _QUANTILE_STYLES = ("-", "--", ":", "-.")
 
 
-def _require(frame: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
+def require_table(frame: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` if it is a non-empty DataFrame with ``columns``; else a ValueError naming ``name``."""
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
@@ -124,7 +125,7 @@ def traffic_share(
     -------
     matplotlib.figure.Figure
     """
-    _require(requests, "requests", ["time_s", "model"])
+    require_table(requests, "requests", ["time_s", "model"])
     end = _end_s(requests, events, end_s)
     tx = time_axis(end, time_unit)
     idx, centres = binned(requests["time_s"], bin_s, end)
@@ -191,7 +192,7 @@ def latency_over_time(
     -------
     matplotlib.figure.Figure
     """
-    _require(requests, "requests", ["time_s", "model", "status", "latency_ms"])
+    require_table(requests, "requests", ["time_s", "model", "status", "latency_ms"])
     qs = [float(q) for q in quantiles]
     if not qs or not all(0.0 < q < 1.0 for q in qs):
         raise ValueError(f"quantiles: must be fractions in (0, 1), got {quantiles!r}")
@@ -257,7 +258,7 @@ def error_rate_over_time(
     -------
     matplotlib.figure.Figure
     """
-    _require(requests, "requests", ["time_s", "model", "status"])
+    require_table(requests, "requests", ["time_s", "model", "status"])
     bad_set = {str(s) for s in statuses}
     if not bad_set:
         raise ValueError("statuses: give at least one status to count")

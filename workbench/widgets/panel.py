@@ -30,6 +30,7 @@ import pandas as pd
 
 import workbench
 from workbench import viz
+from workbench.summary import RunSummary
 
 from .mapping import (
     CONTROLS,
@@ -83,33 +84,30 @@ def _num(value: Any, spec: str) -> str:
     return spec.format(value)
 
 
-def summary_frame(summary: Mapping[str, Any]) -> pd.DataFrame:
-    """The per-model KPI table of a run's ``summary`` as formatted strings (one row per model)."""
+def summary_frame(summary: RunSummary) -> pd.DataFrame:
+    """The per-model KPI table of a run's summary as formatted strings (one row per model)."""
     rows = {}
-    for name, m in summary["models"].items():
+    for name, m in summary.models.items():
         rows[name] = {
-            "requests": _num(m.get("requests"), "{:,d}"),
-            "users": _num(m.get("users"), "{:,d}"),
-            "error %": _num(100.0 * m["error_rate"] if m.get("error_rate") is not None else None, "{:.2f}"),
-            "p50 ms": _num(m.get("latency_p50_ms"), "{:.1f}"),
-            "p99 ms": _num(m.get("latency_p99_ms"), "{:.1f}"),
-            "queue ms": _num(m.get("mean_queue_ms"), "{:.2f}"),
-            "util": _num(m.get("utilisation"), "{:.2f}"),
-            "MAE": _num(m.get("prediction_mae"), "{:.3f}"),
-            "conv %": _num(100.0 * m["conversion_rate"] if m.get("conversion_rate") is not None else None,
-                           "{:.2f}"),
+            "requests": _num(m.requests, "{:,d}"),
+            "users": _num(m.users, "{:,d}"),
+            "error %": _num(100.0 * m.error_rate, "{:.2f}"),
+            "p50 ms": _num(m.latency_p50_ms, "{:.1f}"),
+            "p99 ms": _num(m.latency_p99_ms, "{:.1f}"),
+            "queue ms": _num(m.mean_queue_ms, "{:.2f}"),
+            "util": _num(m.utilisation, "{:.2f}"),
+            "MAE": _num(m.prediction_mae, "{:.3f}"),
+            "conv %": _num(100.0 * m.conversion_rate, "{:.2f}"),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _outcome(summary: Mapping[str, Any]) -> str:
-    strat = summary.get("strategy", {})
-    parts = [f"strategy <b>{html.escape(str(strat.get('kind', '?')))}</b>"]
-    if "final_state" in strat:
-        parts.append(f"final state <b>{html.escape(str(strat['final_state']))}</b>")
-    rb = summary.get("rollback", {})
-    if rb.get("rolled_back"):
-        parts.append(f"rolled back at {rb['time_s']:.0f} s")
+def _outcome(summary: RunSummary) -> str:
+    strat = summary.strategy
+    parts = [f"strategy <b>{html.escape(strat.kind)}</b>",
+             f"final state <b>{html.escape(strat.final_state)}</b>"]
+    if summary.rollback.rolled_back:
+        parts.append(f"rolled back at {summary.rollback.time_s:.0f} s")
     return ", ".join(parts)
 
 

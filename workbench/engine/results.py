@@ -1,0 +1,391 @@
+"""The results builder: a finished run's request log, events and monitors as a RunResult.
+
+The only place where a :class:`~workbench.summary.RunSummary` is built. It reads the
+run through public accessors (:class:`~.context.RunContext`, the simulation's pools,
+resource samples, strategy, mirror, validation and monitor hub), shares the engine's
+buffers with the request table (no copies), builds full-length columns in place or
+chunk by chunk, and releases the per-model draws before the KPIs are computed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..result import STATUS_CATEGORIES, RunResult
+from ..scenario import Scenario
+from ..status import DROPPED, ERROR, OK, STATUS_NAMES, TIMEOUT
+from ..summary import (
+    Incident,
+    ModelKpis,
+    MonitoringOutcome,
+    ResourceKpis,
+    RollbackOutcome,
+    RunSummary,
+    SampleRatioCheck,
+    ShadowKpis,
+    StrategyOutcome,
+    ValidationOutcome,
+)
+from .context import EVENT_COLUMNS, INCIDENT_COLUMNS, RunContext
+from .draws import CAUSE_MESSAGES, OUTAGE_HANG
+from .simulation import Simulation
+
+__all__ = ["build_result", "summarise"]
+
+
+def build_result(sim: Simulation) -> RunResult:
+    """Turn a finished simulation into a :class:`~workbench.result.RunResult`.
+
+    The request table shares the engine's buffers (no copies), full-length columns
+    are built in place or chunk by chunk, and the per-model draws are released
+    (:meth:`RunContext.release_draws`) before the summary is computed.
+    """
+    ctx = sim.context
+    sc = sim.scenario
+    busy_s = _busy_seconds(ctx)  # before the result's own columns are allocated
+    prediction, cause = _served_values(ctx)
+    converted = ctx.conversion_column()
+    shadow = sim.mirror.to_frame(ctx) if sim.mirror is not None else _empty_shadow()
+    strategy_outcome = StrategyOutcome.from_dict(sim.strategy.summary())
+    strategy_tables = sim.strategy.tables()
+    ctx.release_draws()  # nothing below needs per-request draws
+    requests = _request_table(ctx, prediction, cause, converted)
+    del prediction, cause, converted  # the table holds them
+    events = pd.DataFrame(ctx.events, columns=EVENT_COLUMNS)
+    if not events.empty:
+        events = events.sort_values("time_s", kind="stable").reset_index(drop=True)
+    incidents = pd.DataFrame(ctx.incidents, columns=INCIDENT_COLUMNS)
+    resources = pd.DataFrame(
+        sim.resource_samples,
+        columns=["time_s", "model", "replicas", "provisioning", "busy", "queue_length", "in_flight", "utilisation"],
+    )
+    resource_kpis = _resource_kpis(sim, resources, busy_s)
+    models = summarise(requests, scenario=sc, busy_s_by_model=busy_s)
+    for name, kpi in resource_kpis.items():
+        if sc.models[name].autoscaling is not None and kpi.replica_seconds > 0:
+            models[name]["utilisation"] = busy_s[name] / kpi.replica_seconds
+    tables = {"resources": resources, **strategy_tables}
+    validation = None
+    if sim.validation is not None:
+        tables["validation"] = sim.validation.table
+        validation = ValidationOutcome(passed=bool(sim.validation.passed), blocked=sim.blocked,
+                                       summary=sim.validation.summary())
+    monitoring = None
+    if sim.hub is not None:
+        tables.update(sim.hub.tables())
+        monitoring = _monitoring_outcome(sim.hub)
+    summary = RunSummary(
+        **_run_totals(requests, sc, sim.seed),
+        models={name: ModelKpis(**kpis) for name, kpis in models.items()},
+        strategy=strategy_outcome,
+        resources=resource_kpis,
+        rollback=RollbackOutcome(rolled_back=ctx.rolled_back, time_s=ctx.rollback_time_s),
+        incidents=tuple(Incident(time_s=float(row[0]), trigger=row[1], reason=row[2]) for row in ctx.incidents),
+        validation=validation,
+        monitoring=monitoring,
+        shadow=shadow_kpis(shadow, sim.strategy.agreement_tolerance) if sim.mirror is not None else None,
+        srm=ab_sample_ratio(requests, sc, ctx.rollback_time_s) if sc.strategy.kind == "ab" else None,
+    )
+    return RunResult(scenario=sc, seed=sim.seed, requests=requests, shadow=shadow, events=events,
+                     incidents=incidents, summary=summary, tables=tables)
+
+
+def _busy_seconds(ctx: RunContext) -> dict[str, float]:
+    """Busy replica-seconds per model: the service time of every started call.
+
+    A hung call holds its replica until the caller's timeout.
+    """
+    model_idx = np.frombuffer(ctx.log.model, dtype=np.int8)
+    queue_ms = np.frombuffer(ctx.log.queue_ms, dtype=np.float64)
+    started = np.frombuffer(ctx.log.started, dtype=np.int8).view(bool)  # 0/1 bytes
+    busy_s: dict[str, float] = {}
+    for k, d in enumerate(ctx.draws):
+        sel = started & (model_idx == k)
+        hold = d.service_s[sel]
+        timeout_s = ctx.timeout_s[k]
+        if timeout_s is not None:
+            hang = d.outage[sel] == OUTAGE_HANG
+            wait = queue_ms[sel] / 1000.0
+            hold = np.where(hang, np.maximum(timeout_s - wait, 0.0), hold)
+        busy_s[d.name] = float(hold.sum())
+        del sel, hold
+    return busy_s
+
+
+def _served_values(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
+    """What users got: served predictions and failure causes, one entry per request.
+
+    The serving model's prediction for ``ok`` requests (NaN otherwise) and the failure
+    cause code of ``error`` requests (0 otherwise).
+    """
+    n = ctx.n
+    model_idx = np.frombuffer(ctx.log.model, dtype=np.int8)
+    status_idx = np.frombuffer(ctx.log.status, dtype=np.int8)
+    if n and (status_idx < 0).any():  # pragma: no cover - conservation guard
+        raise RuntimeError(f"{int((status_idx < 0).sum())} requests never finished")
+    ok = status_idx == OK
+    failed = status_idx == ERROR
+    prediction = np.full(n, np.nan)
+    cause = np.zeros(n, dtype=np.int8)
+    for k, d in enumerate(ctx.draws):
+        mine = model_idx == k
+        np.copyto(prediction, d.prediction, where=ok & mine)
+        np.copyto(cause, d.cause, where=failed & mine)
+    return prediction, cause
+
+
+def _request_table(ctx: RunContext, prediction: np.ndarray, cause: np.ndarray, converted: np.ndarray) -> pd.DataFrame:
+    """One row per arrival, sharing the request log's buffers (zero-copy views)."""
+    sc = ctx.scenario
+    tr = ctx.traffic
+    n = ctx.n
+    model_idx = np.frombuffer(ctx.log.model, dtype=np.int8)
+    status_idx = np.frombuffer(ctx.log.status, dtype=np.int8)
+    latency = np.frombuffer(ctx.log.latency_ms, dtype=np.float64)
+    abs_error = np.subtract(prediction, tr.label)
+    np.abs(abs_error, out=abs_error)
+    columns: dict[str, Any] = {
+        "request_id": np.arange(n, dtype=np.int64),
+        "time_s": tr.time_s,
+        "user_id": tr.user_id,
+        "model": pd.Categorical.from_codes(model_idx, categories=list(ctx.model_names)),
+        "status": pd.Categorical.from_codes(status_idx, dtype=STATUS_CATEGORIES),
+        "queue_ms": np.frombuffer(ctx.log.queue_ms, dtype=np.float64),
+        "latency_ms": latency,
+        "end_time_s": np.frombuffer(ctx.log.end_s, dtype=np.float64),
+        "prediction": prediction,
+        "label": tr.label,
+        "label_time_s": tr.label_time_s,
+        "abs_error": abs_error,
+        "converted": converted,
+        "slo_breach": (latency > sc.slo.latency_ms) & (status_idx != DROPPED),
+    }
+    for j, name in enumerate(tr.feature_names):
+        columns[f"feature_{name}"] = tr.features[:, j]
+    # failure causes as categorical codes (no per-request strings): 0 none, 1..4 the
+    # engine's causes, then timeout and queue full
+    categories = ["", *[CAUSE_MESSAGES[c] for c in sorted(CAUSE_MESSAGES)], "timeout", "queue full"]
+    codes = cause  # int8, CAUSE_* values match the positions in ``categories``
+    codes[status_idx == TIMEOUT] = len(CAUSE_MESSAGES) + 1
+    codes[status_idx == DROPPED] = len(CAUSE_MESSAGES) + 2
+    columns["failure_cause"] = pd.Categorical.from_codes(codes, categories=categories)
+    return pd.DataFrame(columns, copy=False)
+
+
+def _run_totals(requests: pd.DataFrame, scenario: Scenario, seed: int) -> dict[str, Any]:
+    """Whole-run counts (all arrivals, warm-up included)."""
+    duration = scenario.duration_s
+    counts = requests["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
+    n = int(len(requests))
+    return {
+        "scenario": scenario.name,
+        "seed": int(seed),
+        "duration_s": float(duration),
+        "warmup_s": float(scenario.warmup_s),
+        "requests": n,
+        "users": _distinct(requests["user_id"].to_numpy()),
+        "status_counts": {k: int(v) for k, v in counts.items()},
+        "error_rate": float((requests["status"] != "ok").mean()) if n else math.nan,
+        "throughput_per_s": float((requests["status"] == "ok").sum()) / duration,
+    }
+
+
+def _monitoring_outcome(hub) -> MonitoringOutcome:
+    by_monitor: dict[str, int] = {}
+    for a in hub.alerts:
+        by_monitor[a["monitor"]] = by_monitor.get(a["monitor"], 0) + 1
+    return MonitoringOutcome(
+        alerts=by_monitor,
+        first_alarm_s={f"{k[0]}:{k[1] or 'traffic'}": v for k, v in hub.first_alarm_s.items()},
+    )
+
+
+def _resource_kpis(sim: Simulation, samples: pd.DataFrame, busy_s: dict[str, float]) -> dict[str, ResourceKpis]:
+    """Per model: replica-seconds paid (the cost), mean and peak replicas, busy seconds."""
+    out: dict[str, ResourceKpis] = {}
+    scale_events = [e[3] for e in sim.context.events if e[1] == "scale"]
+    for pool in sim.pools:
+        if pool.capacity is None:
+            out[pool.name] = ResourceKpis(math.nan, math.nan, math.nan, busy_s.get(pool.name, 0.0))
+            continue
+        part = samples[samples["model"] == pool.name]
+        paid = pool.fleet_area
+        out[pool.name] = ResourceKpis(
+            replica_seconds=float(paid),
+            mean_replicas=float(paid / sim.scenario.duration_s),
+            peak_replicas=float((part["replicas"] + part["provisioning"]).max()) if len(part) else math.nan,
+            busy_seconds=busy_s.get(pool.name, 0.0),
+            scale_events=scale_events.count(pool.name),
+        )
+    return out
+
+
+def shadow_kpis(shadow: pd.DataFrame, tolerance: float) -> ShadowKpis:
+    """Mirrored calls: candidate health and agreement with what users got."""
+    both = shadow["prediction_diff"].notna()
+    lat = shadow.loc[shadow["status"] != "dropped", "latency_ms"].to_numpy()
+    diff = shadow.loc[both, "prediction_diff"].abs().to_numpy()
+    counts = shadow["status"].value_counts().reindex(list(STATUS_NAMES), fill_value=0)
+    n = len(shadow)
+    return ShadowKpis(
+        mirrored=int(n),
+        status_counts={k: int(v) for k, v in counts.items()},
+        candidate_error_rate=float((shadow["status"] != "ok").mean()) if n else math.nan,
+        candidate_latency_p50_ms=float(np.percentile(lat, 50)) if lat.size else math.nan,
+        candidate_latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else math.nan,
+        compared=int(both.sum()),
+        agreement_tolerance=tolerance,
+        agreement=float((diff <= tolerance).mean()) if diff.size else math.nan,
+        mean_abs_diff=float(diff.mean()) if diff.size else math.nan,
+    )
+
+
+def ab_sample_ratio(
+    requests: pd.DataFrame, scenario: Scenario, rollback_time_s: float | None = None
+) -> SampleRatioCheck:
+    """Sample-ratio-mismatch check of an A/B split (chi-square, flag at p < 0.001).
+
+    A sticky split assigns users, so the check counts users; otherwise requests. After
+    a rollback the split is intentionally broken, so only earlier arrivals count.
+    """
+    from ..stats import srm_test
+
+    if rollback_time_s is not None:
+        requests = requests[requests["time_s"] < rollback_time_s]
+    frac = scenario.strategy.candidate_fraction
+    if scenario.strategy.sticky:
+        first = requests.drop_duplicates("user_id")
+        counts = (int((first["model"] == "legacy").sum()), int((first["model"] == "candidate").sum()))
+        unit = "users"
+    else:
+        counts = (int((requests["model"] == "legacy").sum()), int((requests["model"] == "candidate").sum()))
+        unit = "requests"
+    if 0.0 < frac < 1.0 and sum(counts):
+        res = srm_test(list(counts), [1 - frac, frac])
+        p, mismatch = float(res.p_value), bool(res.mismatch)
+    else:
+        p, mismatch = math.nan, False
+    return SampleRatioCheck(unit=unit, counts=counts, expected_shares=(1 - frac, frac), p_value=p,
+                            mismatch=mismatch, before_rollback_only=rollback_time_s is not None)
+
+
+def _empty_shadow() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "request_id": pd.Series(dtype="int64"),
+            "time_s": pd.Series(dtype="float64"),
+            "status": pd.Categorical([], categories=list(STATUS_NAMES)),
+            "latency_ms": pd.Series(dtype="float64"),
+            "prediction": pd.Series(dtype="float64"),
+            "legacy_prediction": pd.Series(dtype="float64"),
+            "prediction_diff": pd.Series(dtype="float64"),
+        }
+    )
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    """Percentile ``q`` of ``values``, partitioning ``values`` in place (no copy)."""
+    return float(np.percentile(values, q, overwrite_input=True)) if values.size else math.nan
+
+
+def _mean_of(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of ``values[mask]`` (NaN when the mask selects nothing)."""
+    part = values[mask]
+    return float(part.mean()) if part.size else math.nan
+
+
+def _distinct(values: np.ndarray, mask: np.ndarray | None = None, chunk: int = 65_536) -> int:
+    """Number of distinct values of ``values[mask]`` (all values when ``mask`` is None).
+
+    Small non-negative integer ids (user ids) are counted with a table of seen ids,
+    filled chunk by chunk, so no full-length copy or sort is made.
+    """
+    n = values.size
+    if n == 0:
+        return 0
+    if values.dtype.kind in "iu":
+        top = int(values.max())
+        if int(values.min()) >= 0 and top < max(4 * n, 1 << 20):
+            seen = np.zeros(top + 1, dtype=bool)
+            for lo in range(0, n, chunk):
+                part = values[lo : lo + chunk]
+                seen[part if mask is None else part[mask[lo : lo + chunk]]] = True
+            return int(np.count_nonzero(seen))
+    return int(np.unique(values if mask is None else values[mask]).size)
+
+
+def summarise(
+    requests: pd.DataFrame,
+    *,
+    scenario: Scenario,
+    busy_s_by_model: dict[str, float],
+) -> dict[str, dict[str, Any]]:
+    """Per-model KPIs over requests arriving after ``warmup_s``.
+
+    The keys are the fields of :class:`~workbench.summary.ModelKpis`.
+    Works on numpy views of the columns with boolean masks, one full-length float
+    temporary at a time (no filtered copies of the table).
+    """
+    duration = scenario.duration_s
+    warm = requests["time_s"].to_numpy() >= scenario.warmup_s
+    model_codes = requests["model"].cat.codes.to_numpy()
+    model_cats = list(requests["model"].cat.categories)
+    status_all = requests["status"].cat.codes.to_numpy()
+    ok_all = status_all == OK
+    served_all = status_all != DROPPED
+    latency_all = requests["latency_ms"].to_numpy()
+    queue_all = requests["queue_ms"].to_numpy()
+    abs_all = requests["abs_error"].to_numpy()
+    conv_all = requests["converted"].to_numpy()
+    slo_all = requests["slo_breach"].to_numpy()
+    users_all = requests["user_id"].to_numpy()
+    models: dict[str, Any] = {}
+    for name, cfg in scenario.models.items():
+        code = model_cats.index(name) if name in model_cats else -2
+        sel = warm & (model_codes == code)
+        k = int(np.count_nonzero(sel))
+        status = status_all[sel]
+        ok = status == OK
+        n_ok = int(np.count_nonzero(ok))
+        window_s = duration - scenario.warmup_s
+        util = (
+            busy_s_by_model.get(name, 0.0) / (cfg.replicas * duration)
+            if cfg.replicas
+            else math.nan
+        )
+        kept = sel & served_all
+        lat = latency_all[kept]  # a copy: the percentiles below partition it in place
+        mean_latency = float(lat.mean()) if lat.size else math.nan
+        p50, p95, p99 = _pct(lat, 50), _pct(lat, 95), _pct(lat, 99)
+        del lat
+        mean_queue = _mean_of(queue_all, kept)
+        del kept
+        abs_err = abs_all[sel & ok_all]
+        mae = float(abs_err.mean()) if abs_err.size else math.nan
+        rmse = float(np.sqrt(np.mean(np.square(abs_err, out=abs_err)))) if abs_err.size else math.nan
+        del abs_err
+        models[name] = {
+            "requests": k,
+            "users": _distinct(users_all, sel),
+            "ok": n_ok,
+            "error": int(np.count_nonzero(status == ERROR)),
+            "timeout": int(np.count_nonzero(status == TIMEOUT)),
+            "dropped": int(np.count_nonzero(status == DROPPED)),
+            "error_rate": float((~ok).mean()) if k else math.nan,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "latency_p99_ms": p99,
+            "mean_latency_ms": mean_latency,
+            "mean_queue_ms": mean_queue,
+            "throughput_per_s": float(n_ok) / window_s,
+            "utilisation": util,
+            "prediction_mae": mae,
+            "prediction_rmse": rmse,
+            "conversion_rate": _mean_of(conv_all, sel) if k else math.nan,
+            "slo_breaches": int(np.count_nonzero(slo_all & sel)),
+        }
+    return models
