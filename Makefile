@@ -19,17 +19,20 @@ demo: $(STAMP)
 	$(BIN)/workbench run scenarios/progressive_bad_candidate.toml --out runs/demo
 	@echo "report: runs/demo/report.md"
 
-## make test: lint, then every test (unit, end-to-end, doctests, notebooks, browser when Chromium exists)
+## make test: lint and the layer contracts, then every test (unit, end-to-end, doctests, notebooks, browser when Chromium exists)
 test: $(STAMP)
 	$(BIN)/ruff check workbench tests bench
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 ## make lab: JupyterLab on notebooks/
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
+## make lint: ruff, and the layer contracts in pyproject.toml ([tool.importlinter])
 lint: $(STAMP)
 	$(BIN)/ruff check workbench tests bench
+	$(BIN)/lint-imports --no-cache --no-logo
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py

@@ -1,15 +1,50 @@
 """Rollout Workbench: rehearse ML model rollouts on a simulation of production traffic.
 
-Public API: :func:`load_scenario`, :func:`run`, :class:`Scenario`,
-:class:`ScenarioError`, :class:`RunResult`.
+Public API: :func:`load_scenario`, :func:`run`, :func:`compare`, :func:`sweep`,
+:class:`Scenario`, :class:`ScenarioError`, :class:`RunResult`, :class:`RunSummary`.
+
+The names are loaded on first use, so ``import workbench`` (and ``workbench --help``)
+does not pay for the engine, pandas or scipy until they are needed.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .api import run
-from .experiments import compare
-from .experiments.sweep import sweep
-from .result import RunResult
-from .scenario import Scenario, ScenarioError, load_scenario
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["__version__", "load_scenario", "run", "compare", "sweep", "Scenario", "ScenarioError", "RunResult"]
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .api import run
+    from .experiments.compare import compare
+    from .experiments.sweep import sweep
+    from .result import RunResult
+    from .scenario import Scenario, ScenarioError, load_scenario
+    from .summary import RunSummary
+
+__all__ = ["__version__", "load_scenario", "run", "compare", "sweep", "Scenario", "ScenarioError", "RunResult",
+           "RunSummary"]
+
+_HOMES = {
+    "run": "workbench.api",
+    "compare": "workbench.experiments.compare",
+    "sweep": "workbench.experiments.sweep",
+    "RunResult": "workbench.result",
+    "RunSummary": "workbench.summary",
+    "Scenario": "workbench.scenario",
+    "ScenarioError": "workbench.scenario",
+    "load_scenario": "workbench.scenario",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
