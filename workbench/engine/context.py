@@ -23,7 +23,7 @@ import numpy as np
 
 from ..rng import stream
 from ..scenario import Scenario
-from ..status import DROPPED, ERROR, OK, TIMEOUT
+from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 from ..strategies import Strategy, WindowMetrics
 from .draws import ModelDraws
 from .server import CallLog
@@ -212,7 +212,7 @@ class RunContext:
         model_col = np.frombuffer(self.log.model, dtype=np.int8)[lo:hi]
         status = np.frombuffer(self.log.status, dtype=np.int8)[lo:hi]
         finished = np.frombuffer(self.log.end_s, dtype=np.float64)[lo:hi]
-        done = (model_col == m) & (status >= 0) & (finished <= now)
+        done = (model_col == m) & (status != PENDING) & (finished <= now)
         return np.nonzero(done)[0] + lo, now
 
     # ------------------------------------------------------------------ per-request values

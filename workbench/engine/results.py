@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..result import STATUS_CATEGORIES, RunResult
 from ..scenario import Scenario
-from ..status import DROPPED, ERROR, OK, STATUS_NAMES, TIMEOUT
+from ..status import DROPPED, ERROR, OK, PENDING, STATUS_NAMES, TIMEOUT
 from ..summary import (
     Incident,
     ModelKpis,
@@ -125,8 +125,8 @@ def _served_values(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
     n = ctx.n
     model_idx = np.frombuffer(ctx.log.model, dtype=np.int8)
     status_idx = np.frombuffer(ctx.log.status, dtype=np.int8)
-    if n and (status_idx < 0).any():  # pragma: no cover - conservation guard
-        raise RuntimeError(f"{int((status_idx < 0).sum())} requests never finished")
+    if n and (status_idx == PENDING).any():  # pragma: no cover - conservation guard
+        raise RuntimeError(f"{int((status_idx == PENDING).sum())} requests never finished")
     ok = status_idx == OK
     failed = status_idx == ERROR
     prediction = np.full(n, np.nan)

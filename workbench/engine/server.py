@@ -220,7 +220,7 @@ class ReplicaPool:
 
     def waiting(self, status) -> int:
         """Requests really waiting (the queue drops given-up entries lazily)."""
-        return sum(1 for i in self.queue if status[i] == -1)
+        return sum(1 for i in self.queue if status[i] == PENDING)
 
     def queue_full(self, status) -> bool:
         """Whether the waiting line is at ``queue_limit``.
@@ -231,6 +231,6 @@ class ReplicaPool:
         if self.queue_limit is None:
             return False
         queue = self.queue
-        while queue and status[queue[0]] != -1:
+        while queue and status[queue[0]] != PENDING:
             queue.popleft()
         return len(queue) >= self.queue_limit

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..status import OK, STATUS_NAMES
+from ..status import OK, PENDING, STATUS_NAMES
 from .server import CallLog, ReplicaPool, Server
 
 __all__ = ["Mirror"]
@@ -44,7 +44,7 @@ class Mirror:
         rows = self.log.rows
         ids = np.frombuffer(self.log.request, dtype=np.int64)[:rows].copy()
         status = np.frombuffer(self.log.status, dtype=np.int8)[:rows].copy()
-        if (status < 0).any():  # pragma: no cover - conservation guard
+        if (status == PENDING).any():  # pragma: no cover - conservation guard
             raise RuntimeError("mirrored calls left unfinished")
         cand = ctx.predictions(self.m)[ids]
         ok = status == OK
