@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="run several strategies on the same traffic")
     p.add_argument("scenario")
     p.add_argument("--strategies", default="ab,canary,progressive,shadow,blue_green",
-                   help="comma-separated kinds (default: %(default)s)")
+                   help="comma-separated kinds (default: %(default)s); a kind the scenario does not "
+                        "configure runs with its named preset (workbench.scenario.presets)")
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--out", default=None, help="directory to write compare.parquet")
     p.add_argument("--force", action="store_true",
