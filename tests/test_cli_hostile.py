@@ -17,7 +17,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import math
 import os
 import resource
 import signal
@@ -34,6 +33,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from scenario_builders import DeepTable, Inline, Verbatim, dotted_path, to_toml, walk
 
 from workbench.cli import main
 
@@ -174,88 +174,6 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
 
 
-# --------------------------------------------------------------------------- TOML writing
-class _Inline(dict):
-    """A table always written as an inline table ``{...}``."""
-
-
-class _Verbatim(str):
-    """A value written to TOML as given (e.g. ``nan``)."""
-
-
-@dataclass(frozen=True)
-class _DeepTable:
-    """``depth`` nested tables ``[...nest.nest.nest]`` written as one header holding ``x = 1``."""
-
-    depth: int
-
-
-def _toml_key(key: str) -> str:
-    if key and all(c.isalnum() or c in "-_" for c in key) and key.isascii():
-        return key
-    return json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, _Verbatim):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(v, dict) and not isinstance(v, _Inline) for v in value)
-
-
-def _dump_table(table: dict, prefix: tuple[str, ...], lines: list[str], *, header: str | None) -> None:
-    scalars = [(k, v) for k, v in table.items()
-               if not ((isinstance(v, dict) and not isinstance(v, _Inline)) or _is_table_array(v)
-                       or isinstance(v, _DeepTable))]
-    deep = [(k, v) for k, v in table.items() if isinstance(v, _DeepTable)]
-    tables = [(k, v) for k, v in table.items() if isinstance(v, dict) and not isinstance(v, _Inline)]
-    arrays = [(k, v) for k, v in table.items() if _is_table_array(v)]
-    # an intermediate table holding only one sub-table needs no header of its own
-    implicit = header is not None and header.startswith("[") and not header.startswith("[[") and not scalars \
-        and len(tables) == 1 and not arrays and not deep
-    if header is not None and not implicit:
-        lines.append(header)
-    for k, v in scalars:
-        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    for k, v in tables:
-        path = (*prefix, k)
-        _dump_table(v, path, lines, header="[" + ".".join(map(_toml_key, path)) + "]")
-    for k, v in arrays:
-        path = (*prefix, k)
-        for item in v:
-            _dump_table(item, path, lines, header="[[" + ".".join(map(_toml_key, path)) + "]]")
-    for k, v in deep:
-        path = (*prefix, k) + (NEST_KEY,) * (v.depth - 1)
-        lines += ["[" + ".".join(map(_toml_key, path)) + "]", "x = 1"]
-
-
-def to_toml(doc: dict) -> str:
-    """A TOML document for ``doc`` (tables as headers, ``_Inline`` tables inline)."""
-    lines: list[str] = []
-    _dump_table(doc, (), lines, header=None)
-    return "\n".join(lines) + "\n"
-
-
 # --------------------------------------------------------------------------- scenarios
 def _shrink(raw: dict) -> dict:
     """A shipped scenario cut to ``SHORT_DURATION_S`` at ``SHORT_RATE_PER_S`` (times scaled)."""
@@ -275,25 +193,6 @@ BASES: dict[str, dict] = {
     p.stem: _shrink(tomllib.loads(p.read_text(encoding="utf-8"))) for p in sorted(SCENARIOS.glob("*.toml"))
 }
 BASE_NAMES = sorted(BASES)
-
-
-def _render(tokens: tuple) -> str:
-    text = ""
-    for t in tokens:
-        text += f"[{t}]" if isinstance(t, int) else (f".{t}" if text else t)
-    return text
-
-
-def _walk(node: Any, tokens: tuple = ()):
-    """Every (path tokens, value) below ``node``, tables and lists included."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield (*tokens, k), v
-            yield from _walk(v, (*tokens, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield (*tokens, i), v
-            yield from _walk(v, (*tokens, i))
 
 
 def _get(node: Any, tokens: tuple) -> Any:
@@ -341,7 +240,7 @@ def _is_number(v: Any) -> bool:
 
 
 def _leaves(raw: dict, pred) -> list[tuple]:
-    return [tok for tok, v in _walk(raw) if pred(tok, v) and not any(f in tok for f in FREE_FORM)]
+    return [tok for tok, v in walk(raw) if pred(tok, v) and not any(f in tok for f in FREE_FORM)]
 
 
 def _required(raw: dict, tokens: tuple) -> bool:
@@ -395,7 +294,7 @@ def _damage_wrong_type(draw, base: str, raw: dict) -> Damage:
     numbers = _leaves(raw, lambda t, v: _is_number(v))
     strings = _leaves(raw, lambda t, v: isinstance(v, str))
     bools = _leaves(raw, lambda t, v: isinstance(v, bool))
-    tables = [t for t, v in _walk(raw) if isinstance(v, dict)]
+    tables = [t for t, v in walk(raw) if isinstance(v, dict)]
     pools = [("number", numbers), ("string", strings), ("bool", bools), ("table", tables)]
     family, pool = draw(st.sampled_from([p for p in pools if p[1]]))
     tokens = draw(st.sampled_from(pool))
@@ -412,9 +311,9 @@ def _damage_wrong_type(draw, base: str, raw: dict) -> Damage:
     else:
         new = draw(st.sampled_from([[1, 2], "table", 3]))
     if isinstance(new, dict):
-        new = _Inline(new)
+        new = Inline(new)
     _set(raw, tokens, new)
-    path = _render(tokens)
+    path = dotted_path(tokens)
     return Damage(base, to_toml(raw), f"{path} = {new!r} (was {old!r})", must=(path,))
 
 
@@ -422,7 +321,7 @@ def _damage_out_of_range(draw, base: str, raw: dict) -> Damage:
     numbers = _leaves(raw, lambda t, v: _is_number(v))
     tokens = draw(st.sampled_from(numbers))
     key = next(t for t in reversed(tokens) if isinstance(t, str))
-    choices: list[Any] = [_Verbatim("nan"), _Verbatim("inf"), _Verbatim("-inf")]
+    choices: list[Any] = [Verbatim("nan"), Verbatim("inf"), Verbatim("-inf")]
     if _time_or_size_key(key) or key == "duration_s":
         choices += [-1, -1e-9, -1e308]
     if key in POSITIVE or tokens == ("duration_s",):
@@ -431,7 +330,7 @@ def _damage_out_of_range(draw, base: str, raw: dict) -> Damage:
         choices += [1e308]
     new = draw(st.sampled_from(choices))
     _set(raw, tokens, new)
-    path = _render(tokens)
+    path = dotted_path(tokens)
     any_of: tuple[str, ...] = ()
     must: tuple[str, ...] = (path,)
     if tokens == ("duration_s",) and new == 1e308:
@@ -440,23 +339,23 @@ def _damage_out_of_range(draw, base: str, raw: dict) -> Damage:
 
 
 def _damage_unknown_key(draw, base: str, raw: dict) -> Damage:
-    tables = [()] + [t for t, v in _walk(raw) if isinstance(v, dict)]
+    tables = [()] + [t for t, v in walk(raw) if isinstance(v, dict)]
     tokens = draw(st.sampled_from(tables))
     _get(raw, tokens)[UNKNOWN_KEY] = 1
-    path = _render((*tokens, UNKNOWN_KEY))
-    must = (_render(tokens), UNKNOWN_KEY) if tokens and tokens[-1] in FREE_FORM else (path,)
+    path = dotted_path((*tokens, UNKNOWN_KEY))
+    must = (dotted_path(tokens), UNKNOWN_KEY) if tokens and tokens[-1] in FREE_FORM else (path,)
     return Damage(base, to_toml(raw), f"unknown key {path}", must=must)
 
 
 def _damage_deleted_key(draw, base: str, raw: dict) -> Damage:
-    keys = [t for t, _ in _walk(raw) if isinstance(t[-1], str) and _required(raw, t)]
+    keys = [t for t, _ in walk(raw) if isinstance(t[-1], str) and _required(raw, t)]
     tokens = draw(st.sampled_from(keys))
     del _get(raw, tokens[:-1])[tokens[-1]]
-    path = _render(tokens)
+    path = dotted_path(tokens)
     if tokens[-1] == "kind":  # a variant table without its tag: "strategy: needs a kind field"
-        must = (_render(tokens[:-1]), "kind")
+        must = (dotted_path(tokens[:-1]), "kind")
     elif tokens[-1] in ("max_value", "min_value"):
-        must = (_render(tokens[:-1]),)
+        must = (dotted_path(tokens[:-1]),)
     else:
         must = (path,)
     return Damage(base, to_toml(raw), f"deleted {path}", must=must)
@@ -465,20 +364,20 @@ def _damage_deleted_key(draw, base: str, raw: dict) -> Damage:
 def _nest(depth: int, form: str) -> Any:
     """``depth`` levels of tables (as headers or inline) or of arrays under one key."""
     if form == "headers":
-        return _DeepTable(depth)
+        return DeepTable(depth, NEST_KEY)
     if form == "inline":
-        return _Verbatim(f"{{{NEST_KEY} = " * (depth - 1) + "{x = 1}" + "}" * (depth - 1))
-    return _Verbatim("[" * depth + "1" + "]" * depth)
+        return Verbatim(f"{{{NEST_KEY} = " * (depth - 1) + "{x = 1}" + "}" * (depth - 1))
+    return Verbatim("[" * depth + "1" + "]" * depth)
 
 
 def _damage_deep_nest(draw, base: str, raw: dict) -> Damage:
     form = draw(st.sampled_from(["headers", "inline", "arrays"]))
     depth = NEST_DEPTH if form == "headers" else draw(st.sampled_from([NEST_DEPTH, 100 * NEST_DEPTH]))
     # tables reachable by dotted keys (a header [a.b.nest...] can reopen them)
-    tables = [()] + [t for t, v in _walk(raw) if isinstance(v, dict) and all(isinstance(x, str) for x in t)]
+    tables = [()] + [t for t, v in walk(raw) if isinstance(v, dict) and all(isinstance(x, str) for x in t)]
     tokens = draw(st.sampled_from(tables))
     _get(raw, tokens)[NEST_KEY] = _nest(depth, form)
-    path = _render((*tokens, NEST_KEY))
+    path = dotted_path((*tokens, NEST_KEY))
     # the message names the path, or says the file nests too deep
     return Damage(base, to_toml(raw), f"{depth} levels of {form} at {path}", any_of=(path, "deep"))
 
@@ -562,9 +461,9 @@ def hostile_overrides(draw) -> tuple[str, str, str, tuple[str, ...]]:
     raw = BASES[base]
     family = draw(st.sampled_from(["wrong_type", "out_of_range", "unknown_key"]))
     if family == "unknown_key":
-        tables = [()] + [t for t, v in _walk(raw) if isinstance(v, dict) and not any(f in t for f in FREE_FORM)]
+        tables = [()] + [t for t, v in walk(raw) if isinstance(v, dict) and not any(f in t for f in FREE_FORM)]
         tokens = (*draw(st.sampled_from(tables)), UNKNOWN_KEY)
-        return base, _render(tokens), "1", (_render(tokens),)
+        return base, dotted_path(tokens), "1", (dotted_path(tokens),)
     tokens = draw(st.sampled_from(_leaves(raw, lambda t, v: _is_number(v))))
     key = tokens[-1] if isinstance(tokens[-1], str) else str(tokens[-1])
     if family == "wrong_type":
@@ -577,7 +476,7 @@ def hostile_overrides(draw) -> tuple[str, str, str, tuple[str, ...]]:
             choices += ["0"]
         if key in HUGE_REFUSED:
             choices += ["1e308"]
-    return base, _render(tokens), draw(st.sampled_from(choices)), (_render(tokens),)
+    return base, dotted_path(tokens), draw(st.sampled_from(choices)), (dotted_path(tokens),)
 
 
 @settings(max_examples=80, deadline=None, derandomize=True, database=None,

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scenario_builders import MIXED
 
 import workbench
 from workbench.engine import Simulation
@@ -195,23 +196,6 @@ def test_run_context_offers_every_name_of_the_strategy_protocol():
     assert isinstance(ctx, RunContext)
     missing = {n for n in names if not hasattr(ctx, n)}
     assert not missing, missing
-
-
-MIXED = {
-    "name": "mixed", "duration_s": 240, "warmup_s": 30,
-    "traffic": {"rate_per_s": 80, "users": 400},
-    "models": {
-        "legacy": {"latency": {"dist": "lognormal", "median_ms": 30, "p99_ms": 120}, "replicas": 3,
-                   "timeout_ms": 200, "error_rate": 0.01},
-        "candidate": {"latency": {"dist": "exponential", "mean_ms": 35}, "replicas": 3, "timeout_ms": 200,
-                      "queue_limit": 4, "error_rate": 0.02, "noise": 0.4},
-    },
-    "strategy": {"kind": "ab", "candidate_fraction": 0.5},
-    "faults": [
-        {"kind": "latency_spike", "target": "candidate", "start_s": 100, "duration_s": 40, "multiplier": 4.0},
-        {"kind": "error_burst", "target": "legacy", "start_s": 160, "duration_s": 30, "error_rate": 0.3},
-    ],
-}
 
 
 def test_conversion_column_is_the_same_however_the_uniforms_are_drawn():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scenario_builders import mmc
 from scipy import stats
 
 import workbench
@@ -18,24 +19,6 @@ from workbench.engine.draws import (
     OUTAGE_REFUSE,
     draw_model,
 )
-
-
-def mmc(rate, mean_ms, c, duration=3600, **extra):
-    return {
-        "name": "mmc",
-        "duration_s": duration,
-        "warmup_s": min(200, duration / 4),
-        "traffic": {"rate_per_s": rate, "users": 1000},
-        "models": {
-            "legacy": {
-                "latency": {"dist": "exponential", "mean_ms": mean_ms},
-                "replicas": c,
-                "error_rate": 0.0,
-                **extra,
-            }
-        },
-    }
-
 
 TWO_MODELS = {
     "name": "two", "duration_s": 600,

@@ -13,28 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import simpy
+from scenario_builders import mmc
 
 import workbench
 from workbench.engine.draws import OUTAGE_HANG, OUTAGE_NONE, OUTAGE_REFUSE
 from workbench.engine.server import CallLog, ReplicaPool, Server
 from workbench.status import DROPPED, ERROR, OK, PENDING, TIMEOUT
-
-
-def mmc(rate, mean_ms, c, duration=3600, **extra):
-    return {
-        "name": "mmc",
-        "duration_s": duration,
-        "warmup_s": min(200, duration / 4),
-        "traffic": {"rate_per_s": rate, "users": 1000},
-        "models": {
-            "legacy": {
-                "latency": {"dist": "exponential", "mean_ms": mean_ms},
-                "replicas": c,
-                "error_rate": 0.0,
-                **extra,
-            }
-        },
-    }
 
 
 def erlang_c_wait_s(lam: float, mu: float, c: int) -> float:

@@ -11,27 +11,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from scenario_builders import MIXED
 
 import workbench
 from workbench.engine import Simulation
 from workbench.status import STATUS_NAMES
 from workbench.strategies import Strategy
 
-MIXED = {
-    "name": "mixed", "duration_s": 240, "warmup_s": 30,
-    "traffic": {"rate_per_s": 80, "users": 400},
-    "models": {
-        "legacy": {"latency": {"dist": "lognormal", "median_ms": 30, "p99_ms": 120}, "replicas": 3,
-                   "timeout_ms": 200, "error_rate": 0.01},
-        "candidate": {"latency": {"dist": "exponential", "mean_ms": 35}, "replicas": 3, "timeout_ms": 200,
-                      "queue_limit": 4, "error_rate": 0.02, "noise": 0.4},
-    },
-    "strategy": {"kind": "ab", "candidate_fraction": 0.5},
-    "faults": [
-        {"kind": "latency_spike", "target": "candidate", "start_s": 100, "duration_s": 40, "multiplier": 4.0},
-        {"kind": "error_burst", "target": "legacy", "start_s": 160, "duration_s": 30, "error_rate": 0.3},
-    ],
-}
 # a bandit rewarded by conversions asks the engine for conversions during the run
 BANDIT = {
     "name": "bandit-conversion", "duration_s": 240,

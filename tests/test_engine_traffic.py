@@ -5,28 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scenario_builders import mmc
 from scipy import stats
 
 import workbench
 from workbench.engine import generate_traffic
 from workbench.engine.traffic import ramp_factor, rate_at, true_signal
-
-
-def mmc(rate, mean_ms, c, duration=3600, **extra):
-    return {
-        "name": "mmc",
-        "duration_s": duration,
-        "warmup_s": min(200, duration / 4),
-        "traffic": {"rate_per_s": rate, "users": 1000},
-        "models": {
-            "legacy": {
-                "latency": {"dist": "exponential", "mean_ms": mean_ms},
-                "replicas": c,
-                "error_rate": 0.0,
-                **extra,
-            }
-        },
-    }
 
 
 def test_arrivals_are_poisson():

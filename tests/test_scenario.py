@@ -9,7 +9,6 @@ corrupt the text) and check that loading either succeeds or raises
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 import tomllib
@@ -20,6 +19,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from scenario_builders import (
+    MINIMAL,
+    TWO_MODELS,
+    dotted_path,
+    raises_scenario_error,
+    to_inline_toml,
+    walk,
+    with_changes,
+)
 from scipy import stats
 
 from workbench.scenario import (
@@ -45,65 +53,6 @@ REQUIRED = {
 }
 RAW = {p.stem: tomllib.loads(p.read_text(encoding="utf-8")) for p in SHIPPED}
 
-MINIMAL = {"name": "minimal", "duration_s": 60, "models": {"legacy": {}}}
-TWO_MODELS = {
-    "name": "two",
-    "duration_s": 600,
-    "models": {
-        "legacy": {"latency": {"dist": "lognormal", "median_ms": 40, "p99_ms": 120}},
-        "candidate": {"latency": {"dist": "lognormal", "median_ms": 35, "p99_ms": 100}},
-    },
-    "strategy": {"kind": "ab", "candidate_fraction": 0.2},
-}
-
-
-def _with(base: dict, **changes: Any) -> dict:
-    out = copy.deepcopy(base)
-    out.update(changes)
-    return out
-
-
-def _raises(source, match: str | None = None, **kwargs) -> ScenarioError:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(source, **kwargs)
-    if match is not None:
-        assert match in str(info.value), str(info.value)
-    return info.value
-
-
-# ----------------------------------------------------------------------------- a tiny TOML emitter
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON escapes are valid TOML escapes
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def to_toml(doc: dict[str, Any]) -> str:
-    """Every top-level key as ``key = <inline value>`` (valid TOML 1.0)."""
-    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in doc.items())
-
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
@@ -117,7 +66,7 @@ def _same(a: Any, b: Any) -> bool:
 
 @pytest.mark.parametrize("stem", sorted(RAW))
 def test_toml_emitter_round_trips_shipped_files(stem):
-    assert _same(tomllib.loads(to_toml(RAW[stem])), RAW[stem])
+    assert _same(tomllib.loads(to_inline_toml(RAW[stem])), RAW[stem])
 
 
 def test_toml_emitter_round_trips_awkward_values():
@@ -125,7 +74,7 @@ def test_toml_emitter_round_trips_awkward_values():
         "a": [1, -2.5, float("inf"), float("nan"), 'q"\n\\é'],
         "b": {"c d": {}, "e": [{"f": True}]},
     }
-    assert _same(tomllib.loads(to_toml(doc)), doc)
+    assert _same(tomllib.loads(to_inline_toml(doc)), doc)
 
 
 # ----------------------------------------------------------------------------- shipped scenarios
@@ -212,12 +161,12 @@ def test_defaults_of_a_minimal_scenario():
 
 
 def test_defaults_of_strategies_and_faults():
-    s = load_scenario(_with(TWO_MODELS, strategy={"kind": "ab"}))
+    s = load_scenario(with_changes(TWO_MODELS, strategy={"kind": "ab"}))
     assert (s.strategy.candidate_fraction, s.strategy.sticky) == (0.5, False)
-    s = load_scenario(_with(TWO_MODELS, strategy={"kind": "canary"}))
+    s = load_scenario(with_changes(TWO_MODELS, strategy={"kind": "canary"}))
     assert s.strategy.candidate_fraction == 0.05
     s = load_scenario(
-        _with(
+        with_changes(
             TWO_MODELS,
             faults=[
                 {"kind": "error_burst", "target": "candidate", "start_s": 10, "error_rate": 0.2}
@@ -304,19 +253,19 @@ def _two(**models_candidate) -> dict:
         (_two(replicas=0), "models.candidate.replicas: input should be greater than or equal to 1"),
         (_two(replicas=2.5), "models.candidate.replicas: input should be a valid integer"),
         (_two(queue_limit=10), "models.candidate.queue_limit: needs replicas"),
-        (_with(TWO_MODELS, strategy={"kind": "abx"}), "strategy.kind: unknown kind 'abx'"),
-        (_with(TWO_MODELS, strategy={"candidate_fraction": 0.5}), "strategy: needs a"),
+        (with_changes(TWO_MODELS, strategy={"kind": "abx"}), "strategy.kind: unknown kind 'abx'"),
+        (with_changes(TWO_MODELS, strategy={"candidate_fraction": 0.5}), "strategy: needs a"),
         (
-            _with(TWO_MODELS, strategy={"kind": "ab", "candidate_fraction": 0.5, "stickyy": True}),
+            with_changes(TWO_MODELS, strategy={"kind": "ab", "candidate_fraction": 0.5, "stickyy": True}),
             "strategy.stickyy: unknown key",
         ),
         (
-            _with(TWO_MODELS, faults=[{"kind": "meteor", "start_s": 1}]),
+            with_changes(TWO_MODELS, faults=[{"kind": "meteor", "start_s": 1}]),
             "faults[0].kind: unknown kind 'meteor'",
         ),
-        (_with(TWO_MODELS, faults={"kind": "outage"}), "faults: input should be a valid list"),
+        (with_changes(TWO_MODELS, faults={"kind": "outage"}), "faults: input should be a valid list"),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 faults=[
                     {"kind": "outage", "target": "candidate", "start_s": 1},
@@ -326,31 +275,31 @@ def _two(**models_candidate) -> dict:
             "faults[1].target: unknown model",
         ),
         (
-            _with(TWO_MODELS, faults=[{"kind": "outage", "target": "candidate", "start_s": 900}]),
+            with_changes(TWO_MODELS, faults=[{"kind": "outage", "target": "candidate", "start_s": 900}]),
             "faults[0].start_s: must be less than duration_s",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 faults=[{"kind": "data_drift", "feature": "x9", "start_s": 1, "shift": 1}],
             ),
             "faults[0].feature: unknown feature 'x9'",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 faults=[{"kind": "outage", "target": "candidate", "start_s": 1, "mode": "hang"}],
             ),
             "faults[0].mode: 'hang' needs models.candidate.timeout_ms",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS, faults=[{"kind": "latency_spike", "target": "candidate", "start_s": 1}]
             ),
             "faults[0].multiplier: a latency spike needs",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 strategy={
                     "kind": "progressive",
@@ -364,7 +313,7 @@ def _two(**models_candidate) -> dict:
             "strategy.steps[1].weight: must be greater than the previous step's weight",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 strategy={
                     "kind": "progressive",
@@ -378,18 +327,18 @@ def _two(**models_candidate) -> dict:
             "strategy.steps[2].weight: input should be less than or equal to 100",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 strategy={"kind": "progressive", "steps": [{"weight": 10}, {"weight": 50}]},
             ),
             "strategy.steps[0].pause_s: is required on every step but the last",
         ),
         (
-            _with(TWO_MODELS, strategy={"kind": "progressive", "steps": []}),
+            with_changes(TWO_MODELS, strategy={"kind": "progressive", "steps": []}),
             "strategy.steps: list should have at least 1 item",
         ),
         (
-            _with(
+            with_changes(
                 TWO_MODELS,
                 strategy={
                     "kind": "canary",
@@ -399,39 +348,39 @@ def _two(**models_candidate) -> dict:
             "strategy.schedule[1].at_s: must be increasing",
         ),
         (
-            _with(MINIMAL, strategy={"kind": "ab"}),
+            with_changes(MINIMAL, strategy={"kind": "ab"}),
             "models.candidate: strategy 'ab' needs a model named 'candidate'",
         ),
         (
-            _with(MINIMAL, models={"primary": {}}),
+            with_changes(MINIMAL, models={"primary": {}}),
             "models.legacy: a model named 'legacy' is required",
         ),
         (
-            _with(MINIMAL, models={"legacy": {}, "bad-name": {}}),
+            with_changes(MINIMAL, models={"legacy": {}, "bad-name": {}}),
             "models.bad-name: model names must be identifiers",
         ),
-        (_with(MINIMAL, warmup_s=60), "warmup_s: must be less than duration_s"),
-        (_with(MINIMAL, duration_s=0), "duration_s: input should be greater than 0"),
-        (_with(MINIMAL, duration_s="long"), "duration_s: expected a number, got text 'long'"),
+        (with_changes(MINIMAL, warmup_s=60), "warmup_s: must be less than duration_s"),
+        (with_changes(MINIMAL, duration_s=0), "duration_s: input should be greater than 0"),
+        (with_changes(MINIMAL, duration_s="long"), "duration_s: expected a number, got text 'long'"),
         (
-            _with(MINIMAL, traffic={"pattern": "spiky"}),
+            with_changes(MINIMAL, traffic={"pattern": "spiky"}),
             "traffic.pattern: input should be 'constant', 'diurnal' or 'bursty'",
         ),
         (
-            _with(MINIMAL, traffic={"features": {}}),
+            with_changes(MINIMAL, traffic={"features": {}}),
             "traffic.features: at least one feature is required",
         ),
-        (_with(MINIMAL, target={"weights": {"x7": 1.0}}), "target.weights.x7: unknown feature"),
+        (with_changes(MINIMAL, target={"weights": {"x7": 1.0}}), "target.weights.x7: unknown feature"),
         (
-            _with(MINIMAL, traffic={"features": {"u": {"dist": "uniform", "low": 1, "high": 1}}}),
+            with_changes(MINIMAL, traffic={"features": {"u": {"dist": "uniform", "low": 1, "high": 1}}}),
             "traffic.features.u.high: must be greater than low",
         ),
         ({"duration_s": 60, "models": {"legacy": {}}}, "name: is required"),
-        (_with(MINIMAL, colour="blue"), "colour: unknown key"),
+        (with_changes(MINIMAL, colour="blue"), "colour: unknown key"),
     ],
 )
 def test_errors_name_the_field_path(raw, expected):
-    err = _raises(raw)
+    err = raises_scenario_error(raw)
     assert any(e.startswith(expected) for e in err.errors), err.errors
     assert expected in str(err)
     assert "Traceback" not in str(err) and "pydantic" not in str(err)
@@ -445,7 +394,7 @@ def test_error_in_a_file_names_the_file_and_the_field(tmp_path):
         '[strategy]\nkind = "ab"\n',
         encoding="utf-8",
     )
-    err = _raises(path)
+    err = raises_scenario_error(path)
     assert str(err) == f"{path}: models.candidate.latency.p99_ms: must be greater than median_ms"
     assert err.source == str(path)
     assert isinstance(err, ValueError)
@@ -454,7 +403,7 @@ def test_error_in_a_file_names_the_file_and_the_field(tmp_path):
 def test_several_errors_are_all_reported(tmp_path):
     path = tmp_path / "many.toml"
     path.write_text('name = "many"\n[models.legacy]\nlaetncy = 3\nreplicas = 0\n', encoding="utf-8")
-    err = _raises(path)
+    err = raises_scenario_error(path)
     text = str(err)
     assert text.startswith(f"{path}: 3 errors")
     for expected in (
@@ -479,16 +428,16 @@ def test_several_errors_are_all_reported(tmp_path):
 def test_unreadable_or_invalid_toml_names_the_file(tmp_path, content, expected):
     path = tmp_path / "broken.toml"
     path.write_bytes(content)
-    err = _raises(path)
+    err = raises_scenario_error(path)
     assert str(err).startswith(f"{path}: ")
     assert expected in str(err)
 
 
 def test_missing_file_and_directory_name_the_file(tmp_path):
     missing = tmp_path / "nope.toml"
-    err = _raises(missing)
+    err = raises_scenario_error(missing)
     assert str(err) == f"{missing}: file not found"
-    err = _raises(tmp_path)
+    err = raises_scenario_error(tmp_path)
     assert str(err) == f"{tmp_path}: is a directory, not a scenario file"
 
 
@@ -509,8 +458,8 @@ def test_non_finite_numbers_are_rejected(tmp_path, path, value):
     engine then dies with ``ValueError: lam value too large`` and a traceback."""
     raw = copy.deepcopy(RAW["latency_spike"])
     file = tmp_path / "nonfinite.toml"
-    file.write_text(to_toml(apply_overrides(raw, {path: value})), encoding="utf-8")
-    err = _raises(file)
+    file.write_text(to_inline_toml(apply_overrides(raw, {path: value})), encoding="utf-8")
+    err = raises_scenario_error(file)
     assert str(err).startswith(f"{file}: {path}: "), str(err)
 
 
@@ -572,27 +521,8 @@ _bad_value = st.one_of(
 _unknown_key = st.from_regex(r"zz_[a-z0-9_]{0,8}", fullmatch=True)
 
 
-def _render(tokens) -> str:
-    text = ""
-    for t in tokens:
-        text += f"[{t}]" if isinstance(t, int) else (f".{t}" if text else t)
-    return text
-
-
-def _walk(node, tokens=()):
-    """Every (path tokens, value) below ``node`` (not the root itself)."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield (*tokens, k), v
-            yield from _walk(v, (*tokens, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield (*tokens, i), v
-            yield from _walk(v, (*tokens, i))
-
-
 def _tables(doc):
-    return [((), doc)] + [(p, v) for p, v in _walk(doc) if isinstance(v, dict)]
+    return [((), doc)] + [(p, v) for p, v in walk(doc) if isinstance(v, dict)]
 
 
 def _get(doc, tokens):
@@ -632,7 +562,7 @@ def _mutate(data, doc) -> tuple[str, tuple]:
             key = key + "_x"
         table[key] = copy.deepcopy(data.draw(_bad_value, label="value"))  # constants are shared
         return op, (*where, key)
-    paths = [p for p, _ in _walk(doc)]
+    paths = [p for p, _ in walk(doc)]
     tokens = data.draw(st.sampled_from(paths), label="path")
     parent = _get(doc, tokens[:-1])
     if op == "delete":
@@ -672,7 +602,7 @@ def _check_error(err: ScenarioError, file: Path, doc: dict, locations: list[tupl
         assert e[len(p) + 2 :].strip(), f"no message: {e!r}"
     # at least one error is about the mutated place or its parent table (or, after a
     # strategy kind swap, the cross-check that the new strategy needs a candidate model)
-    parents = [_render(loc[:-1]) for loc in locations] + ["models.candidate"]
+    parents = [dotted_path(loc[:-1]) for loc in locations] + ["models.candidate"]
     assert any(_under(p, q) for p in paths for q in parents), (paths, parents)
 
 
@@ -685,7 +615,7 @@ def test_mutated_scenario_files_load_or_raise_scenario_error(tmp_path_factory, d
         _mutate(data, doc)[1] for _ in range(data.draw(st.integers(1, 3), label="mutations"))
     ]
     file = tmp_path_factory.getbasetemp() / f"mutated_{stem}.toml"
-    file.write_text(to_toml(doc), encoding="utf-8")
+    file.write_text(to_inline_toml(doc), encoding="utf-8")
     assert _same(tomllib.loads(file.read_text(encoding="utf-8")), doc)
     try:
         s = load_scenario(file)
@@ -709,9 +639,9 @@ def test_an_unknown_key_in_any_schema_table_is_named(tmp_path_factory, data):
     key = data.draw(st.sampled_from(typos) if typos else _unknown_key, label="key")
     table[key] = data.draw(_scalar, label="value")
     file = tmp_path_factory.getbasetemp() / f"unknown_{stem}.toml"
-    file.write_text(to_toml(doc), encoding="utf-8")
-    err = _raises(file)
-    expected = f"{_render((*where, key))}: unknown key"
+    file.write_text(to_inline_toml(doc), encoding="utf-8")
+    err = raises_scenario_error(file)
+    expected = f"{dotted_path((*where, key))}: unknown key"
     assert any(e.startswith(expected) for e in err.errors), (expected, err.errors)
 
 
@@ -722,7 +652,7 @@ def test_deleting_a_required_field_names_it(data):
     doc = copy.deepcopy(RAW[stem])
     required = [
         p
-        for p, _ in _walk(doc)
+        for p, _ in walk(doc)
         if (len(p) == 1 and p[0] in ("name", "duration_s", "models"))
         or p == ("models", "legacy")
         or (p[0] == "models" and p[-1] in ("median_ms", "p99_ms", "mean_ms"))
@@ -735,8 +665,8 @@ def test_deleting_a_required_field_names_it(data):
     ]
     tokens = data.draw(st.sampled_from(required), label="path")
     del _get(doc, tokens[:-1])[tokens[-1]]
-    err = _raises(doc)
-    assert any(e.startswith(_render(tokens) + ": ") for e in err.errors), (tokens, err.errors)
+    err = raises_scenario_error(doc)
+    assert any(e.startswith(dotted_path(tokens) + ": ") for e in err.errors), (tokens, err.errors)
 
 
 _CORRUPTIONS = [
@@ -810,7 +740,7 @@ def test_corrupted_scenario_text_loads_or_raises_scenario_error(tmp_path_factory
     ],
 )
 def test_type_juggling_and_unknown_keys_are_errors(changes, expected):
-    err = _raises(_with(MINIMAL, **changes))
+    err = raises_scenario_error(with_changes(MINIMAL, **changes))
     assert expected in str(err), str(err)
 
 
@@ -837,30 +767,30 @@ def test_type_juggling_and_unknown_keys_are_errors(changes, expected):
     ],
 )
 def test_unbounded_work_is_rejected_before_anything_is_allocated(changes, field):
-    err = _raises(_with(MINIMAL, **changes))
+    err = raises_scenario_error(with_changes(MINIMAL, **changes))
     assert field in str(err), str(err)
 
 
 def test_progressive_analysis_and_label_delivery_are_bounded():
     prog = {"kind": "progressive", "steps": [{"weight": 10, "pause_s": 10}, {"weight": 100}], "interval_s": 1e-7}
-    err = _raises(_with(TWO_MODELS, strategy=prog))
+    err = raises_scenario_error(with_changes(TWO_MODELS, strategy=prog))
     assert "strategy.interval_s: gives 6e+09 ticks" in str(err)
     bandit = {"kind": "bandit", "reward": "conversion"}
-    err = _raises(_with(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy=bandit))
+    err = raises_scenario_error(with_changes(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy=bandit))
     assert "duration_s: gives 2e+06 ticks" in str(err)  # labels are delivered once per simulated second
-    load_scenario(_with(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy={"kind": "ab"}))
+    load_scenario(with_changes(TWO_MODELS, duration_s=2e6, traffic={"rate_per_s": 1e-3}, strategy={"kind": "ab"}))
 
 
 def test_memory_estimate_rejects_a_huge_interleaving_catalogue(monkeypatch):
     interleaving = {"kind": "interleaving", "n_items": 20_000}
-    scenario = _with(TWO_MODELS, strategy=interleaving, traffic={"users": 20_000})
-    err = _raises(scenario)
+    scenario = with_changes(TWO_MODELS, strategy=interleaving, traffic={"users": 20_000})
+    err = raises_scenario_error(scenario)
     assert "strategy.n_items: the run would need about 19,2" in str(err)
     assert "interleaving catalogue 19,200 MB" in str(err) and "budget of 8,192 MB" in str(err)
     monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "30000")
     load_scenario(scenario)  # the budget is configurable
     monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "10")
-    err = _raises(_with(MINIMAL, duration_s=600, traffic={"rate_per_s": 1000}))
+    err = raises_scenario_error(with_changes(MINIMAL, duration_s=600, traffic={"rate_per_s": 1000}))
     assert "traffic.rate_per_s: the run would need about 151 MB (600,000 arrivals 151 MB)" in str(err), str(err)
 
 
@@ -870,7 +800,7 @@ def test_memory_estimate_is_an_upper_bound_of_a_measured_run():
     from workbench import run
     from workbench.limits import estimate_memory
 
-    s = load_scenario(_with(TWO_MODELS, duration_s=200, traffic={"rate_per_s": 100}, strategy={"kind": "ab"}))
+    s = load_scenario(with_changes(TWO_MODELS, duration_s=200, traffic={"rate_per_s": 100}, strategy={"kind": "ab"}))
     tracemalloc.start()
     try:
         result = run(s, seed=1)
@@ -896,7 +826,7 @@ def test_memory_estimate_is_an_upper_bound_of_a_measured_run():
 )
 def test_detector_parameters_are_checked_at_validate_time(params, expected):
     mon = {"detectors": [{"name": "adwin", "model": "legacy", "params": params}]}
-    err = _raises(_with(MINIMAL, monitoring=mon))
+    err = raises_scenario_error(with_changes(MINIMAL, monitoring=mon))
     assert f"monitoring.detectors[0].{expected}" in str(err), str(err)
 
 
@@ -915,36 +845,36 @@ def test_detector_parameters_are_checked_at_validate_time(params, expected):
 )
 def test_every_detector_checks_its_parameters(name, params, expected):
     mon = {"detectors": [{"name": name, "model": "legacy", "params": params}]}
-    err = _raises(_with(MINIMAL, monitoring=mon))
+    err = raises_scenario_error(with_changes(MINIMAL, monitoring=mon))
     assert f"monitoring.detectors[0].{expected}" in str(err), str(err)
 
 
 def test_valid_detector_parameters_still_build():
     mon = {"detectors": [{"name": "hddm_a", "model": "legacy", "params": {"two_sided_test": True}},
                          {"name": "adwin", "model": "legacy", "params": {"clock": 16, "delta": 0.01}}]}
-    s = load_scenario(_with(MINIMAL, monitoring=mon))
+    s = load_scenario(with_changes(MINIMAL, monitoring=mon))
     assert s.monitoring.detectors[0].params["two_sided_test"] is True
 
 
 def test_service_outage_cannot_hang():
     faults = [{"kind": "outage", "target": "fs", "start_s": 1, "mode": "hang"}]
-    err = _raises(_with(MINIMAL, services={"fs": {}}, faults=faults))
+    err = raises_scenario_error(with_changes(MINIMAL, services={"fs": {}}, faults=faults))
     assert "faults[0].mode: 'hang' is for model outages" in str(err)
-    load_scenario(_with(MINIMAL, services={"fs": {}}, faults=[{**faults[0], "mode": "refuse"}]))
+    load_scenario(with_changes(MINIMAL, services={"fs": {}}, faults=[{**faults[0], "mode": "refuse"}]))
 
 
 def test_oversized_and_deeply_nested_files_are_refused(tmp_path):
     big = tmp_path / "big.toml"
     big.write_text('name = "x"\nduration_s = 60\n[models.legacy]\n' + "# padding\n" * 1_100_000)
-    err = _raises(big)
+    err = raises_scenario_error(big)
     assert str(err) == f"{big}: file is {big.stat().st_size:,} bytes; scenario files are at most 10,000,000 bytes"
     deep = tmp_path / "deep.toml"
     deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
-    err = _raises(deep)
+    err = raises_scenario_error(deep)
     assert str(err).startswith(f"{deep}: "), str(err)
     nested = tmp_path / "nested.toml"
     nested.write_text("[" + ".".join(["a"] * 200) + "]\nb = 1\n")
-    err = _raises(nested)
+    err = raises_scenario_error(nested)
     assert str(err) == f"{nested}: tables or arrays nested more than 64 deep"
 
 
@@ -953,7 +883,7 @@ def test_extreme_but_valid_latencies_stay_finite():
 
     models = {"legacy": {"latency": {"dist": "lognormal", "median_ms": 1.0, "p99_ms": 10_000.0}}}
     faults = [{"kind": "latency_spike", "target": "legacy", "start_s": 10, "multiplier": 1000, "add_ms": 3.6e6}]
-    s = load_scenario(_with(MINIMAL, duration_s=30, traffic={"rate_per_s": 50}, models=models, faults=faults))
+    s = load_scenario(with_changes(MINIMAL, duration_s=30, traffic={"rate_per_s": 50}, models=models, faults=faults))
     req = run(s, seed=3).requests
     ok = req[req["status"] == "ok"]
     assert len(ok) > 0 and np.isfinite(ok["latency_ms"]).all()
@@ -973,12 +903,12 @@ def test_extreme_but_valid_latencies_stay_finite():
     ],
 )
 def test_values_that_would_overflow_the_arithmetic_are_refused(changes, expected):
-    err = _raises(_with(MINIMAL, **changes))
+    err = raises_scenario_error(with_changes(MINIMAL, **changes))
     assert expected in str(err), str(err)
 
 
 def test_thousands_of_errors_show_the_first_ones_and_a_count():
-    err = _raises(_with(MINIMAL, **{f"bogus_{i}": 1 for i in range(500)}))
+    err = raises_scenario_error(with_changes(MINIMAL, **{f"bogus_{i}": 1 for i in range(500)}))
     lines = str(err).splitlines()
     assert lines[0] == "500 errors" and len(lines) == 22 and lines[-1] == "  ... and 480 more"
 
@@ -992,5 +922,5 @@ def test_deeply_nested_override_values_and_a_bad_budget_are_scenario_errors(monk
         parse_override_value("[" * 100 + "]" * 100)
     assert parse_override_value("[[1, 2], [3]]") == [[1, 2], [3]]
     monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "abc")
-    err = _raises(MINIMAL)
+    err = raises_scenario_error(MINIMAL)
     assert str(err) == "WORKBENCH_MEMORY_BUDGET_MB='abc': expected a number of megabytes"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
+from scenario_builders import MINIMAL, TWO_MODELS, raises_scenario_error, with_changes
 
 from workbench.scenario import (
     ScenarioError,
@@ -19,30 +18,6 @@ from workbench.scenario import (
 )
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
-MINIMAL = {"name": "minimal", "duration_s": 60, "models": {"legacy": {}}}
-TWO_MODELS = {
-    "name": "two",
-    "duration_s": 600,
-    "models": {
-        "legacy": {"latency": {"dist": "lognormal", "median_ms": 40, "p99_ms": 120}},
-        "candidate": {"latency": {"dist": "lognormal", "median_ms": 35, "p99_ms": 100}},
-    },
-    "strategy": {"kind": "ab", "candidate_fraction": 0.2},
-}
-
-
-def _with(base: dict, **changes: Any) -> dict:
-    out = copy.deepcopy(base)
-    out.update(changes)
-    return out
-
-
-def _raises(source, match: str | None = None, **kwargs) -> ScenarioError:
-    with pytest.raises(ScenarioError) as info:
-        load_scenario(source, **kwargs)
-    if match is not None:
-        assert match in str(info.value), str(info.value)
-    return info.value
 
 
 def test_overrides_by_dotted_path_through_load_scenario_and_with_overrides():
@@ -69,7 +44,7 @@ def test_override_of_a_list_element():
 
 
 def test_override_inside_progressive_steps():
-    raw = _with(
+    raw = with_changes(
         TWO_MODELS,
         strategy={
             "kind": "progressive",
@@ -78,7 +53,7 @@ def test_override_inside_progressive_steps():
     )
     s = load_scenario(raw, overrides={"strategy.steps[1].weight": 50})
     assert [st_.weight for st_ in s.strategy.steps] == [5.0, 50.0, 100.0]
-    err = _raises(raw, overrides={"strategy.steps[1].weight": 1})
+    err = raises_scenario_error(raw, overrides={"strategy.steps[1].weight": 1})
     assert "strategy.steps[1].weight: must be greater than the previous step's weight" in str(err)
 
 
@@ -147,10 +122,10 @@ def test_overrides_into_defaulted_tables_agree_between_path_and_scenario():
 )
 def test_bad_override_paths_are_scenario_errors_naming_the_path(path, expected):
     file = SCENARIO_DIR / "latency_spike.toml"
-    err = _raises(file, overrides={path: 5})
+    err = raises_scenario_error(file, overrides={path: 5})
     assert str(err).startswith(f"{file}: "), str(err)
     assert expected in str(err)
-    err = _raises(load_scenario(file), overrides={path: 5})
+    err = raises_scenario_error(load_scenario(file), overrides={path: 5})
     assert expected in str(err)
     with pytest.raises(ScenarioError, match=re.escape(expected)):
         load_scenario(file).with_overrides({path: 5})
@@ -171,7 +146,7 @@ def test_bad_override_paths_are_scenario_errors_naming_the_path(path, expected):
 )
 def test_bad_override_values_name_the_field(override, expected):
     file = SCENARIO_DIR / "latency_spike.toml"
-    err = _raises(file, overrides=override)
+    err = raises_scenario_error(file, overrides=override)
     assert str(err) == f"{file}: {expected}" or expected in str(err), str(err)
     with pytest.raises(ScenarioError, match=re.escape(expected)):
         load_scenario(file).with_overrides(override)
