@@ -366,3 +366,69 @@ def test_summary_json_is_strict_when_kpis_are_undefined(capsys, tmp_path):
     assert cand["requests"] == 0 and cand["error_rate"] is None and cand["latency_p99_ms"] is None
     manifest = json.loads((out_dir / ".workbench-run.json").read_text(), parse_constant=_reject)
     assert manifest["kind"] == "run" and "summary.json" in manifest["files"]
+
+
+# ----------------------------------------------------------------------------- --seeds
+def _short(small) -> list[str]:
+    return [str(small), "--set", "duration_s=60", "--set", "traffic.rate_per_s=10"]
+
+
+def test_run_seeds_prints_the_risk_summary_and_writes_both_tables(capsys, small, tmp_path):
+    from workbench.registry import RunRegistry
+
+    out_dir, db = tmp_path / "risk", tmp_path / "reg.sqlite"
+    code, out, err = _run(capsys, "run", *_short(small), "--seeds", "3", "--quiet", "--out", str(out_dir),
+                          "--registry", str(db))
+    assert code == 0, err
+    assert "'small-ab'  3 seeds (0..2)" in out
+    lines = out.splitlines()
+    assert lines[1].split() == ["ab"]  # one column: the scenario's own strategy
+    assert any(line.split()[:3] == ["candidate", "bad", "(a"] for line in lines)  # the latency spike
+    assert any(line.startswith("catches a bad candidate") and "[" in line for line in lines)
+    assert "Wilson" in out and "requests.parquet" not in out
+    runs = pd.read_parquet(out_dir / "runs.parquet")
+    summary = pd.read_parquet(out_dir / "summary.parquet")
+    assert list(runs["seed"]) == [0, 1, 2] and list(summary["strategy"]) == ["ab"]
+    assert {"detection_rate_low", "blast_radius_users_median", "error_rate_high"} <= set(summary.columns)
+    manifest = json.loads((out_dir / ".workbench-run.json").read_text())
+    assert manifest["kind"] == "run" and manifest["files"] == ["runs.parquet", "summary.parquet"]
+    with RunRegistry(db) as reg:
+        rec = reg.get_run(reg.list_runs()["run_id"].iloc[0])
+    assert rec.kind == "run" and rec.seed == [0, 1, 2] and rec.kpis["ab"]["runs"] == 3
+
+
+def test_compare_seeds_prints_one_column_per_strategy(capsys, small, tmp_path):
+    out_dir = tmp_path / "cmp"
+    code, out, err = _run(capsys, "compare", *_short(small), "--strategies", "ab,canary", "--seeds", "2",
+                          "--no-registry", "--out", str(out_dir))
+    assert code == 0, err
+    assert "paired: the same seeds for every strategy" in out
+    assert out.splitlines()[1].split() == ["ab", "canary"]
+    runs = pd.read_parquet(out_dir / "compare.parquet")
+    assert list(zip(runs["strategy"], runs["seed"], strict=True)) == [("ab", 0), ("ab", 1),
+                                                                     ("canary", 0), ("canary", 1)]
+    assert len(pd.read_parquet(out_dir / "summary.parquet")) == 2
+
+
+def test_one_seed_stays_the_default_output(capsys, small):
+    code, out, _ = _run(capsys, "compare", *_short(small), "--strategies", "ab,canary", "--no-registry")
+    assert code == 0 and "seed 11  (paired: same traffic for every row)" in out
+    assert "Wilson" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seeds", "0"], "error: --seeds: must be at least 1, got 0"),
+        (["--seeds=-3"], "error: --seeds: must be at least 1, got -3"),
+        (["--seeds", "100001"], "error: --seeds: at most 100,000"),
+        (["--seeds", "2", "--seed", "4"], "error: --seed, --seeds: give one of them"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_bad_seed_counts_exit_2_with_one_line(capsys, small, tmp_path, command, argv, message):
+    out_dir = tmp_path / "never"
+    code, out, err = _run(capsys, command, *_short(small), *argv, "--no-registry", "--out", str(out_dir))
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(message)
+    assert "Traceback" not in err and not out_dir.exists()

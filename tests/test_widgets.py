@@ -284,6 +284,7 @@ def test_panel_run_shows_summary_plots_and_previous_run(panel, canary):
 def test_panel_compare_and_errors(panel):
     for kind, box in panel.compare_checks.items():
         box.value = kind in ("canary", "progressive")
+    panel.compare_seeds.value = 1  # one seed: the paired table of that seed
     table = panel.compare()
     assert list(table["strategy"]) == ["canary", "progressive"]
     assert len(set(table["requests"])) == 1  # same seed, same traffic
@@ -310,3 +311,15 @@ def test_panel_picker_reloads_the_scenario(panel, scenarios_dir):
     assert panel._strategy_boxes["canary"].layout.display == "none"
     assert panel.controls["spike_multiplier"].disabled  # no spike in this file
     assert panel.scenario.with_overrides(panel.overrides()).to_mapping() == sc.to_mapping()
+
+
+def test_panel_compare_over_seeds_shows_intervals(panel):
+    for kind, box in panel.compare_checks.items():
+        box.value = kind in ("canary", "progressive")
+    panel.controls["duration_s"].value = 900.0
+    panel.compare_seeds.value = 3
+    risk = panel.compare()
+    seed = panel.controls["seed"].value
+    assert risk.strategies == ("canary", "progressive") and risk.seeds == (seed, seed + 1, seed + 2)
+    assert "wb-risk-table" in panel.compare_html.value and "catches a bad candidate" in panel.compare_html.value
+    assert panel.comparison is risk

@@ -3,9 +3,11 @@
 Commands
 --------
 run
-    Simulate one scenario, print its summary and events (``--out DIR`` writes the run).
+    Simulate one scenario, print its summary and events (``--out DIR`` writes the run);
+    ``--seeds N``: its strategy's risk over N seeds, with intervals.
 compare
-    Run several strategies on the same traffic and print one row per strategy.
+    Run several strategies on the same traffic and print one row per strategy;
+    ``--seeds N``: each strategy's risk over the same N seeds, with intervals.
 sweep
     Monte-Carlo operating characteristics of a rollout policy over seeds and a grid.
 capacity
@@ -181,6 +183,53 @@ def _run_kpis(summary: RunSummary) -> dict:
     }
 
 
+def _risk_kpis(summary) -> dict:
+    """The risk figures of each strategy kept in the run registry."""
+    keep = ("runs", "good_candidate", "false_rollback_rate", "detection_rate", "promotion_rate",
+            "time_to_detect_s_mean", "time_to_rollback_s_mean", "blast_radius_users_mean",
+            "blast_radius_requests_mean", "time_to_full_rollout_s_mean")
+    return {row["strategy"]: {k: row[k] for k in keep if k in row} for row in summary.to_dict("records")}
+
+
+def _risk_over_seeds(args, scenario, strategies: list[str], runs_file: str) -> int:
+    """``run``/``compare`` with ``--seeds N``: each strategy's risk over seeds 0..N-1, with intervals.
+
+    Bad ``N`` (below 1, above the sweep's limit) fails before any run with one line
+    (:class:`~workbench.experiments.grid.SweepError`). ``--out`` gets the run table
+    (``runs_file``) and ``summary.parquet``.
+    """
+    from .experiments import compare
+    from .experiments.grid import SweepError
+    from .experiments.risk import format_risk
+    from .outputs import escape_control
+    from .scenario import ScenarioError
+
+    if args.seed is not None:
+        raise ScenarioError("--seed, --seeds: give one of them (--seeds N runs seeds 0..N-1)")
+    quiet = getattr(args, "quiet", False)
+    try:
+        result = compare(scenario, strategies, seeds=args.seeds, progress=False if quiet else "auto")
+    except SweepError as exc:  # the sweep's own seed checks, named as the option
+        if str(exc).startswith("seeds:"):
+            raise ScenarioError(f"--{exc}") from None
+        raise
+    seeds = result.seeds
+    print(f"scenario '{escape_control(scenario.name)}'  {len(seeds)} seeds ({seeds[0]}..{seeds[-1]})"
+          + ("  (paired: the same seeds for every strategy)" if len(strategies) > 1 else ""))
+    safe = _safe_frame(result.summary)
+    safe.attrs.update(result.summary.attrs)
+    print(format_risk(safe))
+    if args.out:
+        from .outputs import atomic_output_dir
+
+        with atomic_output_dir(args.out, args.command, force=args.force) as tmp:
+            result.runs.to_parquet(tmp / runs_file, index=False)
+            result.summary.to_parquet(tmp / "summary.parquet", index=False)
+        print(f"\nwrote {escape_control(args.out)}/ ({runs_file}, summary.parquet)")
+    _record(args, args.command, scenario, list(seeds), _risk_kpis(result.summary), args.out)
+    return 0
+
+
 def cmd_run(args) -> int:
     """``workbench run``: simulate one scenario, print it, optionally write and record it."""
     from .api import run
@@ -190,6 +239,8 @@ def cmd_run(args) -> int:
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     _check_out(args)
+    if args.seeds is not None:
+        return _risk_over_seeds(args, scenario, [scenario.strategy.kind], "runs.parquet")
     name = escape_control(scenario.name)
     update, close = _progress_bar(not args.quiet and sys.stderr.isatty(), name)
     try:
@@ -246,6 +297,8 @@ def cmd_compare(args) -> int:
     if repeated:
         raise ScenarioError(f"--strategies: {', '.join(escape_control(k) for k in repeated)} listed more than once")
     _check_out(args)
+    if args.seeds is not None:
+        return _risk_over_seeds(args, scenario, kinds, "compare.parquet")
     table = compare(scenario, kinds, seed=args.seed)
     columns = [
         "strategy", "candidate_requests", "candidate_users", "bad_requests_legacy",
@@ -443,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="simulate one scenario and print its summary")
     p.add_argument("scenario", help="scenario TOML file")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="instead of one run: the strategy's risk over seeds 0..N-1, with intervals "
+                        "(rollback and detection rates, time to detect, users hurt, time to full rollout)")
     p.add_argument("--out", default=None, help="directory to write the run's tables and report")
     p.add_argument("--force", action="store_true",
                    help="replace --out even if it is a non-empty directory that is not a previous run")
@@ -458,7 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated kinds (default: %(default)s); a kind the scenario does not "
                         "configure runs with its named preset (workbench.scenario.presets)")
     p.add_argument("--seed", type=_seed, default=None)
-    p.add_argument("--out", default=None, help="directory to write compare.parquet")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="instead of one seed: each strategy's risk over the same seeds 0..N-1, with intervals")
+    p.add_argument("--out", default=None,
+                   help="directory to write compare.parquet (with --seeds also summary.parquet)")
     p.add_argument("--force", action="store_true",
                    help="replace --out even if it is a non-empty directory that is not a previous run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")

@@ -12,8 +12,9 @@ production tool tells you before you ship:
   to roll back**, as mean (with interval), median and 90th percentile (CD-MOA's
   mean time to detection);
 - **blast radius**: user requests the candidate served badly (error, timeout or
-  SLO breach); after a rollback the candidate serves nobody, so for a rolled-back
-  run this is the harm done before the rollback;
+  SLO breach), and the users behind them when the table has ``bad_users_candidate``;
+  after a rollback the candidate serves nobody, so for a rolled-back run this is
+  the harm done before the rollback;
 - **time to full rollout** of a good candidate (promoted runs).
 
 Intervals: Wilson score intervals for rates (Wilson 1927; recommended over the
@@ -49,17 +50,20 @@ __all__ = [
     "DistributionSummary",
     "wilson_interval",
     "summarise_values",
+    "good_candidate_flags",
     "operating_characteristics",
     "compare_policies",
     "format_characteristics",
 ]
 
-# distribution summaries: OC column prefix <- sweep column
+# distribution summaries: OC column prefix <- sweep column (blast_radius_users only when
+# the table has the column: tables written before it existed lack it)
 _DISTRIBUTIONS = {
     "time_to_detect_s": "time_to_detect_s",
     "time_to_rollback_s": "time_to_rollback_s",
     "blast_radius_requests": "bad_requests_candidate",
     "time_to_full_rollout_s": "time_to_full_rollout_s",
+    "blast_radius_users": "bad_users_candidate",
 }
 _REQUIRED = ("final_state", "time_to_rollback_s", "time_to_detect_s", "bad_requests_candidate",
              "time_to_full_rollout_s")
@@ -111,7 +115,19 @@ def summarise_values(values: Iterable[float], confidence: float = 0.95) -> Distr
                                float(np.percentile(x, 90)), confidence)
 
 
-def _good_flags(df: pd.DataFrame, good_candidate) -> pd.Series:
+def good_candidate_flags(df: pd.DataFrame, good_candidate: bool | str | None = None) -> pd.Series:
+    """Whether the candidate of each run (row) is good: the one rule of every OC table.
+
+    ``good_candidate`` as for :func:`operating_characteristics`: a constant, a boolean
+    column's name, or None for the ``good_candidate`` column, else
+    ``candidate_faults == 0`` (no fault from
+    :func:`~workbench.experiments.detection.candidate_fault_windows` hurts it).
+
+    Examples
+    --------
+    >>> good_candidate_flags(pd.DataFrame({"candidate_faults": [0, 2]})).tolist()
+    [True, False]
+    """
     if isinstance(good_candidate, (bool, np.bool_)):
         return pd.Series(bool(good_candidate), index=df.index)
     if isinstance(good_candidate, str):
@@ -163,7 +179,8 @@ def operating_characteristics(
         ``detection_rate`` (bad groups: rolled back after the fault began) and
         ``promotion_rate``, each with ``_lo``/``_hi`` Wilson bounds; for
         ``time_to_detect_s``, ``time_to_rollback_s``, ``blast_radius_requests``
-        (``bad_requests_candidate``) and ``time_to_full_rollout_s`` (promoted runs):
+        (``bad_requests_candidate``), ``time_to_full_rollout_s`` (promoted runs) and,
+        when the table has ``bad_users_candidate``, ``blast_radius_users``:
         ``_n``, ``_mean``, ``_mean_lo``, ``_mean_hi``, ``_median``, ``_p90``.
 
     Examples
@@ -196,7 +213,7 @@ def operating_characteristics(
         if k == "good_candidate":
             raise ValueError("by: 'good_candidate' is always a grouping key; do not list it")
     work = df.copy()
-    work["good_candidate"] = _good_flags(df, good_candidate).to_numpy()
+    work["good_candidate"] = good_candidate_flags(df, good_candidate).to_numpy()
     group_keys = [*keys, "good_candidate"]
     rows = []
     for values, g in work.groupby(group_keys, sort=False, dropna=False):
@@ -228,6 +245,8 @@ def _group_row(g: pd.DataFrame, confidence: float) -> dict[str, Any]:
         row[f"{name}_lo"] = est.lower if est else math.nan
         row[f"{name}_hi"] = est.upper if est else math.nan
     for prefix, col in _DISTRIBUTIONS.items():
+        if col not in g.columns:
+            continue
         values = pd.to_numeric(g[col], errors="coerce").to_numpy(dtype=float)
         if prefix in ("time_to_detect_s", "time_to_rollback_s"):
             values = values[values >= 0]  # an alarm before the fault is no detection delay

@@ -3,8 +3,11 @@
 :func:`control_panel` builds a :class:`ControlPanel`: pick a scenario, a strategy and
 its parameters, inject faults, change the candidate, press Run and read the summary
 table and the plots; the previous run stays beside the current one. The compare
-section runs two to four strategies on the same seed (``workbench.compare``, paired
-by common random numbers) and draws :func:`workbench.viz.compare_panel`.
+section runs two to four strategies on the same seeds (``workbench.compare``, paired
+by common random numbers): with one seed it shows each strategy's KPIs, with more
+(default 10, from the panel's seed on) each strategy's risk with intervals
+(rollback and detection rates, time to detect, users hurt, time to full rollout);
+:func:`workbench.viz.compare_panel` draws the KPIs (their means over the seeds).
 
 The panel only calls the public API (``workbench.load_scenario``, ``workbench.run``,
 ``workbench.compare``, ``Scenario.with_overrides``, ``workbench.viz``). Its state is
@@ -23,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
@@ -42,10 +45,15 @@ from .mapping import (
     state_to_overrides,
 )
 
+if TYPE_CHECKING:
+    from workbench.experiments.risk import RiskComparison
+
 __all__ = ["ControlPanel", "control_panel", "figure_png", "summary_frame"]
 
 _LABEL_WIDTH = "140px"
 _CONTROL_WIDTH = "410px"
+_COMPARE_SEEDS = 10  # seeds per strategy in the compare section: intervals in seconds, not minutes
+_COMPARE_SEEDS_MAX = 1000
 _FAULT_TITLES = {
     "spike": "Latency spike on the candidate",
     "burst": "Error burst on the candidate",
@@ -157,7 +165,7 @@ class ControlPanel(widgets.VBox):
         first_key = self._register(scenario)
         self.scenario = self._load(first_key)
         self.result = None
-        self.comparison: pd.DataFrame | None = None
+        self.comparison: pd.DataFrame | RiskComparison | None = None
         self._last: dict[str, Any] | None = None  # state and HTML of the last run
         self._progress_shown = -1.0
 
@@ -179,8 +187,13 @@ class ControlPanel(widgets.VBox):
                     "wb-control", f"wb-check-compare-{k.replace('_', '-')}")
             for k in STRATEGY_KINDS
         }
+        self.compare_seeds = _tag(widgets.BoundedIntText(
+            value=_COMPARE_SEEDS, min=1, max=_COMPARE_SEEDS_MAX, description="seeds",
+            tooltip="seeds per strategy, from the panel's seed on (1: one run each, no intervals)",
+            style={"description_width": "40px"}, layout=widgets.Layout(width="130px"),
+        ), "wb-control", "wb-compare-seeds")
         self.compare_button = _tag(widgets.Button(description="Compare strategies", icon="columns",
-                                                  tooltip="run the ticked strategies on the same seed"),
+                                                  tooltip="run the ticked strategies on the same seeds"),
                                    "wb-compare-button")
         self.current_html = _tag(widgets.HTML(), "wb-summary", "wb-summary-current")
         self.previous_html = _tag(widgets.HTML(), "wb-summary-previous")
@@ -206,9 +219,10 @@ class ControlPanel(widgets.VBox):
              widgets.HTML("<h4>Candidate model</h4>"), self.controls["candidate_median_ms"],
              self.controls["candidate_noise"], *self._fault_boxes.values(),
              widgets.HTML("<h4>Run</h4>"), widgets.HBox([self.run_button, self.progress]),
-             widgets.HTML("<h4>Compare two to four strategies (same seed)</h4>"),
+             widgets.HTML("<h4>Compare two to four strategies (same seeds)</h4>"),
              widgets.HBox(list(self.compare_checks.values())[:3]),
-             widgets.HBox(list(self.compare_checks.values())[3:]), self.compare_button],
+             widgets.HBox(list(self.compare_checks.values())[3:]),
+             widgets.HBox([self.compare_seeds, self.compare_button])],
             layout=widgets.Layout(width="440px", flex="0 0 440px"),
         )
         right = _tag(widgets.VBox(
@@ -419,8 +433,13 @@ class ControlPanel(widgets.VBox):
         )
 
     # ------------------------------------------------------------------ compare
-    def compare(self) -> pd.DataFrame | None:
-        """Run the ticked strategies on the same seed; show the table and the KPI panel."""
+    def compare(self) -> pd.DataFrame | RiskComparison | None:
+        """Run the ticked strategies on the same seeds; show the table and the KPI panel.
+
+        One seed (``compare_seeds`` at 1): the panel's seed, one KPI row per strategy
+        (a DataFrame). More: seeds ``seed .. seed + n - 1``, each strategy's risk with
+        intervals (a :class:`~workbench.experiments.risk.RiskComparison`).
+        """
         kinds = [k for k, box in self.compare_checks.items() if box.value]
         state = self.state()
         try:
@@ -430,35 +449,57 @@ class ControlPanel(widgets.VBox):
         except ValueError as exc:
             self._error(exc)
             return None
+        seed, n = int(state["seed"]), int(self.compare_seeds.value)
+        seeds_text = f"seed {seed}" if n == 1 else f"seeds {seed}..{seed + n - 1}"
         self.compare_button.disabled = True
         self.progress.bar_style = "info"
         self.progress.value = 0.0
-        self.status.value = f"<i>Comparing {', '.join(kinds)} on seed {state['seed']}...</i>"
+        self.status.value = f"<i>Comparing {', '.join(kinds)} on {seeds_text}...</i>"
         t0 = time.perf_counter()
         try:
-            table = workbench.compare(self.scenario, specs, seed=int(state["seed"]), overrides=overrides)
-            fig = viz.compare_panel(table)
+            if n == 1:
+                outcome = workbench.compare(self.scenario, specs, seed=seed, overrides=overrides)
+                fig = viz.compare_panel(outcome)
+            else:
+                outcome = workbench.compare(self.scenario, specs, seeds=list(range(seed, seed + n)),
+                                            overrides=overrides)
+                fig = viz.compare_panel(outcome.means())
         except Exception as exc:  # shown in the panel
             self._error(exc)
             return None
         finally:
             self.compare_button.disabled = False
-        cols = [c for c in _COMPARE_COLUMNS if c in table.columns]
-        shown = table[cols].copy().round(1)
-        shown["error_rate"] = (100.0 * table["error_rate"]).round(2)
-        shown = shown.rename(columns={"error_rate": "error %"})
-        self.compare_html.value = ("<div><b>Strategies on the same traffic</b> (seed "
-                                   f"{state['seed']})" + shown.to_html(classes="wb-table", border=0, index=False,
-                                                                        na_rep="n/a") + "</div>")
+        self.compare_html.value = (self._comparison_html(outcome, seed) if n == 1
+                                   else self._risk_html(outcome, seeds_text))
         self.compare_plot.children = (
             _tag(widgets.Image(value=figure_png(fig), format="png", layout=widgets.Layout(max_width="100%")),
                  "wb-plot", "wb-plot-compare"),
         )
         self.progress.value = 1.0
         self.progress.bar_style = "success"
-        self.status.value = f"<i>Compared {len(kinds)} strategies in {time.perf_counter() - t0:.1f} s.</i>"
-        self.comparison = table
-        return table
+        self.status.value = (f"<i>Compared {len(kinds)} strategies on {seeds_text} in "
+                             f"{time.perf_counter() - t0:.1f} s.</i>")
+        self.comparison = outcome
+        return outcome
+
+    @staticmethod
+    def _comparison_html(table: pd.DataFrame, seed: int) -> str:
+        """One seed: the KPI row of each strategy."""
+        cols = [c for c in _COMPARE_COLUMNS if c in table.columns]
+        shown = table[cols].copy().round(1)
+        shown["error_rate"] = (100.0 * table["error_rate"]).round(2)
+        shown = shown.rename(columns={"error_rate": "error %"})
+        return ("<div><b>Strategies on the same traffic</b> (seed "
+                f"{seed})" + shown.to_html(classes="wb-table", border=0, index=False,
+                                           na_rep="n/a") + "</div>")
+
+    @staticmethod
+    def _risk_html(result: RiskComparison, seeds_text: str) -> str:
+        """Many seeds: each strategy's risk figures with their intervals."""
+        return ("<div><b>Risk of each strategy on the same traffic</b> "
+                f"({html.escape(seeds_text)}; value [{result.confidence:.0%} interval]; "
+                "bars: means over the seeds)"
+                + result.table().to_html(classes="wb-table wb-risk-table", border=0) + "</div>")
 
 
 def control_panel(scenario: Any = None, *, scenarios_root: str | os.PathLike | None = None) -> ControlPanel:
