@@ -1,0 +1,492 @@
+"""A FIFO multi-server queue kernel: one replica pool's requests without per-request events.
+
+:class:`FifoPool` serves the requests routed to one pool, in arrival order, with the
+rules of :class:`~.server.Server`: ``capacity`` replicas (None: unlimited), a
+waiting line of at most ``queue_limit`` (a fuller line drops the arrival), callers
+who give up after ``timeout_s`` (in the line, or during service when wait plus
+service exceeds it, the replica staying busy until the work ends, or until the
+timeout for a hung outage), refusing outages (``error`` at once) and failures
+(``error`` when the service ends).
+
+It is the Kiefer-Wolfowitz recursion for c servers (Lindley's for one), run as
+an event loop over the only events that change a pool: arrivals, replica releases
+and callers giving up. A heap holds the release time of every busy replica and the
+waiting line the calls that found them all busy, each with the time its caller
+gives up; the kernel steps from one arrival to the next, releasing the replicas
+freed in between (each starts the next queued call). A call's result is known
+when it starts or gives up, so the loop records only the start time and the wait
+(or why the call ended without a replica), and :meth:`FifoPool.result` computes
+the result columns with numpy.
+
+The results are those of the SimPy engine bit for bit (status, ``queue_ms``,
+``latency_ms``, ``end_s`` and the busy replica-seconds of a tracked pool): the
+kernel does the engine's float arithmetic in the engine's order, and orders
+simultaneous events as SimPy does, by time, then by creation (SimPy's event id).
+Every event carries a creation number from one counter, advanced where the engine
+creates its timeouts: an arrival creates the next arrival's event before it is
+served, a start creates the service end (or the caller's timeout, then the
+release), a queued call its give-up, a control event the next one. The engine's
+clock at an arrival is not always the drawn arrival time (it schedules the next
+arrival ``times[i+1] - now`` after ``now``); :func:`arrival_clock` gives it.
+
+For a pool that sees every arrival of the run this holds for every tie. For a
+pool that sees a routed subset, the next arrival's event is numbered when the
+pool's previous arrival is served, whereas the engine numbers it at the run's
+previous arrival; the two orders differ only for a release or give-up of this pool
+falling at exactly the float time of an arrival and created between those two
+arrivals, which needs two arrivals at one float time or a sum of drawn times
+landing exactly on an arrival time (not met with continuous draws).
+
+The pool can be resumed between control events (autoscaling, a changed capacity):
+:meth:`FifoPool.serve` serves the arrivals before a control event, given by its
+time and creation number (from :meth:`FifoPool.mark`), :meth:`FifoPool.advance`
+handles the pool's events up to it, and :meth:`FifoPool.set_capacity` and
+:meth:`FifoPool.account` then act as the engine's control events do.
+:func:`serve_fifo` serves a whole run in one call.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from heapq import heappop, heappush, heapreplace
+
+import numpy as np
+
+from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
+from .draws import OUTAGE_HANG, OUTAGE_REFUSE
+
+__all__ = ["FifoPool", "FifoResult", "arrival_clock", "serve_fifo"]
+
+_LAST = 1 << 62  # a creation number after every real one: "everything up to this time"
+
+
+def arrival_clock(arrival_s) -> np.ndarray:
+    """The engine's clock at each arrival: ``T[0] = t[0]``, ``T[i] = T[i-1] + (t[i] - T[i-1])``.
+
+    The engine schedules each arrival ``t[i] - now`` after the previous one, which
+    can land one unit in the last place away from ``t[i]`` when ``t[i-1]`` is less
+    than half of ``t[i]``. The recursion is solved as the fixed point of its
+    vectorised step (each step fixes at least one more element, and a wrong clock
+    is corrected as soon as a difference is exact again, so few steps are needed).
+
+    Parameters
+    ----------
+    arrival_s : array_like of float
+        Arrival times in seconds, sorted (every arrival of the run, whichever pool).
+
+    Returns
+    -------
+    numpy.ndarray
+        The clock values, float64, same length.
+    """
+    t = np.asarray(arrival_s, dtype=np.float64)
+    clock = t.copy()
+    if t.size < 2:
+        return clock
+    for _ in range(64):
+        step = np.empty_like(clock)
+        step[0] = t[0]
+        np.add(clock[:-1], t[1:] - clock[:-1], out=step[1:])
+        if np.array_equal(step, clock):
+            return clock
+        clock = step
+    # long chains of inexact steps (not met in practice): the plain recursion
+    out = clock.tolist()
+    times = t.tolist()
+    now = 0.0
+    for i, ti in enumerate(times):
+        now = now + (ti - now)
+        out[i] = now
+    return np.array(out, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class FifoResult:
+    """Per-request results of one pool, indexed by request id (rows not served stay pending).
+
+    Attributes
+    ----------
+    status : numpy.ndarray
+        int8 status codes (:mod:`workbench.status`); ``PENDING`` for requests not
+        given to the pool or not decided yet.
+    queue_ms, latency_ms : numpy.ndarray
+        Wait for a replica and what the caller waited, in milliseconds.
+    end_s : numpy.ndarray
+        When each request finished (NaN while pending).
+    started : numpy.ndarray
+        bool: the request took a replica (it counts in the pool's busy time).
+    busy_s : float
+        Busy replica-seconds accounted so far (the integral of busy replicas over
+        time, summed at every start and release as the engine's tracked pools do).
+    """
+
+    status: np.ndarray
+    queue_ms: np.ndarray
+    latency_ms: np.ndarray
+    end_s: np.ndarray
+    started: np.ndarray
+    busy_s: float
+
+
+def _as_list(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def _buffer(code: str, values) -> tuple[array, np.ndarray]:
+    """``values`` copied into an :class:`array.array` of type ``code``, and a numpy view of it."""
+    dtype = np.float64 if code == "d" else np.int8
+    buf = array(code, np.ascontiguousarray(values, dtype=dtype).tobytes())
+    return buf, np.frombuffer(buf, dtype=dtype)
+
+
+class FifoPool:
+    """One replica pool served by the FIFO kernel, resumable between control events.
+
+    Parameters
+    ----------
+    arrival_s : array_like of float
+        Arrival time of every request of the run, indexed by request id.
+    service_s : array_like of float
+        This pool's service time for every request (seconds).
+    fails : array_like of bool
+        Whether the pool's model would answer with an error.
+    outage : array_like of int
+        ``OUTAGE_NONE`` / ``OUTAGE_REFUSE`` / ``OUTAGE_HANG`` per request.
+    capacity : int or None
+        Replicas serving in parallel; None for unlimited.
+    queue_limit : int or None
+        Longest waiting line; None for unbounded.
+    timeout_s : float or None
+        When the caller gives up; None to wait forever.
+    clock_s : array_like of float, optional
+        The engine's clock at each arrival (default: :func:`arrival_clock` of
+        ``arrival_s``, correct when it holds every arrival of the run).
+
+    Notes
+    -----
+    The event loop only records when each request started (and how long it
+    waited), or why it ended without a replica; :meth:`result` turns these into
+    the result columns with numpy, with the engine's scalar formulas applied
+    elementwise (the same IEEE operations in the same order).
+    """
+
+    def __init__(
+        self,
+        arrival_s,
+        service_s,
+        fails,
+        outage,
+        *,
+        capacity: int | None,
+        queue_limit: int | None = None,
+        timeout_s: float | None = None,
+        clock_s=None,
+    ):
+        n = len(arrival_s)
+        self.n = n
+        self.capacity = capacity
+        self.queue_limit = queue_limit
+        self.timeout_s = timeout_s
+        clock = arrival_clock(arrival_s) if clock_s is None else clock_s
+        # one copy of each input: array.array buffers for the event loop, numpy views of them for results
+        self._times, self._arrival = _buffer("d", arrival_s)
+        self._clock, self._clock_np = _buffer("d", clock)
+        self._service, self._service_np = _buffer("d", service_s)
+        self._outage, self._outage_np = _buffer("b", outage)
+        self._fails_np = np.asarray(fails, dtype=bool)
+        self._refuses = bool(np.any(self._outage_np == OUTAGE_REFUSE))
+        self._hangs = timeout_s is not None and bool(np.any(self._outage_np == OUTAGE_HANG))
+        # what the event loop records: start time and wait of started calls, else how they ended
+        self._start_s = array("d", [math.nan]) * n
+        self._wait_s = array("d", [0.0]) * n
+        self._ended = array("b", [PENDING]) * n
+        self._status = np.full(n, PENDING, dtype=np.int8)
+        self._queue_ms = np.zeros(n)
+        self._latency_ms = np.zeros(n)
+        self._end_s = np.full(n, math.nan)
+        self._started = np.zeros(n, dtype=bool)
+        self._done_lo = 0  # result rows below this are final
+        self._seen_hi = 0  # one past the last request id served
+        self.in_service: list[tuple[float, int]] = []  # heap of (release time, creation number)
+        self.waiting: deque[tuple[float, int, int]] = deque()  # (give-up time, creation number, id)
+        self.busy_s = 0.0
+        self._last_s = 0.0
+        self._cursor = 0  # next request id when serving every request
+        self._seq = 0  # creation numbers of events, in the order SimPy numbers them
+        self._arrival_seq = 0  # the first arrival's event is created before anything else
+
+    # ------------------------------------------------------------------ control
+    def mark(self) -> int:
+        """A creation number for an event created now (a control event), to serve up to it."""
+        self._seq += 1
+        return self._seq
+
+    @property
+    def busy(self) -> int:
+        """Replicas serving (or held by a hung call) now."""
+        return len(self.in_service)
+
+    def account(self, now_s: float) -> None:
+        """Accumulate busy replica-seconds up to ``now_s`` (as the engine's autoscaler does)."""
+        self.busy_s += len(self.in_service) * (now_s - self._last_s)
+        self._last_s = now_s
+
+    def set_capacity(self, capacity: int | None, now_s: float) -> None:
+        """Change the number of replicas at ``now_s``; a larger pool starts queued calls at once.
+
+        Call it after :meth:`advance` up to the control event at ``now_s``. A smaller
+        pool lets running work finish and starts nothing until ``busy < capacity``.
+        """
+        grows = capacity is None or (self.capacity is not None and capacity > self.capacity)
+        self.capacity = capacity
+        if grows:
+            cap = math.inf if capacity is None else capacity
+            while self.waiting and len(self.in_service) < cap:
+                self._start_queued(self.waiting.popleft()[2], now_s)
+
+    # ------------------------------------------------------------------ serving
+    def serve(self, ids: Sequence[int] | None = None, until_s: float = math.inf, until_seq: int = _LAST) -> int:
+        """Serve arrivals ``ids`` (request ids in arrival order) that come before ``until``.
+
+        Each arrival is served after the pool's events before it (releases, callers
+        giving up); nothing after the last arrival served is handled: call
+        :meth:`advance` once no more arrivals come before the next control event,
+        or the end of the run.
+
+        Parameters
+        ----------
+        ids : sequence of int, optional
+            The requests routed to this pool, in arrival order, from the first one
+            not served yet (default: every request of the run, continuing where the
+            last call stopped).
+        until_s : float
+            Stop at the first arrival after this time (default: serve them all).
+        until_seq : int
+            Creation number of the control event at ``until_s`` (from :meth:`mark`):
+            an arrival at exactly ``until_s`` is served if created before it.
+
+        Returns
+        -------
+        int
+            How many of ``ids`` were served; the rest arrive after ``until``.
+        """
+        if ids is None:
+            used = self._serve_arrivals(range(self._cursor, self.n), until_s, until_seq)
+            self._cursor += used
+            return used
+        return self._serve_arrivals(_as_list(ids), until_s, until_seq)
+
+    def advance(self, until_s: float = math.inf, until_seq: int = _LAST) -> None:
+        """Handle the pool's events before ``until``: replicas freed, queued calls started, give-ups.
+
+        Parameters
+        ----------
+        until_s : float
+            Time of the next control event; the default runs the pool dry (the
+            engine's drain at the end of a run).
+        until_seq : int
+            Creation number of that control event (from :meth:`mark`): events at
+            exactly ``until_s`` are handled if created before it.
+        """
+        self._release_until(until_s, until_seq)
+        self._give_up_until(until_s, until_seq)
+
+    def _serve_arrivals(self, ids, until_s: float, until_seq: int) -> int:
+        """The event loop: each arrival, after the replicas released before it (hot path)."""
+        heap, waiting = self.in_service, self.waiting
+        clock, times, service, outage = self._clock, self._times, self._service, self._outage
+        start_s, wait_s, ended = self._start_s, self._wait_s, self._ended
+        cap = math.inf if self.capacity is None else self.capacity
+        to = self.timeout_s
+        patience = math.inf if to is None else to
+        limit = self.queue_limit
+        refuses, hangs = self._refuses, self._hangs
+        aseq, seq, busy_s, last = self._arrival_seq, self._seq, self.busy_s, self._last_s
+        used = 0
+        for i in ids:
+            t = clock[i]
+            if t >= until_s and (t > until_s or aseq > until_seq):
+                break
+            used += 1
+            while heap:  # replicas released before this arrival
+                top = heap[0]
+                rt = top[0]
+                if rt > t or (rt == t and top[1] > aseq):
+                    break
+                busy_s += len(heap) * (rt - last)
+                last = rt
+                if waiting and to is not None and waiting[0][0] <= rt:
+                    self._give_up_until(rt, top[1])
+                if waiting and len(heap) <= cap:  # the released replica takes the next call
+                    j = waiting.popleft()[2]
+                    wait = rt - times[j]
+                    start_s[j] = rt
+                    wait_s[j] = wait
+                    seq += 1
+                    if hangs and outage[j] == OUTAGE_HANG:
+                        heapreplace(heap, (rt + max(0.0, to - wait), seq))
+                    else:
+                        heapreplace(heap, (rt + service[j], seq))
+                else:
+                    heappop(heap)
+            key_seq = aseq
+            seq += 1
+            aseq = seq  # the engine creates the next arrival's event first
+            if refuses and outage[i] == OUTAGE_REFUSE:
+                ended[i] = ERROR
+            elif len(heap) < cap:
+                busy_s += len(heap) * (t - last)
+                last = t
+                start_s[i] = t
+                seq += 1
+                heappush(heap, (t + to if hangs and outage[i] == OUTAGE_HANG else t + service[i], seq))
+            elif limit is None or self._room(t, key_seq):
+                seq += 1
+                waiting.append((t + patience, seq, i))
+            else:
+                ended[i] = DROPPED
+        self._arrival_seq, self._seq, self.busy_s, self._last_s = aseq, seq, busy_s, last
+        if used:
+            self._seen_hi = max(self._seen_hi, ids[used - 1] + 1)
+        return used
+
+    def _room(self, now_s: float, seq: int) -> bool:
+        """Whether the waiting line has room at (now_s, seq), after the callers who gave up before."""
+        if self.waiting:
+            self._give_up_until(now_s, seq)
+        return len(self.waiting) < self.queue_limit
+
+    def _give_up_until(self, now_s: float, seq: int) -> None:
+        """Callers at the head of the line whose timeout came before (now_s, seq) give up."""
+        waiting = self.waiting
+        if self.timeout_s is None:
+            return
+        while waiting:
+            deadline, qseq, j = waiting[0]
+            if deadline > now_s or (deadline == now_s and qseq > seq):
+                return
+            waiting.popleft()
+            self._ended[j] = TIMEOUT
+
+    def _release_until(self, now_s: float, seq: int) -> None:
+        """Release the replicas freed before (now_s, seq), each starting the next queued call."""
+        heap = self.in_service
+        waiting = self.waiting
+        while heap:
+            rt, rseq = heap[0]
+            if rt > now_s or (rt == now_s and rseq > seq):
+                return
+            self.account(rt)
+            heappop(heap)
+            if waiting:
+                self._give_up_until(rt, rseq)
+            cap = math.inf if self.capacity is None else self.capacity
+            while waiting and len(heap) < cap:
+                self._start_queued(waiting.popleft()[2], rt)
+
+    def _start_queued(self, j: int, now_s: float) -> None:
+        """Queued call ``j`` takes a free replica at ``now_s``."""
+        self.account(now_s)
+        wait = now_s - self._times[j]
+        self._start_s[j] = now_s
+        self._wait_s[j] = wait
+        if self._hangs and self._outage[j] == OUTAGE_HANG:
+            release = now_s + max(0.0, self.timeout_s - wait)
+        else:
+            release = now_s + self._service[j]
+        self._seq += 1
+        heappush(self.in_service, (release, self._seq))
+
+    # ------------------------------------------------------------------ results
+    def result(self) -> FifoResult:
+        """The results so far (the arrays are the pool's own: copy them to keep a snapshot)."""
+        lo = self._done_lo
+        hi = self._seen_hi
+        if hi > lo:
+            self._fill(lo, hi)
+            self._done_lo = self.waiting[0][2] if self.waiting else hi
+        return FifoResult(
+            status=self._status,
+            queue_ms=self._queue_ms,
+            latency_ms=self._latency_ms,
+            end_s=self._end_s,
+            started=self._started,
+            busy_s=self.busy_s,
+        )
+
+    def _fill(self, lo: int, hi: int) -> None:
+        """Result columns of rows [lo, hi) from what the event loop recorded (the engine's formulas)."""
+        start = np.frombuffer(self._start_s, dtype=np.float64)[lo:hi]
+        wait = np.frombuffer(self._wait_s, dtype=np.float64)[lo:hi]
+        ended = np.frombuffer(self._ended, dtype=np.int8)[lo:hi]
+        service = self._service_np[lo:hi]
+        clock = self._clock_np[lo:hi]
+        started = ~np.isnan(start)
+        done = start + service
+        status = np.where(self._fails_np[lo:hi], np.int8(ERROR), np.int8(OK))
+        latency = (done - self._arrival[lo:hi]) * 1000.0
+        to = self.timeout_s
+        if to is not None:
+            # a caller gives up in service when hung or when wait + service exceeds the timeout
+            gave_up = (self._outage_np[lo:hi] == OUTAGE_HANG) | (wait + service > to)
+            done = np.where(gave_up, start + np.maximum(0.0, to - wait), done)
+            status = np.where(gave_up, np.int8(TIMEOUT), status)
+            latency = np.where(gave_up, to * 1000.0, latency)
+            in_line = ended == TIMEOUT  # gave up in the line: the timeout is both wait and latency
+            end_not_started = np.where(in_line, clock + to, clock)
+            waited_ms = np.where(in_line, to * 1000.0, 0.0)
+        else:
+            end_not_started = clock
+            waited_ms = np.zeros(hi - lo)
+        pending = ~started & (ended == PENDING)
+        self._started[lo:hi] = started
+        self._status[lo:hi] = np.where(started, status, ended)
+        self._queue_ms[lo:hi] = np.where(started, wait * 1000.0, waited_ms)
+        self._latency_ms[lo:hi] = np.where(started, latency, waited_ms)
+        self._end_s[lo:hi] = np.where(started, done, np.where(pending, math.nan, end_not_started))
+
+
+def serve_fifo(
+    arrival_s,
+    service_s,
+    fails,
+    outage,
+    *,
+    capacity: int | None,
+    queue_limit: int | None = None,
+    timeout_s: float | None = None,
+    clock_s=None,
+) -> FifoResult:
+    """Serve every request of a run on one pool with the FIFO kernel (see :class:`FifoPool`).
+
+    Parameters
+    ----------
+    arrival_s, service_s, fails, outage : array_like
+        Per-request arrival times, service times (seconds), failure flags and outage codes.
+    capacity, queue_limit, timeout_s
+        The pool's replicas (None: unlimited), longest waiting line and caller timeout.
+    clock_s : array_like of float, optional
+        The engine's clock at each arrival (default: :func:`arrival_clock`).
+
+    Returns
+    -------
+    FifoResult
+        Status, ``queue_ms``, ``latency_ms`` and ``end_s`` of every request, and busy replica-seconds.
+
+    Examples
+    --------
+    >>> r = serve_fifo([0.0, 0.1, 0.2], [0.15, 0.15, 0.15], [False] * 3, [0] * 3, capacity=1)
+    >>> r.queue_ms.round(6).tolist(), r.end_s.round(6).tolist()
+    ([0.0, 50.0, 100.0], [0.15, 0.3, 0.45])
+    """
+    pool = FifoPool(
+        arrival_s, service_s, fails, outage,
+        capacity=capacity, queue_limit=queue_limit, timeout_s=timeout_s, clock_s=clock_s,
+    )
+    pool.serve()
+    pool.advance()
+    return pool.result()
