@@ -23,11 +23,20 @@ a 10% warm-up with the M/M/c theory (Erlang's C formula, Kleinrock, *Queueing
 Systems* Vol. 1, 1975, section 3.5) and its utilisation with ``lambda / (c mu)``.
 Last, the peak memory traced by :mod:`tracemalloc` during one run of (b), per
 million logged requests (target at most 150 MB); ``--no-memory`` skips it.
+(a) to (d) run the reference engine (``engine="reference"``).
+
+Then the fast engine (``engine="fast"``: SimPy for control events only, the FIFO
+kernel for the requests) against the reference on three workloads of
+``--fast-requests`` requests (default 500k): M/M/10 at utilisation 0.9, the
+shipped ``ab_test`` and ``progressive_bad_candidate`` scenarios run longer; the
+median CPU time of ``--repeats`` runs of each, and the speed-up (printed, not a
+target). ``--no-fast`` skips it.
 
 Usage::
 
     python bench/engine.py [--requests N] [--repeats R] [--rate R] [--mean-service-ms MS]
                            [--replicas C] [--seed S] [--no-memory]
+                           [--fast-requests N] [--no-fast]
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -189,13 +199,53 @@ def monitored_scenario(setup: Setup) -> dict[str, Any]:
     return sc
 
 
-def engine(scenario, seed: int):
-    """Run :func:`workbench.run` once; return its timing and result."""
+def engine(scenario, seed: int, which: str = "reference"):
+    """Run :func:`workbench.run` once on engine ``which``; return its timing and result."""
     import workbench
 
     t0 = time.perf_counter()
-    result = workbench.run(scenario, seed=seed)
+    result = workbench.run(scenario, seed=seed, engine=which)
     return Timing(len(result.requests), time.perf_counter() - t0), result
+
+
+# ----------------------------------------------------------------------------- fast against reference
+def fast_workloads(requests: int) -> list[tuple[str, Any, dict[str, Any]]]:
+    """(label, scenario, overrides) of the fast-engine comparison, each about ``requests`` long."""
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    mmc = Setup(requests, 180.0, 50.0, 10, 1)  # M/M/10, utilisation 0.9
+    return [
+        ("M/M/10 at 0.9", single_scenario(mmc), {}),
+        ("ab_test", scenarios / "ab_test.toml", {"duration_s": math.ceil(requests / 60.0)}),
+        ("progressive_bad_candidate", scenarios / "progressive_bad_candidate.toml",
+         {"duration_s": math.ceil(requests / 40.0)}),
+    ]
+
+
+def cpu_seconds(scenario, overrides: dict[str, Any], seed: int, which: str) -> tuple[float, int]:
+    """CPU time (s) of one :func:`workbench.run` on engine ``which``, and its request count."""
+    import workbench
+
+    sc = workbench.load_scenario(scenario, overrides=overrides)
+    gc.collect()
+    t0 = time.process_time()
+    result = workbench.run(sc, seed=seed, engine=which)
+    return time.process_time() - t0, len(result.requests)
+
+
+def compare_fast(requests: int, repeats: int, seed: int) -> None:
+    """Print the median CPU time of the fast and the reference engine on each workload."""
+    print()
+    print(f"fast engine against reference: median CPU time of {repeats} runs")
+    for label, scenario, overrides in fast_workloads(requests):
+        times: dict[str, list[float]] = {"fast": [], "reference": []}
+        n = 0
+        for r in range(repeats):
+            for which in ("fast", "reference"):
+                cpu, n = cpu_seconds(scenario, overrides, seed + r, which)
+                times[which].append(cpu)
+        fast, ref = float(np.median(times["fast"])), float(np.median(times["reference"]))
+        print(f"  {label:28s} {n:8d} requests: fast {fast:6.2f} s, reference {ref:6.2f} s, "
+              f"speed-up {ref / fast:4.1f}x", flush=True)
 
 
 def peak_memory_mb_per_million(scenario, seed: int) -> tuple[float, int, int]:
@@ -211,7 +261,7 @@ def peak_memory_mb_per_million(scenario, seed: int) -> tuple[float, int, int]:
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        result = workbench.run(sc, seed=seed)
+        result = workbench.run(sc, seed=seed, engine="reference")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -241,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=4, help="servers c (default 4)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
+    parser.add_argument("--fast-requests", type=int, default=500_000,
+                        help="requests per run of the fast-engine comparison (default 500000)")
+    parser.add_argument("--no-fast", action="store_true", help="skip the fast-engine comparison")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.repeats < 1:
         parser.error("--requests and --repeats must be at least 1")
@@ -322,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
             f"peak traced memory of (b): {peak / 1e6:.1f} MB for {n} requests = "
             f"{mb:.1f} MB per million requests (target <= {TARGET_MB_PER_MILLION:g}: {'met' if ok else 'MISSED'})"
         )
+    if not args.no_fast:
+        compare_fast(args.fast_requests, args.repeats, setup.seed)
     return 0
 
 

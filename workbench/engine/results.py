@@ -10,7 +10,7 @@ chunk by chunk, and releases the per-model draws before the KPIs are computed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,13 @@ from .context import EVENT_COLUMNS, INCIDENT_COLUMNS, RunContext
 from .draws import CAUSE_MESSAGES, OUTAGE_HANG
 from .simulation import Simulation
 
+if TYPE_CHECKING:
+    from .fast import FastSimulation
+
 __all__ = ["build_result", "summarise"]
 
 
-def build_result(sim: Simulation) -> RunResult:
+def build_result(sim: Simulation | FastSimulation) -> RunResult:
     """Turn a finished simulation into a :class:`~workbench.result.RunResult`.
 
     The request table shares the engine's buffers (no copies), full-length columns

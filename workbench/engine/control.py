@@ -1,0 +1,138 @@
+"""The control plane both engines share: the run's scheduled processes and event records.
+
+Fault windows, dependency changes and pre-deployment validation are recorded as
+events before the first arrival; the strategy's analyses (and label deliveries),
+the fleet samples and the progress reports are SimPy processes. The reference
+engine (:class:`~.simulation.Simulation`) and the fast engine
+(:class:`~.fast.FastSimulation`) both derive from :class:`ControlPlane`, so the
+control events are the same code in both.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .context import to_json_text
+from .dependency_impacts import dependency_segments
+from .predeployment import validate_candidate
+
+__all__ = ["ControlPlane"]
+
+
+class ControlPlane:
+    """Control processes and event records of one run (a base class of both engines).
+
+    A subclass sets ``scenario``, ``seed``, ``env``, ``context``, ``strategy``,
+    ``pools``, ``resource_samples``, ``progress``, ``validation``, ``blocked`` and
+    ``_models_given`` (and ``_labels`` when its strategy wants labels).
+    """
+
+    @property
+    def rolled_back(self) -> bool:
+        """Whether the run rolled back (every later request went to legacy)."""
+        return self.context.rolled_back
+
+    def _fault_events(self) -> None:
+        """Record each fault window's start and end as events."""
+        sc = self.scenario
+        events = self.context.events
+        for k, fault in enumerate(sc.faults):
+            target = getattr(fault, "target", None) or getattr(fault, "feature", "") or "labels"
+            details = fault.model_dump(mode="json")
+            events.append((float(fault.start_s), "fault_start", "faults", target, f"{fault.kind} #{k} starts",
+                           to_json_text(details)))
+            if fault.end_s < sc.duration_s:
+                events.append((float(fault.end_s), "fault_end", "faults", target, f"{fault.kind} #{k} ends",
+                               to_json_text(details)))
+
+    def _validate(self) -> None:
+        """Pre-deployment validation of the candidate before any traffic moves."""
+        report = validate_candidate(self.scenario, self.seed, self._models_given)
+        self.validation = report
+        rows = [
+            {"name": r.name, "passed": bool(r.passed), "value": r.value, "threshold": r.threshold}
+            for r in report.results
+        ]
+        if report.passed:
+            self.context.emit("validation_passed", report.summary(), source="validation", model="candidate", time_s=0.0,
+                      checks=rows)
+        else:
+            blocking = self.scenario.validation.require_pass
+            self.context.emit("validation_failed", report.summary() + ("; rollout blocked" if blocking else "; not blocking"),
+                      source="validation", model="candidate", time_s=0.0, checks=rows)
+            self.blocked = blocking
+
+    def _dependency_events(self) -> None:
+        previous: frozenset = frozenset()
+        segments = dependency_segments(self.scenario)
+        starts = {seg.start_s for seg in segments}
+        for seg in segments:
+            hit = {n: round(v, 4) for n, v in seg.impacts.items() if v > 0}
+            if seg.failed != previous:
+                self.context.emit("dependency_failure", f"down: {', '.join(sorted(map(str, seg.failed)))}; "
+                          f"affected: {', '.join(f'{n} ({v:g})' for n, v in sorted(hit.items()) if n not in seg.failed)}",
+                          source="dependencies", time_s=seg.start_s, failed=sorted(map(str, seg.failed)), impacts=hit)
+            previous = seg.failed
+            if seg.end_s < self.scenario.duration_s:
+                if seg.end_s not in starts:
+                    self.context.emit("dependency_recovered", "all dependencies healthy again; downstream recovered",
+                              source="dependencies", time_s=seg.end_s)
+                    previous = frozenset()
+
+    def _resource_sampler(self):
+        interval = self.scenario.resources.sample_interval_s
+        status = self.context.log.status
+        while True:
+            now = self.env.now
+            for pool in self.pools:
+                waiting = pool.waiting(status) if pool.queue else 0
+                replicas = pool.capacity
+                util = pool.busy / replicas if replicas else math.nan
+                self.resource_samples.append(
+                    (now, pool.name, math.nan if replicas is None else replicas, pool.provisioning,
+                     pool.busy, waiting, pool.busy + waiting, util)
+                )
+            if now + interval > self.scenario.duration_s:
+                return
+            yield self.env.timeout(interval)
+
+    def _progress_ticker(self):
+        step = self.scenario.duration_s / 100.0
+        while self.env.now + step < self.scenario.duration_s:
+            yield self.env.timeout(step)
+            self.progress(self.env.now / self.scenario.duration_s)
+
+    def _ticker(self):
+        """Wake the strategy for its analyses and its labels.
+
+        Analyses run every ``tick_interval_s``; a strategy that wants labels is also
+        woken every second to receive the labels that have arrived.
+        """
+        strategy = self.strategy
+        interval = strategy.tick_interval_s
+        next_tick = interval if interval else math.inf
+        label_step = 1.0 if strategy.wants_labels else math.inf
+        next_label = label_step
+        duration = self.scenario.duration_s
+        while True:
+            wake = min(next_tick, next_label)
+            if wake > duration:
+                return
+            yield self.env.timeout(wake - self.env.now)
+            if strategy.wants_labels:
+                self._deliver_labels()
+                while next_label <= self.env.now + 1e-9:
+                    next_label += label_step
+            if interval and self.env.now >= next_tick - 1e-9:
+                next_tick += interval
+                strategy.tick(self.env.now)
+
+    def _deliver_labels(self) -> None:
+        ctx = self.context
+        now = self.env.now
+        on_label = self.strategy.on_label
+        label = ctx.traffic.label
+        model = ctx.log.model
+        for i in self._labels.pump(now).tolist():
+            m = model[i]
+            on_label(i, ctx.model_names[m], now, float(ctx.predictions(m)[i]), float(label[i]))
