@@ -3,8 +3,8 @@
 :class:`FastSimulation` gives the results of :class:`~.simulation.Simulation`, bit
 for bit, for the scenarios :func:`supports` accepts, at a fraction of the cost: SimPy
 schedules only the control events (strategy ticks, resource samples, progress),
-and between two of them the arrivals are routed in a plain loop
-(``strategy.route``) and served by one :class:`~.fifo.FifoPool` per model, which
+and between two of them the arrivals are routed as one batch
+(``strategy.route_batch``) and served by one :class:`~.fifo.FifoPool` per model, which
 needs no per-request events.
 
 Before a control event runs, every arrival before it has been routed and served,
@@ -42,11 +42,11 @@ from simpy.events import NORMAL
 
 from ..scenario import Scenario
 from ..strategies import (
+    STRATEGY_KINDS,
     ABTest,
     BlueGreen,
     Canary,
     Progressive,
-    Request,
     Single,
     Strategy,
     build_strategy,
@@ -105,6 +105,8 @@ def supports(
             return f"strategy {kind!r} is not one of {', '.join(FAST_STRATEGY_KINDS)}"
         return None
     if type(strategy) not in _FAST_STRATEGIES.values():
+        if STRATEGY_KINDS.get(strategy.kind) is type(strategy):
+            return f"strategy {strategy.kind!r} is not one of {', '.join(FAST_STRATEGY_KINDS)}"
         return f"custom strategy object {type(strategy).__name__} (its route might read the clock)"
     if strategy.wants_outcomes or strategy.wants_labels or strategy.mirrors:
         return f"strategy {strategy.kind!r} wants outcomes, labels or mirrored calls"
@@ -316,34 +318,25 @@ class FastSimulation(ControlPlane):
             self._write(m, hi)
 
     def _route(self, lo: int, hi: int) -> np.ndarray:
-        """Model codes of arrivals ``lo`` to ``hi`` (the strategy routes each, in order)."""
+        """Model codes of arrivals ``lo`` to ``hi`` (the strategy routes them as one batch, in order)."""
         ctx = self.context
         out = self._log_model[lo:hi]
-        strategy = self.strategy
         if ctx.rolled_back or self.blocked:
             out[:] = self._legacy  # legacy serves everything
             return out
-        if type(strategy) is Single:
-            out[:] = self._model_code(strategy.model)
-            return out
-        route = strategy.route
-        times = ctx.arrival_s
-        users = ctx.user_ids
-        features = ctx.traffic.features
-        names = [route(Request(i, times[i], users[i], features)) for i in range(lo, hi)]
-        index = ctx.model_index
-        try:
-            out[:] = [index[name] for name in names]
-        except KeyError:
-            bad = next(name for name in names if name not in index)
-            raise RuntimeError(f"strategy {strategy.kind!r} routed to unknown model {bad!r}") from None
+        traffic = ctx.traffic
+        names = self.strategy.route_batch(
+            np.arange(lo, hi), traffic.time_s[lo:hi], traffic.user_id[lo:hi], traffic.features
+        )
+        routed = 0
+        for name, code in ctx.model_index.items():
+            mine = names == name
+            out[mine] = code
+            routed += int(np.count_nonzero(mine))
+        if routed != hi - lo:
+            bad = next(str(name) for name in names if name not in ctx.model_index)
+            raise RuntimeError(f"strategy {self.strategy.kind!r} routed to unknown model {bad!r}")
         return out
-
-    def _model_code(self, name: str) -> int:
-        try:
-            return self.context.model_index[name]
-        except KeyError:
-            raise RuntimeError(f"strategy {self.strategy.kind!r} routed to unknown model {name!r}") from None
 
     def _write(self, m: int, hi: int) -> None:
         """Copy pool ``m``'s decided results for the rows it has not finalised into the request log."""

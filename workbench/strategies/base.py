@@ -9,6 +9,7 @@ rollback with ``ctx.rollback`` (one rollback path for gates and monitors).
 
 from __future__ import annotations
 
+import array
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ __all__ = [
     "Request",
     "Strategy",
     "UniformStream",
+    "UserTable",
     "StrategyContext",
     "WindowMetrics",
     "STATUS_NAMES",
@@ -156,6 +158,143 @@ class UniformStream:
         self._pos += 1
         return u
 
+    def take(self, k: int) -> np.ndarray:
+        """The next ``k`` uniform draws, the same numbers ``k`` calls of :meth:`next` give.
+
+        Examples
+        --------
+        >>> a, b = UniformStream(np.random.default_rng(3), block=4), UniformStream(np.random.default_rng(3), block=4)
+        >>> bool((a.take(6) == [b.next() for _ in range(6)]).all() and a.next() == b.next())
+        True
+        """
+        out = np.empty(k)
+        filled = 0
+        while filled < k:
+            if self._pos >= self.block:
+                self._values = self.rng.random(self.block)
+                self._pos = 0
+            n = min(k - filled, self.block - self._pos)
+            out[filled:filled + n] = self._values[self._pos:self._pos + n]
+            self._pos += n
+            filled += n
+        return out
+
+
+class UserTable:
+    """A small integer per user id, read and written one at a time or in batches.
+
+    Ids in ``[0, dense_limit)`` live in a flat ``array.array`` (grown by doubling) seen
+    through a NumPy view: one request reads or writes it as fast as a dict, and a
+    batch of requests is one fancy-indexing call. Other ids (negative or huge) live
+    in a dict. A user never stored reads ``empty``.
+
+    Parameters
+    ----------
+    typecode : str
+        The ``array.array`` type code of the stored values (``"h"`` int16, ``"B"`` uint8...).
+    empty : int
+        The value of a user never stored.
+    dense_limit : int
+        Ids below this are stored densely (bounds the array's memory).
+
+    Examples
+    --------
+    >>> t = UserTable("B", empty=0)
+    >>> t.set(7, 3); t.set(-1, 2); t.or_(7, 4)
+    >>> t.get(7), t.get(-1), t.get(8), t.get_many(np.array([7, 8, -1])).tolist()
+    (7, 2, 0, [7, 0, 2])
+    """
+
+    __slots__ = ("typecode", "empty", "dense_limit", "store", "dense", "size", "sparse")
+
+    def __init__(self, typecode: str, empty: int, dense_limit: int = 1 << 22):
+        self.typecode = typecode
+        self.empty = int(empty)
+        self.dense_limit = int(dense_limit)
+        self.store = array.array(typecode)
+        self.dense = np.frombuffer(self.store, dtype=self.store.typecode)
+        self.size = 0
+        self.sparse: dict[int, int] = {}
+
+    def _grow(self, top: int) -> None:
+        """Make the dense store cover ids up to ``top`` (which is below ``dense_limit``)."""
+        size = min(max(top + 1, 2 * self.size, 1024), self.dense_limit)
+        grown = array.array(self.typecode, [self.empty]) * size
+        grown[:self.size] = self.store
+        self.store, self.size = grown, size
+        self.dense = np.frombuffer(grown, dtype=grown.typecode)
+
+    def get(self, user_id: int) -> int:
+        """The value stored for ``user_id`` (``empty`` if none)."""
+        if 0 <= user_id < self.size:
+            return self.store[user_id]
+        return self.sparse.get(user_id, self.empty)
+
+    def set(self, user_id: int, value: int) -> None:
+        """Store ``value`` for ``user_id``."""
+        if 0 <= user_id < self.size:
+            self.store[user_id] = value
+        elif 0 <= user_id < self.dense_limit:
+            self._grow(user_id)
+            self.store[user_id] = value
+        else:
+            self.sparse[user_id] = int(value)
+
+    def or_(self, user_id: int, bits: int) -> None:
+        """Set ``bits`` in the value of ``user_id``."""
+        if 0 <= user_id < self.size:
+            self.store[user_id] |= bits
+        else:
+            self.set(user_id, self.get(user_id) | bits)
+
+    def _split(self, user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``user_ids`` as int64, and the mask of the dense ones (None when all are dense)."""
+        ids = np.asarray(user_ids, dtype=np.int64)
+        if ids.size == 0:
+            return ids, None
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo >= 0 and hi < self.dense_limit:
+            if hi >= self.size:
+                self._grow(hi)
+            return ids, None
+        dense = (ids >= 0) & (ids < self.dense_limit)
+        if dense.any():
+            top = int(ids[dense].max())
+            if top >= self.size:
+                self._grow(top)
+        return ids, dense
+
+    def get_many(self, user_ids: np.ndarray) -> np.ndarray:
+        """The values stored for each of ``user_ids`` (``empty`` where none)."""
+        ids, dense = self._split(user_ids)
+        if dense is None:
+            return self.dense[ids]
+        out = np.full(ids.size, self.empty, dtype=self.dense.dtype)
+        out[dense] = self.dense[ids[dense]]
+        sparse = self.sparse
+        for i in np.flatnonzero(~dense).tolist():
+            out[i] = sparse.get(int(ids[i]), self.empty)
+        return out
+
+    def or_many(self, user_ids: np.ndarray, bits: int) -> None:
+        """Set ``bits`` in the value of each of ``user_ids`` (repeats are harmless)."""
+        ids, dense = self._split(user_ids)
+        if dense is None:
+            self.dense[ids] |= bits
+            return
+        self.dense[ids[dense]] |= bits
+        sparse = self.sparse
+        for uid in ids[~dense].tolist():
+            sparse[uid] = sparse.get(uid, self.empty) | bits
+
+    def values(self) -> np.ndarray:
+        """The stored values that differ from ``empty`` (one per such user, in no particular order)."""
+        dense = self.dense[self.dense != self.empty]
+        if not self.sparse:
+            return dense
+        extra = np.fromiter((v for v in self.sparse.values() if v != self.empty), dtype=self.dense.dtype)
+        return np.concatenate([dense, extra])
+
 
 class Strategy:
     """Base class: route everything to legacy; no outcomes, no ticks.
@@ -191,6 +330,34 @@ class Strategy:
     def route(self, request: Request) -> str:
         """The model that serves ``request``: legacy, always."""
         return "legacy"
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """The models that serve a batch of requests, as :meth:`route` would, one by one, in order.
+
+        The engine calls it with the arrivals between two control events, when nothing
+        but routing itself changes the strategy's state. Overrides must leave the same
+        state (counters, events, random stream position) as the per-request loop.
+
+        Parameters
+        ----------
+        request_ids, times_s, user_ids : ndarray
+            One entry per request, in arrival order.
+        features : ndarray
+            The run's whole feature matrix (row ``request_id`` is a request's features).
+
+        Returns
+        -------
+        ndarray of str
+            Model names (a NumPy unicode array), one per request.
+        """
+        route = self.route
+        ids = np.asarray(request_ids).tolist()
+        times = np.asarray(times_s).tolist()
+        users = np.asarray(user_ids).tolist()
+        names = [route(Request(rid, t, uid, features)) for rid, t, uid in zip(ids, times, users, strict=True)]
+        return np.array(names, dtype=np.str_)
 
     def mirror(self, request: Request) -> bool:
         """Whether to also send this request to the candidate (shadow strategies)."""

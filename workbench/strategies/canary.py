@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..rng import bucket
 from ..scenario import CanaryStrategy
-from .base import Request, Strategy, UniformStream
+from .base import Request, Strategy, UniformStream, UserTable
 
 __all__ = ["Canary", "Cohort"]
 
@@ -29,15 +31,26 @@ class Cohort:
 
     def __init__(self, salt: str):
         self.salt = salt
-        self._buckets: dict[int, int] = {}
+        self._buckets = UserTable("h", empty=-1)  # each user's bucket, hashed once per run
 
     def bucket(self, user_id: int) -> int:
         """The user's basis-point bucket (0..9999), cached."""
         b = self._buckets.get(user_id)
-        if b is None:
+        if b < 0:
             b = bucket(self.salt, user_id)
-            self._buckets[user_id] = b
+            self._buckets.set(user_id, b)
         return b
+
+    def buckets(self, user_ids: np.ndarray) -> np.ndarray:
+        """The basis-point buckets of ``user_ids`` (each distinct new user hashed once, then cached)."""
+        table = self._buckets
+        out = table.get_many(user_ids)
+        missing = out < 0
+        if missing.any():
+            for uid in np.unique(np.asarray(user_ids, dtype=np.int64)[missing]).tolist():
+                table.set(uid, bucket(self.salt, uid))
+            out = table.get_many(user_ids)
+        return out
 
     def contains(self, user_id: int, weight_percent: float) -> bool:
         """Whether the user is in the cohort at ``weight_percent`` percent."""
@@ -61,7 +74,7 @@ class Canary(Strategy):
         self.weight = 100.0 * config.candidate_fraction
         self._schedule = [(p.at_s, p.weight) for p in config.schedule]
         self._next_point = 0
-        self._seen: dict[int, int] = {}  # user -> bitmask of models seen (1 legacy, 2 candidate)
+        self._seen = UserTable("B", empty=0)  # user -> bitmask of models seen (1 legacy, 2 candidate)
 
     def start(self, ctx) -> None:
         """Open the uniform stream and apply the schedule's points at time 0."""
@@ -85,10 +98,41 @@ class Canary(Strategy):
             hit = self._uniform.next() * 100.0 < self.weight
         else:
             hit = self.cohort.contains(request.user_id, self.weight)
-        seen = self._seen
-        uid = request.user_id
-        seen[uid] = seen.get(uid, 0) | (2 if hit else 1)
+        self._seen.or_(request.user_id, 2 if hit else 1)
         return "candidate" if hit else "legacy"
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`route` for a batch: split at the schedule's points, one weight per part.
+
+        The schedule advances at the first request (in order) at or after a pending
+        point, with that request's time, as :meth:`route` does; the uniform draws and
+        the users' seen-models bits end as the per-request loop leaves them.
+        """
+        times = np.asarray(times_s, dtype=np.float64)
+        k = times.size
+        hit = np.empty(k, dtype=bool)
+        buckets = None if self.config.per_request else self.cohort.buckets(user_ids)
+        schedule = self._schedule
+        i = 0
+        while i < k:
+            if self._next_point < len(schedule) and schedule[self._next_point][0] <= times[i]:
+                self._advance(float(times[i]))
+            j = k
+            if self._next_point < len(schedule):
+                later = times[i + 1:] >= schedule[self._next_point][0]
+                if later.any():
+                    j = i + 1 + int(later.argmax())
+            if buckets is None:
+                hit[i:j] = self._uniform.take(j - i) * 100.0 < self.weight
+            else:
+                hit[i:j] = buckets[i:j] < round(self.weight * 100)
+            i = j
+        users = np.asarray(user_ids)
+        self._seen.or_many(users[hit], 2)
+        self._seen.or_many(users[~hit], 1)
+        return np.where(hit, "candidate", "legacy")
 
     def candidate_weight(self) -> float:
         """The current canary weight, in percent."""
@@ -97,8 +141,9 @@ class Canary(Strategy):
     def summary(self) -> dict[str, Any]:
         """Final weight and how many users saw both models."""
         out = super().summary()
-        users = len(self._seen)
-        both = sum(1 for v in self._seen.values() if v == 3)
+        seen = self._seen.values()
+        users = int(seen.size)
+        both = int(np.count_nonzero(seen == 3))
         out.update(
             final_weight=self.weight,
             users=users,

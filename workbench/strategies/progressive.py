@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..scenario import BlueGreenStrategy, ProgressiveStrategy
 from .base import Request, Strategy
 from .canary import Cohort
@@ -90,6 +92,15 @@ class Progressive(Strategy):
         if self.state == "promoted":
             return "candidate"
         return "candidate" if self.cohort.contains(request.user_id, self.weight) else "legacy"
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`route` for a batch: the weight changes only in :meth:`tick`, so it is one for all."""
+        if self.state == "promoted":
+            return np.full(len(request_ids), "candidate")
+        hit = self.cohort.buckets(user_ids) < round(self.weight * 100)
+        return np.where(hit, "candidate", "legacy")
 
     def candidate_weight(self) -> float:
         """The current step's weight in percent (100 once promoted, 0 after a rollback)."""
@@ -208,6 +219,21 @@ class BlueGreen(Strategy):
             self.ctx.emit("switch", "traffic switched from legacy (blue) to candidate (green)",
                           model="candidate", time_s=self.switch_s)
         return "candidate" if self.switched else "legacy"
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`route` for a batch: legacy before the first request at or after ``switch_s``."""
+        k = len(request_ids)
+        if self.switched:
+            return np.full(k, "candidate")
+        out = np.full(k, "legacy", dtype="<U9")
+        after = np.asarray(times_s, dtype=np.float64) >= self.switch_s
+        if after.any():
+            first = int(after.argmax())
+            self.route(Request(int(request_ids[first]), float(times_s[first]), int(user_ids[first]), features))
+            out[first:] = "candidate"
+        return out
 
     def candidate_weight(self) -> float:
         """100 after the switch while running, 0 otherwise."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..rng import bucket
+import numpy as np
+
 from ..scenario import ABStrategy, SingleStrategy
 from .base import Request, Strategy, UniformStream
+from .canary import Cohort
 
 __all__ = ["Single", "ABTest"]
 
@@ -23,6 +25,12 @@ class Single(Strategy):
     def route(self, request: Request) -> str:
         """The configured model serves every request."""
         return self.model
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """The configured model for every request of the batch."""
+        return np.full(len(request_ids), self.model)
 
 
 class ABTest(Strategy):
@@ -43,7 +51,7 @@ class ABTest(Strategy):
         self.config = config
         self.fraction = config.candidate_fraction
         self._threshold_bp = round(config.candidate_fraction * 10_000)
-        self._cohort: dict[int, bool] = {}
+        self._cohort = Cohort(config.salt)  # each user's bucket, hashed once per run
         self.assigned = {"legacy": 0, "candidate": 0}
 
     def start(self, ctx) -> None:
@@ -53,11 +61,7 @@ class ABTest(Strategy):
 
     def in_candidate_cohort(self, user_id: int) -> bool:
         """Whether the user's stable bucket puts them in the candidate arm (cached)."""
-        hit = self._cohort.get(user_id)
-        if hit is None:
-            hit = bucket(self.config.salt, user_id) < self._threshold_bp
-            self._cohort[user_id] = hit
-        return hit
+        return self._cohort.bucket(user_id) < self._threshold_bp
 
     def route(self, request: Request) -> str:
         """The user's arm when ``sticky``, else a fresh draw per request; counts the assignment."""
@@ -67,6 +71,19 @@ class ABTest(Strategy):
             model = "candidate" if self._uniform.next() < self.fraction else "legacy"
         self.assigned[model] += 1
         return model
+
+    def route_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`route` for a batch: cached user buckets, or the stream's next uniforms, in order."""
+        if self.config.sticky:
+            hit = self._cohort.buckets(user_ids) < self._threshold_bp
+        else:
+            hit = self._uniform.take(len(request_ids)) < self.fraction
+        n_candidate = int(np.count_nonzero(hit))
+        self.assigned["candidate"] += n_candidate
+        self.assigned["legacy"] += hit.size - n_candidate
+        return np.where(hit, "candidate", "legacy")
 
     def candidate_weight(self) -> float:
         """The candidate fraction, in percent."""
