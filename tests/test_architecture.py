@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workbench"
 UI_PACKAGES = ("workbench.widgets", "workbench.cli", "workbench.viz")
-HEAVY_MODULES = ("scipy.stats", "sklearn", "networkx", "statsmodels", "river", "matplotlib")
+HEAVY_MODULES = ("scipy.stats", "sklearn", "networkx", "statsmodels", "river", "matplotlib", "numba")
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 SOURCE_PATH = re.compile(r"[\w./-]+/[\w.-]*\.py\b|\bworkbench/[\w/]+/")
 

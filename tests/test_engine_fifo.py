@@ -11,31 +11,76 @@ grid of binary fractions, with capacity changes between calls, against a
 the kernel resumed between autoscaler ticks reproduces a run that scales. On its
 own, the kernel's M/M/c waits match Erlang C, its M/M/1/K losses the truncated
 geometric law, and Little's law holds.
+
+Every test runs on both event loops, the pure-Python one and the numba-compiled
+one (skipped when numba is not installed), and the two give identical results on
+the grid above and on the shipped scenarios the fast engine serves.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 from simpy.events import Timeout
 
 import workbench
+from workbench.engine import fifo
 from workbench.engine.draws import OUTAGE_HANG, OUTAGE_NONE, OUTAGE_REFUSE, draw_model
-from workbench.engine.fifo import FifoPool, arrival_clock, serve_fifo
+from workbench.engine.fifo import (
+    KERNELS,
+    FifoPool,
+    arrival_clock,
+    compiled_available,
+    serve_fifo,
+    set_kernel,
+)
 from workbench.engine.server import CallLog, ReplicaPool, Server
 from workbench.engine.simulation import Simulation
 from workbench.engine.traffic import generate_traffic
 from workbench.ops.autoscaling import HorizontalAutoscaler
+from workbench.outputs import dumps_strict
 from workbench.scenario import load_scenario
 from workbench.status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 
 COLUMNS = ("status", "queue_ms", "latency_ms", "end_s")
+ROOT = Path(__file__).resolve().parents[1]
+NO_NUMBA = "numba is not installed: the compiled FIFO kernel is not tested (pip install 'numba>=0.59,<1')"
+needs_numba = pytest.mark.skipif(not compiled_available(), reason=NO_NUMBA)
+
+
+KERNEL_PARAMS = [pytest.param(k, marks=[needs_numba] if k == "compiled" else [], id=k) for k in KERNELS]
+
+
+def once(test):
+    """Run ``test`` once rather than once per kernel (it picks or compares the kernels itself)."""
+    test.once = True
+    return test
+
+
+def pytest_generate_tests(metafunc):
+    """Every test of this module runs on both event loops, except those marked :func:`once`."""
+    if "kernel" in metafunc.fixturenames and not getattr(metafunc.function, "once", False):
+        metafunc.parametrize("kernel", KERNEL_PARAMS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def kernel(request):
+    """The event loop the pools built in a test default to (None: the default choice)."""
+    name = getattr(request, "param", None)
+    set_kernel(name)
+    yield name
+    set_kernel(None)
 
 
 # ----------------------------------------------------------------------------- the engine's runs
@@ -120,7 +165,7 @@ def test_kernel_reproduces_the_engine_bit_for_bit(latency, replicas, utilisation
                                                    pattern):
     scenario = load_scenario(_single_model(latency, replicas, utilisation, queue_limit, timeout_ms, pattern))
     for seed in (1, 2, 3):
-        req = workbench.run(scenario, seed=seed).requests
+        req = workbench.run(scenario, seed=seed, engine="reference").requests
         pool, _ = _kernel_for(scenario, seed)
         pool.serve()
         pool.advance()
@@ -435,3 +480,136 @@ def test_timeouts_bound_what_callers_wait():
     assert np.all(r.latency_ms[timed_out] == 0.1 * 1000.0)
     in_line = timed_out & ~r.started
     assert np.all(r.queue_ms[in_line] == 100.0) and np.all(r.end_s[in_line] == times[in_line] + 0.1)
+
+
+# ----------------------------------------------------------------------------- the two event loops
+def _same_results(a, b) -> None:
+    _assert_same(a, b.status, b.queue_ms, b.latency_ms, b.end_s)
+    assert np.array_equal(a.started, b.started) and a.busy_s == b.busy_s
+
+
+@pytest.mark.parametrize("case", range(12))
+@once
+@needs_numba
+def test_both_kernels_agree_when_resumed_in_pieces(case):
+    """Continuous draws with every rule on (hangs, refusals, limits, timeouts), served in
+    pieces with capacity changes: the results, busy time and waiting line agree throughout."""
+    from workbench.engine.fifo_compiled import CompiledFifoPool
+
+    rng = np.random.default_rng(100 + case)
+    n = 30_000
+    capacity = [1, 3, 8, None][case % 4]
+    times = np.cumsum(rng.exponential(1 / (1.3 * 25.0 * (capacity or 4)), n))
+    service = rng.lognormal(math.log(0.03), 0.8, n)
+    fails = rng.random(n) < 0.05
+    outage = rng.choice([OUTAGE_NONE, OUTAGE_REFUSE, OUTAGE_HANG], size=n, p=[0.9, 0.05, 0.05]).astype(np.int8)
+    kw = dict(capacity=capacity, queue_limit=[None, 5, 400][case // 4],
+              timeout_s=[None, 0.1, 0.25][case % 3])
+    pools = [FifoPool(times, service, fails, outage, kernel=k, **kw) for k in KERNELS]
+    assert type(pools[0]) is FifoPool and isinstance(pools[1], CompiledFifoPool)
+    ids = np.arange(n)
+    for cut in np.sort(rng.uniform(0, times[-1], 25)):
+        new_capacity = None if capacity is None else int(rng.integers(1, 2 * capacity + 2))
+        for pool in pools:
+            seq = pool.mark()
+            used = pool.serve(ids[pool._seen_hi:], until_s=float(cut), until_seq=seq)
+            pool.advance(float(cut), seq)
+            pool.account(float(cut))
+            pool.set_capacity(new_capacity, float(cut))
+            assert used >= 0
+        python, compiled = pools
+        assert list(python.waiting) == list(compiled.waiting) and python.busy == compiled.busy
+        assert sorted(python.in_service) == sorted(compiled.in_service)
+        _same_results(python.result(), compiled.result())
+    for pool in pools:
+        pool.serve(ids[pool._seen_hi:])
+        pool.advance()
+    _same_results(pools[0].result(), pools[1].result())
+    assert not np.any(pools[1].result().status == PENDING)
+
+
+@once
+@needs_numba
+def test_both_kernels_agree_on_the_engine_grid():
+    """The single-model runs of the grid above (seed 1), from the engine's draws."""
+    for param in CASES:
+        scenario = load_scenario(_single_model(*param.values))
+        draws = _draw_arrays(scenario, 1)
+        cfg = scenario.models["legacy"]
+        kw = dict(capacity=cfg.replicas, queue_limit=cfg.queue_limit,
+                  timeout_s=None if cfg.timeout_ms is None else cfg.timeout_ms / 1000.0)
+        _same_results(serve_fifo(*draws, kernel="python", **kw), serve_fifo(*draws, kernel="compiled", **kw))
+
+
+SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@once
+@needs_numba
+def test_both_kernels_give_the_same_fast_runs_of_the_shipped_scenarios(path):
+    """``workbench.run(engine="fast")`` on every shipped scenario it serves (cut to 1800 s), seeds 1 and 2."""
+    from workbench.api import resolve_scenario
+    from workbench.engine.fast import supports
+    from workbench.strategies import build_strategy
+
+    scenario = resolve_scenario(path)
+    if scenario.duration_s > 1800.0:
+        scenario = scenario.with_overrides({"duration_s": 1800.0})
+    reason = supports(scenario, build_strategy(scenario))
+    if reason is not None:
+        pytest.skip(f"the fast engine does not serve {path.stem}: {reason}")
+    for seed in (1, 2):
+        runs = []
+        for name in KERNELS:
+            set_kernel(name)
+            runs.append(workbench.run(scenario, seed=seed, engine="fast"))
+        python, compiled = runs
+        pd.testing.assert_frame_equal(python.requests, compiled.requests, check_exact=True)
+        pd.testing.assert_frame_equal(python.events, compiled.events, check_exact=True)
+        assert (dumps_strict(python.summary.to_dict(), sort_keys=True)
+                == dumps_strict(compiled.summary.to_dict(), sort_keys=True))
+
+
+def test_the_kernel_is_chosen_by_set_kernel_then_the_environment(kernel, monkeypatch):
+    assert fifo.default_kernel() == kernel
+    set_kernel(None)
+    monkeypatch.setenv(fifo.KERNEL_ENV, "python")
+    assert fifo.default_kernel() == "python"
+    assert type(FifoPool([0.0], [1.0], [False], [0], capacity=1)) is FifoPool
+    monkeypatch.setenv(fifo.KERNEL_ENV, "cython")
+    with pytest.raises(ValueError, match="WORKBENCH_KERNEL"):
+        fifo.default_kernel()
+    monkeypatch.delenv(fifo.KERNEL_ENV)
+    # without a choice: compiled for large runs when numba is installed, or once it is loaded
+    assert fifo.default_kernel() == ("compiled" if compiled_available() else "python")
+    assert fifo.default_kernel(fifo.COMPILED_MIN_REQUESTS) == fifo.default_kernel()
+    monkeypatch.delitem(sys.modules, "workbench.engine.fifo_compiled", raising=False)
+    assert fifo.default_kernel(fifo.COMPILED_MIN_REQUESTS - 1) == "python"
+    monkeypatch.setitem(sys.modules, "workbench.engine.fifo_compiled", SimpleNamespace())
+    assert fifo.default_kernel(10) == fifo.default_kernel()
+    with pytest.raises(ValueError, match="set_kernel"):
+        set_kernel("fortran")
+    with pytest.raises(ValueError, match="FifoPool"):
+        FifoPool([0.0], [1.0], [False], [0], capacity=1, kernel="fortran")
+
+
+@once
+@needs_numba
+def test_numba_is_imported_only_when_a_compiled_pool_is_built():
+    """Not by ``import workbench``, nor by a small run on the fast engine: only by a compiled pool."""
+    code = (
+        "import sys, json\n"
+        "import workbench\n"
+        "from workbench import run, load_scenario\n"
+        "from workbench.engine import fifo, fast\n"
+        "run('scenarios/baseline.toml', seed=1, engine='fast')\n"
+        "before = 'numba' in sys.modules\n"
+        "fifo.FifoPool([0.0], [1.0], [False], [0], capacity=1, kernel='python')\n"
+        "python = 'numba' in sys.modules\n"
+        "fifo.FifoPool([0.0], [1.0], [False], [0], capacity=1, kernel='compiled')\n"
+        "print(json.dumps([before, python, 'numba' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [False, False, True]

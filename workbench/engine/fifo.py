@@ -43,11 +43,26 @@ time and creation number (from :meth:`FifoPool.mark`), :meth:`FifoPool.advance`
 handles the pool's events up to it, and :meth:`FifoPool.set_capacity` and
 :meth:`FifoPool.account` then act as the engine's control events do.
 :func:`serve_fifo` serves a whole run in one call.
+
+The event loop exists twice, with identical results: the pure-Python loop of
+this class and the same loop compiled with numba
+(:class:`~.fifo_compiled.CompiledFifoPool`, about ten times faster). ``FifoPool(...)``
+builds the compiled pool when :func:`default_kernel` says ``"compiled"``:
+:func:`set_kernel` or the ``WORKBENCH_KERNEL`` environment variable choose, and
+without a choice the compiled loop serves runs of at least
+:data:`COMPILED_MIN_REQUESTS` requests when numba is installed (and every run once
+it is loaded). numba is imported only when the first compiled pool is built, and
+its start-up costs most of a second (a few seconds the first time, when numba
+compiles the loop into its cache), more than the compiled loop saves on a run
+of fewer requests.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import sys
 from array import array
 from collections import deque
 from collections.abc import Sequence
@@ -59,9 +74,76 @@ import numpy as np
 from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 from .draws import OUTAGE_HANG, OUTAGE_REFUSE
 
-__all__ = ["FifoPool", "FifoResult", "arrival_clock", "serve_fifo"]
+__all__ = [
+    "COMPILED_MIN_REQUESTS", "KERNELS", "FifoPool", "FifoResult", "arrival_clock", "compiled_available",
+    "default_kernel", "serve_fifo", "set_kernel",
+]
 
 _LAST = 1 << 62  # a creation number after every real one: "everything up to this time"
+
+KERNELS = ("python", "compiled")
+KERNEL_ENV = "WORKBENCH_KERNEL"
+# Without a choice, smaller runs keep the Python loop: the compiled one saves about 0.6 us a
+# request, and numba's start-up in a process costs about 0.7 s (2-3 s when it compiles).
+COMPILED_MIN_REQUESTS = 1_000_000
+_kernel_choice: str | None = None  # set_kernel(); None: the environment variable, else the default
+
+
+def compiled_available() -> bool:
+    """Whether numba is installed (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def set_kernel(name: str | None) -> None:
+    """Choose the event loop of the pools built from now on (None: back to the default).
+
+    Parameters
+    ----------
+    name : {"python", "compiled"} or None
+        ``"python"`` is the pure-Python loop, ``"compiled"`` the numba one; None
+        returns to ``WORKBENCH_KERNEL``, or the choice by size (:func:`default_kernel`).
+    """
+    global _kernel_choice
+    _kernel_choice = None if name is None else _checked_kernel(name, "set_kernel")
+
+
+def _checked_kernel(name: str, where: str) -> str:
+    if name not in KERNELS:
+        raise ValueError(f"{where}: the FIFO kernel must be one of {', '.join(KERNELS)}, got {name!r}")
+    if name == "compiled" and not compiled_available():
+        raise ImportError(f"{where}: the compiled FIFO kernel needs numba (pip install 'rollout-workbench[fast]')")
+    return name
+
+
+def default_kernel(requests: int | None = None) -> str:
+    """The event loop new pools use: :func:`set_kernel`'s choice, else ``WORKBENCH_KERNEL``, else the quicker.
+
+    Parameters
+    ----------
+    requests : int, optional
+        Requests of the run the pool serves; None for a large run.
+
+    Returns
+    -------
+    str
+        ``"compiled"`` or ``"python"``. Without a choice: compiled when numba is
+        installed and the run has at least :data:`COMPILED_MIN_REQUESTS` requests,
+        or the compiled loop is already loaded (its start-up is paid).
+
+    Raises
+    ------
+    ValueError, ImportError
+        When ``WORKBENCH_KERNEL`` names no kernel, or the compiled one without numba.
+    """
+    if _kernel_choice is not None:
+        return _kernel_choice
+    name = os.environ.get(KERNEL_ENV, "").strip().lower()
+    if name:
+        return _checked_kernel(name, KERNEL_ENV)
+    if not compiled_available():
+        return "python"
+    large = requests is None or requests >= COMPILED_MIN_REQUESTS
+    return "compiled" if large or f"{__package__}.fifo_compiled" in sys.modules else "python"
 
 
 def arrival_clock(arrival_s) -> np.ndarray:
@@ -165,6 +247,9 @@ class FifoPool:
     clock_s : array_like of float, optional
         The engine's clock at each arrival (default: :func:`arrival_clock` of
         ``arrival_s``, correct when it holds every arrival of the run).
+    kernel : {"python", "compiled"}, optional
+        The event loop (default: :func:`default_kernel`); ``"compiled"`` builds a
+        :class:`~.fifo_compiled.CompiledFifoPool`, with identical results.
 
     Notes
     -----
@@ -173,6 +258,20 @@ class FifoPool:
     the result columns with numpy, with the engine's scalar formulas applied
     elementwise (the same IEEE operations in the same order).
     """
+
+    def __new__(cls, *args, kernel: str | None = None, **kwargs):
+        """A pool of the chosen kernel's class (a :class:`~.fifo_compiled.CompiledFifoPool` when compiled)."""
+        if cls is FifoPool:
+            if kernel is None:
+                arrival_s = args[0] if args else kwargs["arrival_s"]
+                name = default_kernel(len(arrival_s))
+            else:
+                name = _checked_kernel(kernel, "FifoPool")
+            if name == "compiled":
+                from .fifo_compiled import CompiledFifoPool
+
+                cls = CompiledFifoPool
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -185,7 +284,9 @@ class FifoPool:
         queue_limit: int | None = None,
         timeout_s: float | None = None,
         clock_s=None,
+        kernel: str | None = None,
     ):
+        del kernel  # chosen in __new__
         n = len(arrival_s)
         self.n = n
         self.capacity = capacity
@@ -211,6 +312,10 @@ class FifoPool:
         self._started = np.zeros(n, dtype=bool)
         self._done_lo = 0  # result rows below this are final
         self._seen_hi = 0  # one past the last request id served
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """The event loop's state: replicas in service, waiting line, counters (a subclass keeps its own)."""
         self.in_service: list[tuple[float, int]] = []  # heap of (release time, creation number)
         self.waiting: deque[tuple[float, int, int]] = deque()  # (give-up time, creation number, id)
         self.busy_s = 0.0
@@ -460,6 +565,7 @@ def serve_fifo(
     queue_limit: int | None = None,
     timeout_s: float | None = None,
     clock_s=None,
+    kernel: str | None = None,
 ) -> FifoResult:
     """Serve every request of a run on one pool with the FIFO kernel (see :class:`FifoPool`).
 
@@ -471,6 +577,8 @@ def serve_fifo(
         The pool's replicas (None: unlimited), longest waiting line and caller timeout.
     clock_s : array_like of float, optional
         The engine's clock at each arrival (default: :func:`arrival_clock`).
+    kernel : {"python", "compiled"}, optional
+        The event loop (default: :func:`default_kernel`); the results are the same.
 
     Returns
     -------
@@ -485,7 +593,7 @@ def serve_fifo(
     """
     pool = FifoPool(
         arrival_s, service_s, fails, outage,
-        capacity=capacity, queue_limit=queue_limit, timeout_s=timeout_s, clock_s=clock_s,
+        capacity=capacity, queue_limit=queue_limit, timeout_s=timeout_s, clock_s=clock_s, kernel=kernel,
     )
     pool.serve()
     pool.advance()
