@@ -25,6 +25,7 @@ import workbench
 from workbench.api import resolve_scenario
 from workbench.engine import Simulation, build_result
 from workbench.engine.fast import FastSimulation, supports
+from workbench.engine.fifo import KERNELS, compiled_available, set_kernel
 from workbench.outputs import dumps_strict
 from workbench.scenario import ScenarioError
 from workbench.strategies import Progressive, Strategy
@@ -34,9 +35,9 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 SEEDS = (1, 2, 3)
 MAX_DURATION_S = 1800.0  # longer shipped scenarios are cut to this, to keep the test short
 FAST_SCENARIOS = {
-    "ab_test", "baseline", "blue_green_switch", "canary_latency_spike", "capacity_crunch", "concept_drift",
-    "data_drift", "error_burst", "feature_store_outage", "latency_spike", "progressive_bad_candidate",
-    "progressive_good_candidate", "validation_gate",
+    "ab_test", "autoscaling_diurnal", "baseline", "blue_green_switch", "canary_latency_spike", "capacity_crunch",
+    "concept_drift", "data_drift", "error_burst", "feature_store_outage", "gradual_data_drift", "latency_spike",
+    "progressive_bad_candidate", "progressive_good_candidate", "silent_concept_drift", "validation_gate",
 }
 
 
@@ -132,6 +133,111 @@ def test_an_empty_run_is_served():
     assert_same_results(reference, fast)
 
 
+# ----------------------------------------------------------------------------- autoscaling
+_FAST_SCALING = {"min_replicas": 1, "max_replicas": 8, "sync_period_s": 5, "provisioning_delay_s": 25,
+                 "scale_down_stabilisation_s": 0, "target_utilisation": 0.8}
+"""An autoscaler that scales every few seconds and cancels replicas still provisioning."""
+
+SCALED_MIXED = with_changes(
+    MIXED,
+    duration_s=300,
+    traffic={"rate_per_s": 80, "users": 400, "pattern": "diurnal", "period_s": 100.0, "amplitude": 0.9},
+    models={
+        "legacy": {**MIXED["models"]["legacy"], "queue_limit": 6, "autoscaling": _FAST_SCALING},
+        "candidate": {**MIXED["models"]["candidate"], "autoscaling": {**_FAST_SCALING, "max_replicas": 5}},
+    },
+    faults=[*MIXED["faults"],
+            {"kind": "outage", "target": "candidate", "start_s": 40, "duration_s": 20, "mode": "hang"},
+            {"kind": "outage", "target": "legacy", "start_s": 220, "duration_s": 10, "mode": "refuse"}],
+    strategy={"kind": "progressive", "interval_s": 20,
+              "steps": [{"weight": 20, "pause_s": 60}, {"weight": 50, "pause_s": 60}, {"weight": 100}],
+              "gates": [{"metric": "error_rate", "threshold": 0.5}]},
+)
+"""Two autoscaled pools under a progressive rollout: timeouts, a full queue, outages, scaling both ways."""
+
+
+def _kernel_param(name: str):
+    skip = pytest.mark.skipif(not compiled_available(), reason="numba is not installed")
+    return pytest.param(name, marks=[skip] if name == "compiled" else [], id=name)
+
+
+@pytest.fixture(params=[_kernel_param(k) for k in KERNELS])
+def kernel(request):
+    """Each FIFO event loop in turn (the compiled one when numba is installed)."""
+    set_kernel(request.param)
+    yield request.param
+    set_kernel(None)
+
+
+def _run_fast_watching_scales(scenario, seed: int):
+    """A fast run, and per scale-down whether it cancelled provisioning and left busy > capacity."""
+    sim = FastSimulation(scenario, seed)
+    seen: list[tuple[bool, bool]] = []
+    scale = sim._scale
+
+    def watch(m, current, desired, delay_s, util):
+        pool = sim.pools[m]
+        provisioning = pool.provisioning
+        scale(m, current, desired, delay_s, util)
+        if desired < current:
+            seen.append((provisioning > 0, pool.busy > pool.capacity))
+
+    sim._scale = watch
+    return build_result(sim.run()), seen
+
+
+def test_autoscaled_pools_match_the_reference(kernel):
+    """Scale-ups, scale-downs below the busy replicas and cancelled provisioning: all exact."""
+    sc = resolve_scenario(SCALED_MIXED)
+    scale_downs = []
+    for seed in SEEDS:
+        reference = build_result(Simulation(sc, seed).run())
+        fast, seen = _run_fast_watching_scales(sc, seed)
+        assert_same_results(reference, fast)
+        scale_downs += seen
+        assert set(fast.events.loc[fast.events["kind"] == "scale", "model"]) == {"legacy", "candidate"}
+        assert set(fast.requests["status"]) == {"ok", "error", "timeout", "dropped"}
+    assert any(cancels for cancels, _ in scale_downs) and any(over for _, over in scale_downs)
+
+
+def test_the_whole_autoscaling_scenario_matches_the_reference():
+    """The shipped autoscaled scenario over its full hour, past the provisioning at its end."""
+    sc = resolve_scenario(ROOT / "scenarios" / "autoscaling_diurnal.toml")
+    reference, fast = _both(sc, 1)
+    assert_same_results(reference, fast)
+    assert fast.summary.resources["legacy"].scale_events > 4
+
+
+# ----------------------------------------------------------------------------- monitors
+def test_a_health_rollback_and_alert_callbacks_match_the_reference():
+    """The latency spike rolled back by the health policy alone (no per-outcome detector)."""
+    sc = _scenario(ROOT / "scenarios" / "latency_spike_rollback.toml").with_overrides({"monitoring.detectors": []})
+    assert supports(sc) is None
+    for seed in (1, 2):
+        alerts: dict[str, list] = {"reference": [], "fast": []}
+        reference = build_result(Simulation(sc, seed, alert_callbacks=[alerts["reference"].append]).run())
+        fast = build_result(FastSimulation(sc, seed, alert_callbacks=[alerts["fast"].append]).run())
+        assert_same_results(reference, fast)
+        assert alerts["fast"] == alerts["reference"] and alerts["fast"]
+        assert len(fast.incidents) == 1 and fast.summary.rollback is not None
+
+
+def test_health_drift_and_performance_monitors_match_the_reference(kernel):
+    """Every evaluation-time monitor on a progressive rollout, late labels in flight included."""
+    sc = _scenario(ROOT / "scenarios" / "progressive_bad_candidate.toml").with_overrides({
+        "duration_s": 900,
+        "traffic.label_delay_s": 0.05,  # labels due while their requests are still being served
+        "monitoring": {"interval_s": 7.0, "drift_reference_n": 2000, "drift_window_n": 1000,
+                       "drift_interval_s": 30.0, "performance_reference_n": 200, "performance_window_n": 100,
+                       "detectors": [{"name": "page_hinkley", "signal": "abs_error", "model": "candidate"}]},
+    })
+    assert supports(sc) is None
+    for seed in (1, 2):
+        reference, fast = _both(sc, seed)
+        assert_same_results(reference, fast)
+        assert {"health", "drift", "performance"} <= set(fast.tables) and len(fast.tables["drift"])
+
+
 # ----------------------------------------------------------------------------- run(engine=...)
 def test_run_picks_the_engine():
     path = ROOT / "scenarios" / "ab_test.toml"
@@ -151,12 +257,13 @@ def test_fast_engine_on_an_unsupported_run_names_the_reason():
         workbench.run(path, seed=1, engine="turbo")
 
 
-def test_monitors_autoscaling_estimators_and_custom_strategies_are_declined():
+def test_monitors_estimators_and_custom_strategies_are_declined():
     base = resolve_scenario(mmc(30.0, 40.0, 2, duration=60))
     assert supports(base) is None
-    assert "monitoring" in supports(base.with_overrides({"monitoring.enabled": True}))
-    scaled = resolve_scenario(mmc(30.0, 40.0, 2, duration=60, autoscaling={"min_replicas": 1, "max_replicas": 4}))
-    assert "autoscales" in supports(scaled)
+    assert supports(base.with_overrides({"monitoring.enabled": True})) is None
+    for signal in ("latency_ms", "error"):
+        watched = base.with_overrides({"monitoring": {"detectors": [{"signal": signal, "model": "legacy"}]}})
+        assert "reads every outcome" in supports(watched)
     assert "estimators" in supports(base, models={"legacy": object()})
 
     class Custom(Strategy):

@@ -2,7 +2,7 @@
 
 Fault windows, dependency changes and pre-deployment validation are recorded as
 events before the first arrival; the strategy's analyses (and label deliveries),
-the fleet samples and the progress reports are SimPy processes. The reference
+the fleet samples, the autoscalers and the progress reports are SimPy processes. The reference
 engine (:class:`~.simulation.Simulation`) and the fast engine
 (:class:`~.fast.FastSimulation`) both derive from :class:`ControlPlane`, so the
 control events are the same code in both.
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 
+from simpy.events import Timeout
+
+from ..ops.autoscaling import HorizontalAutoscaler
 from .context import to_json_text
 from .dependency_impacts import dependency_segments
 from .predeployment import validate_candidate
@@ -24,8 +27,32 @@ class ControlPlane:
 
     A subclass sets ``scenario``, ``seed``, ``env``, ``context``, ``strategy``,
     ``pools``, ``resource_samples``, ``progress``, ``validation``, ``blocked`` and
-    ``_models_given`` (and ``_labels`` when its strategy wants labels).
+    ``_models_given``, ``hub`` (and ``_labels`` when its strategy wants labels), calls
+    :meth:`_init_autoscaling`, and implements :meth:`_set_capacity`. A pool offers
+    ``name``, ``capacity``, ``provisioning``, ``busy``, ``queue``, ``waiting(status)``,
+    ``account(now_s)``, ``busy_area`` and ``account_fleet(now_s, end_s)``.
     """
+
+    def _init_autoscaling(self) -> None:
+        """One :class:`HorizontalAutoscaler` per autoscaled model (``autoscalers``, by model code)."""
+        self.autoscalers: dict[int, HorizontalAutoscaler] = {}
+        for k, d in enumerate(self.context.draws):
+            a = d.config.autoscaling
+            if a is not None:
+                self.autoscalers[k] = HorizontalAutoscaler(
+                    a.target_utilisation,
+                    a.min_replicas,
+                    a.max_replicas,
+                    tolerance=a.tolerance,
+                    scale_down_stabilisation_s=a.scale_down_stabilisation_s,
+                    provisioning_delay_s=a.provisioning_delay_s,
+                    sync_period_s=a.sync_period_s,
+                )
+        self._cancelled: dict[int, int] = {}  # per model: provisioning replicas cancelled before ready
+
+    def _set_capacity(self, m: int, capacity: int) -> None:
+        """Give model ``m``'s pool ``capacity`` ready replicas now (a larger pool starts queued calls)."""
+        raise NotImplementedError
 
     @property
     def rolled_back(self) -> bool:
@@ -95,6 +122,66 @@ class ControlPlane:
             if now + interval > self.scenario.duration_s:
                 return
             yield self.env.timeout(interval)
+
+    def _monitor_loop(self):
+        """Every ``monitoring.interval_s``: the monitor hub's scheduled evaluation."""
+        interval = self.hub.config.interval_s
+        while self.env.now + interval <= self.scenario.duration_s:
+            yield self.env.timeout(interval)
+            self.hub.evaluate(self.env.now)
+
+    def _autoscale(self, m: int):
+        """Every ``sync_period_s``: model ``m``'s utilisation since the last sync, and the autoscaler's answer."""
+        hpa = self.autoscalers[m]
+        pool = self.pools[m]
+        period = hpa.sync_period_s
+        last_area, last_t = 0.0, 0.0
+        while self.env.now + period <= self.scenario.duration_s:
+            yield self.env.timeout(period)
+            now = self.env.now
+            pool.account(now)
+            ready = pool.capacity or 0
+            span = now - last_t
+            util = (pool.busy_area - last_area) / (span * ready) if ready and span > 0 else math.nan
+            last_area, last_t = pool.busy_area, now
+            current = ready + pool.provisioning
+            desired = hpa.recommend(now, current, util)
+            if desired != current:
+                self._scale(m, current, desired, hpa.provisioning_delay_s, util)
+
+    def _scale(self, m: int, current: int, desired: int, delay_s: float, util: float) -> None:
+        """Add replicas (ready after ``delay_s``) or remove them (provisioning ones first)."""
+        pool = self.pools[m]
+        now = self.env.now
+        pool.account_fleet(now, self.scenario.duration_s)
+        if desired > current:
+            add = desired - current
+            pool.provisioning += add
+            ev = Timeout(self.env, delay_s, (m, add))
+            ev.callbacks.append(self._on_provisioned)
+        else:
+            remove = current - desired
+            cancel = min(remove, pool.provisioning)
+            pool.provisioning -= cancel
+            self._cancelled[m] = self._cancelled.get(m, 0) + cancel
+            if remove - cancel:
+                self._set_capacity(m, pool.capacity - (remove - cancel))  # running work finishes
+        self.context.emit("scale", f"{pool.name}: {current} -> {desired} replicas (utilisation {util:.2f})",
+                  source="autoscaler", model=pool.name, current=current, desired=desired, utilisation=util)
+
+    def _on_provisioned(self, event) -> None:
+        """Replicas finished provisioning: those not cancelled meanwhile start serving."""
+        m, add = event.value
+        pool = self.pools[m]
+        cancelled = min(add, self._cancelled.get(m, 0))
+        if cancelled:
+            self._cancelled[m] -= cancelled
+            add -= cancelled
+            if not add:
+                return
+        pool.account_fleet(self.env.now, self.scenario.duration_s)
+        pool.provisioning -= add
+        self._set_capacity(m, pool.capacity + add)
 
     def _progress_ticker(self):
         step = self.scenario.duration_s / 100.0

@@ -2,7 +2,8 @@
 
 :class:`FastSimulation` gives the results of :class:`~.simulation.Simulation`, bit
 for bit, for the scenarios :func:`supports` accepts, at a fraction of the cost: SimPy
-schedules only the control events (strategy ticks, resource samples, progress),
+schedules only the control events (strategy ticks, resource samples, autoscaler
+syncs and replicas becoming ready, progress),
 and between two of them the arrivals are routed as one batch
 (``strategy.route_batch``) and served by one :class:`~.fifo.FifoPool` per model, which
 needs no per-request events.
@@ -18,8 +19,20 @@ reader of the log during a run (:meth:`RunContext.window`, ``window_values``,
 the reference engine has finished by then. The resource sampler sees each pool's
 busy replicas, waiting line and capacity at that moment.
 
-What it cannot serve (see :func:`supports`): a monitor hub (monitors and rollback
-policies read every outcome as it happens), autoscaling, strategies that want
+Autoscaling is the control plane's own (:meth:`ControlPlane._autoscale`): at a
+sync the pool's busy replica-seconds are brought up to that moment
+(``FifoPool.account``, the sum the reference pool keeps), and a changed fleet
+reaches the kernel through ``FifoPool.set_capacity``, which starts queued calls on
+new replicas at once, as the reference engine's drain does.
+
+The monitors act only at their evaluations (health, drift, performance from labels,
+detectors on prediction error): before each control event, the requests finished
+by then are fed to the hub in end-time order, and the labels of requests still in
+flight wait for their end, so every evaluation sees what it sees on the reference
+engine.
+
+What it cannot serve (see :func:`supports`): detectors on latency or errors (fed
+with every outcome, they may alarm and roll back between control events), strategies that want
 outcomes or labels or mirror requests, custom strategy objects (their ``route``
 might read the clock) and real estimators.
 
@@ -31,6 +44,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections.abc import Callable, Mapping
 from heapq import heappop, heappush
 from typing import Any
@@ -40,7 +54,8 @@ import simpy
 from simpy.core import EmptySchedule
 from simpy.events import NORMAL
 
-from ..scenario import Scenario
+from ..scenario import MonitoringConfig, Scenario
+from ..status import PENDING
 from ..strategies import (
     STRATEGY_KINDS,
     ABTest,
@@ -55,6 +70,7 @@ from .context import RunContext
 from .control import ControlPlane
 from .draws import draw_model
 from .fifo import FifoPool, arrival_clock
+from .monitors import MonitorHub
 from .traffic import generate_traffic
 
 __all__ = ["FastSimulation", "supports", "FAST_STRATEGY_KINDS"]
@@ -69,6 +85,8 @@ _FAST_STRATEGIES: dict[str, type[Strategy]] = {
     "blue_green": BlueGreen,
 }
 FAST_STRATEGY_KINDS = tuple(_FAST_STRATEGIES)
+# detectors fed with each outcome as it happens; the others act at evaluation times only
+_PER_OUTCOME_SIGNALS = ("latency_ms", "error")
 
 
 def supports(
@@ -92,13 +110,13 @@ def supports(
     """
     if models:
         return "real estimators are served by the reference engine"
-    if scenario.monitoring is not None and scenario.monitoring.enabled:
-        return "monitoring is enabled (monitors read every outcome as it happens)"
-    if scenario.rollback is not None:
-        return "a [rollback] policy needs the monitors"
-    scaled = [name for name, cfg in scenario.models.items() if cfg.autoscaling is not None]
-    if scaled:
-        return f"model {scaled[0]!r} autoscales"
+    monitoring = scenario.monitoring
+    hub = (monitoring is not None and monitoring.enabled) or scenario.rollback is not None
+    if hub and monitoring is not None:
+        signals = [d.signal for d in monitoring.detectors if d.signal in _PER_OUTCOME_SIGNALS]
+        if signals:
+            return (f"a monitoring detector on {signals[0]} reads every outcome as it happens "
+                    "(it may alarm and roll back between control events)")
     if strategy is None:
         kind = scenario.strategy.kind
         if kind not in _FAST_STRATEGIES:
@@ -145,18 +163,20 @@ class _ControlEnvironment(simpy.Environment):
 
 
 class _KernelPool:
-    """A model's :class:`FifoPool` seen as the engine's replica pool (name, capacity, busy, queue).
+    """A model's :class:`FifoPool` seen as the engine's replica pool.
 
-    It offers what the resource sampler and the results builder read of a
-    :class:`~.server.ReplicaPool`; the fleet never changes (no autoscaling), so the
-    paid replica-seconds are ``capacity * duration``.
+    It offers what the control plane, the resource sampler and the results builder
+    read of a :class:`~.server.ReplicaPool`: capacity, busy replicas, waiting line,
+    replicas provisioning, busy replica-seconds (``account``, ``busy_area``) and paid
+    replica-seconds (``account_fleet``, ``fleet_area``, the same arithmetic).
     """
 
     def __init__(self, name: str, kernel: FifoPool):
         self.name = name
         self.kernel = kernel
-        self.provisioning = 0
-        self.fleet_area = 0.0
+        self.provisioning = 0  # replicas starting up, not serving yet
+        self.fleet_area = 0.0  # replica-seconds paid for (ready + provisioning)
+        self._fleet_last_s = 0.0
 
     @property
     def capacity(self) -> int | None:
@@ -173,14 +193,28 @@ class _KernelPool:
         """Calls waiting for a replica now (only those still waiting)."""
         return self.kernel.waiting
 
+    @property
+    def busy_area(self) -> float:
+        """Busy replica-seconds so far (up to the last :meth:`account` or pool event)."""
+        return self.kernel.busy_s
+
     def waiting(self, _status) -> int:
         """How many calls wait for a replica now."""
         return len(self.kernel.waiting)
 
-    def account_fleet(self, now_s: float) -> None:
-        """Paid replica-seconds from 0 to ``now_s`` (the run's end)."""
-        if self.capacity is not None:
-            self.fleet_area += (self.capacity + self.provisioning) * now_s
+    def account(self, now_s: float) -> None:
+        """Accumulate busy replica-seconds up to ``now_s``."""
+        self.kernel.account(now_s)
+
+    def account_fleet(self, now_s: float, end_s: float = math.inf) -> None:
+        """Accumulate paid replica-seconds up to ``now_s`` (call before the fleet changes).
+
+        Nothing is billed past ``end_s`` (the run's end).
+        """
+        now_s = min(now_s, end_s)
+        if self.capacity is not None and now_s > self._fleet_last_s:
+            self.fleet_area += (self.capacity + self.provisioning) * (now_s - self._fleet_last_s)
+        self._fleet_last_s = max(self._fleet_last_s, now_s)
 
 
 class FastSimulation(ControlPlane):
@@ -204,7 +238,7 @@ class FastSimulation(ControlPlane):
     progress : callable, optional
         ``progress(fraction_done)`` called about 100 times during the run.
     alert_callbacks : list of callables, optional
-        Accepted for symmetry with the reference engine; unused (no monitors).
+        ``callback(alert)`` for every alert the monitors raise.
 
     Raises
     ------
@@ -222,7 +256,6 @@ class FastSimulation(ControlPlane):
         progress: Callable[[float], None] | None = None,
         alert_callbacks: list[Callable[[Any], Any]] | None = None,
     ):
-        del alert_callbacks  # no monitors on this engine
         self.scenario = scenario
         self.seed = int(seed)
         self.strategy = strategy if strategy is not None else build_strategy(scenario)
@@ -240,11 +273,11 @@ class FastSimulation(ControlPlane):
         del traffic, draws  # the context holds them
         self._legacy = ctx.model_index["legacy"]
         self.resource_samples: list[tuple] = []
+        self._init_autoscaling()
         self.blocked = False
         self.validation = None
         self._models_given: dict[str, Any] = {}
         self.mirror = None
-        self.hub = None
         self._clock_s = arrival_clock(ctx.traffic.time_s)
         self.pools = [
             _KernelPool(d.name, FifoPool(
@@ -257,6 +290,9 @@ class FastSimulation(ControlPlane):
         self._kernels = [p.kernel for p in self.pools]
         self._unwritten = [0] * len(self.pools)  # per pool: log rows below this hold final results
         self._log_model = np.frombuffer(ctx.log.model, dtype=np.int8)
+        self._log_status = np.frombuffer(ctx.log.status, dtype=np.int8)
+        self._log_latency = np.frombuffer(ctx.log.latency_ms, dtype=np.float64)
+        self._log_end = np.frombuffer(ctx.log.end_s, dtype=np.float64)
         self._log_columns = [
             (np.frombuffer(ctx.log.status, dtype=np.int8), "status"),
             (np.frombuffer(ctx.log.queue_ms, dtype=np.float64), "queue_ms"),
@@ -265,6 +301,16 @@ class FastSimulation(ControlPlane):
             (np.frombuffer(ctx.log.started, dtype=np.int8), "started"),
         ]
         self.env.stamp = lambda: tuple(kernel.mark() for kernel in self._kernels)
+        self.hub: MonitorHub | None = None
+        if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
+            # status of the requests fed to the monitors, PENDING until then: the labels of
+            # requests still in flight wait for their end, as on the reference engine
+            self._fed_status = array("b", [PENDING]) * ctx.n
+            self._fed = np.frombuffer(self._fed_status, dtype=np.int8)
+            self._unfed = 0  # rows below this have all been fed
+            self.hub = MonitorHub(ctx, scenario.monitoring or MonitoringConfig(), scenario.rollback, alert_callbacks,
+                                  label_status=self._fed_status)
+            ctx.metrics_at = self.hub.snapshot
 
     # ------------------------------------------------------------------ control loop
     def run(self) -> FastSimulation:
@@ -285,6 +331,10 @@ class FastSimulation(ControlPlane):
         if self.progress is not None:
             env.process(self._progress_ticker())
         env.process(self._resource_sampler())
+        if self.hub is not None:
+            env.process(self._monitor_loop())
+        for m in self.autoscalers:
+            env.process(self._autoscale(m))
         # the skeleton of Simulation.run with env.run() unrolled: before each control
         # event, the requests are served up to it
         while env.peek() < math.inf:
@@ -296,6 +346,10 @@ class FastSimulation(ControlPlane):
         if self.progress is not None:
             self.progress(1.0)
         return self
+
+    def _set_capacity(self, m: int, capacity: int) -> None:
+        """Give model ``m``'s pool ``capacity`` ready replicas now; a larger pool starts queued calls."""
+        self._kernels[m].set_capacity(capacity, self.env.now)
 
     # ------------------------------------------------------------------ data plane
     def _serve_until(self, until_s: float, stamp: tuple[int, ...] | None) -> None:
@@ -316,6 +370,36 @@ class FastSimulation(ControlPlane):
             else:
                 kernel.advance(until_s, stamp[m])
             self._write(m, hi)
+        if self.hub is not None:
+            self._feed_monitors(until_s)
+
+    def _feed_monitors(self, until_s: float) -> None:
+        """Give the monitors every request that finished by ``until_s`` and was not fed yet, by end time.
+
+        The reference engine feeds them as requests finish: by end time, then by the
+        creation of the finishing events. Each model has its own health monitor, whose
+        state after observations at one time is the same in any order (integer
+        counts in time buckets), so sorting by end time alone gives its state exactly.
+        """
+        ctx = self.context
+        lo, hi = self._unfed, ctx.arrived
+        if hi <= lo:
+            return
+        end = self._log_end[lo:hi]
+        fed = self._fed[lo:hi]
+        new = np.flatnonzero((end <= until_s) & (fed == PENDING))  # NaN (in flight) compares False
+        if new.size:
+            rows = new[np.argsort(end[new], kind="stable")] + lo
+            status = self._log_status[rows]
+            self._fed[rows] = status
+            on_outcome = self.hub.on_outcome
+            for i, m, t, code, latency_ms in zip(
+                rows.tolist(), self._log_model[rows].tolist(), self._log_end[rows].tolist(), status.tolist(),
+                self._log_latency[rows].tolist(), strict=True,
+            ):
+                on_outcome(i, m, t, code, latency_ms)
+        pending = np.flatnonzero(fed == PENDING)
+        self._unfed = lo + int(pending[0]) if pending.size else hi
 
     def _route(self, lo: int, hi: int) -> np.ndarray:
         """Model codes of arrivals ``lo`` to ``hi`` (the strategy routes them as one batch, in order)."""

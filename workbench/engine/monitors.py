@@ -54,7 +54,11 @@ class MonitorHub:
         config: MonitoringConfig,
         rollback: RollbackConfig | None,
         callbacks: list[Callable[[Alert], Any]] | None = None,
+        label_status=None,
     ):
+        # label_status: the statuses that say which requests have finished, for the label
+        # feed (default the request log's; the fast engine passes the statuses it has fed to
+        # the monitors, since its log can hold results of requests still in flight)
         self.ctx = ctx
         self.config = config
         self.policy = RollbackPolicy(rollback)
@@ -79,7 +83,7 @@ class MonitorHub:
         self.alerts: list[Alert] = []
         self._last_alert: dict[tuple[str, str], float] = {}
         self._perf_alerted = [False] * len(names)
-        self._labels = LabelPump(ctx.traffic.label_time_s, ctx.log.status)
+        self._labels = LabelPump(ctx.traffic.label_time_s, ctx.log.status if label_status is None else label_status)
         self.first_alarm_s: dict[str, float] = {}
         self._next_drift_s = 0.0
         self._drift_streak: dict[str, int] = {}

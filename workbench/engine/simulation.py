@@ -16,14 +16,12 @@ plus service, or the timeout), ``queue_ms`` the wait for a replica.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import simpy
 from simpy.events import Timeout
 
-from ..ops.autoscaling import HorizontalAutoscaler
 from ..scenario import MonitoringConfig, Scenario
 from ..strategies import Request, Strategy, build_strategy
 from .context import EVENT_COLUMNS, RunContext
@@ -85,25 +83,12 @@ class Simulation(ControlPlane):
             for d in ctx.draws
         ]
         self.resource_samples: list[tuple] = []
-        self.autoscalers: dict[int, HorizontalAutoscaler] = {}
-        for k, d in enumerate(ctx.draws):
-            a = d.config.autoscaling
-            if a is not None:
-                self.autoscalers[k] = HorizontalAutoscaler(
-                    a.target_utilisation,
-                    a.min_replicas,
-                    a.max_replicas,
-                    tolerance=a.tolerance,
-                    scale_down_stabilisation_s=a.scale_down_stabilisation_s,
-                    provisioning_delay_s=a.provisioning_delay_s,
-                    sync_period_s=a.sync_period_s,
-                )
+        self._init_autoscaling()
         self.blocked = False  # a failed pre-deployment validation keeps the candidate out
         self.validation = None
         self._models_given = models
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
         self.mirror: Mirror | None = None
-        self._cancelled: dict[int, int] = {}
         self.server = Server(ctx, ctx.log, self.pools, self._on_finish)
         self._labels = LabelPump(ctx.traffic.label_time_s, ctx.log.status)
         self.hub: MonitorHub | None = None
@@ -148,61 +133,13 @@ class Simulation(ControlPlane):
             self.progress(1.0)
         return self
 
-    def _monitor_loop(self):
-        interval = self.hub.config.interval_s
-        while self.env.now + interval <= self.scenario.duration_s:
-            yield self.env.timeout(interval)
-            self.hub.evaluate(self.env.now)
-
-    def _autoscale(self, m: int):
-        hpa = self.autoscalers[m]
+    def _set_capacity(self, m: int, capacity: int) -> None:
+        """Give model ``m``'s pool ``capacity`` ready replicas now; a larger pool starts queued calls."""
         pool = self.pools[m]
-        period = hpa.sync_period_s
-        last_area, last_t = 0.0, 0.0
-        while self.env.now + period <= self.scenario.duration_s:
-            yield self.env.timeout(period)
-            now = self.env.now
-            pool.account(now)
-            ready = pool.capacity or 0
-            span = now - last_t
-            util = (pool.busy_area - last_area) / (span * ready) if ready and span > 0 else math.nan
-            last_area, last_t = pool.busy_area, now
-            current = ready + pool.provisioning
-            desired = hpa.recommend(now, current, util)
-            if desired != current:
-                self._scale(m, current, desired, hpa.provisioning_delay_s, util)
-
-    def _scale(self, m: int, current: int, desired: int, delay_s: float, util: float) -> None:
-        pool = self.pools[m]
-        now = self.env.now
-        pool.account_fleet(now, self.scenario.duration_s)
-        if desired > current:
-            add = desired - current
-            pool.provisioning += add
-            ev = Timeout(self.env, delay_s, (m, add))
-            ev.callbacks.append(self._on_provisioned)
-        else:
-            remove = current - desired
-            cancel = min(remove, pool.provisioning)
-            pool.provisioning -= cancel
-            self._cancelled[m] = self._cancelled.get(m, 0) + cancel
-            pool.capacity -= remove - cancel  # running work finishes; nothing new starts
-        self.context.emit("scale", f"{pool.name}: {current} -> {desired} replicas (utilisation {util:.2f})",
-                  source="autoscaler", model=pool.name, current=current, desired=desired, utilisation=util)
-
-    def _on_provisioned(self, event) -> None:
-        m, add = event.value
-        pool = self.pools[m]
-        cancelled = min(add, self._cancelled.get(m, 0))
-        if cancelled:
-            self._cancelled[m] -= cancelled
-            add -= cancelled
-            if not add:
-                return
-        pool.account_fleet(self.env.now, self.scenario.duration_s)
-        pool.provisioning -= add
-        pool.capacity += add
-        self.server.drain(m)
+        grows = capacity > pool.capacity
+        pool.capacity = capacity
+        if grows:
+            self.server.drain(m)
 
     def _on_arrival(self, _event) -> None:
         env = self.env
