@@ -11,13 +11,19 @@ control events are the same code in both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from simpy.events import Timeout
 
 from ..ops.autoscaling import HorizontalAutoscaler
-from .context import to_json_text
+from ..scenario import Scenario
+from ..strategies import Strategy, build_strategy
+from .context import RunContext, to_json_text
 from .dependency_impacts import dependency_segments
+from .draws import draw_model
 from .predeployment import validate_candidate
+from .traffic import generate_traffic
 
 __all__ = ["ControlPlane"]
 
@@ -53,6 +59,50 @@ class ControlPlane:
     def _set_capacity(self, m: int, capacity: int) -> None:
         """Give model ``m``'s pool ``capacity`` ready replicas now (a larger pool starts queued calls)."""
         raise NotImplementedError
+
+    def _set_up_run(self, scenario: Scenario, seed: int, env, *, models: Mapping[str, Any] | None,
+                    strategy: Strategy | None, progress: Callable[[float], None] | None) -> RunContext:
+        """Draw the traffic and every model's values, build the strategy and the run's context.
+
+        Both engines start a run this way, so they see the same draws and the same
+        strategy; the engine then builds its pools around the context it returns.
+        """
+        self.scenario = scenario
+        self.seed = int(seed)
+        self.env = env
+        models = dict(models or {})
+        unknown = set(models) - set(scenario.models)
+        if unknown:
+            raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
+        traffic = generate_traffic(scenario, self.seed)
+        draws = [draw_model(scenario, name, traffic, self.seed, models.get(name)) for name in scenario.models]
+        self.strategy = strategy if strategy is not None else build_strategy(scenario)
+        self.progress = progress
+        self.context = ctx = RunContext(scenario, self.seed, env, traffic, draws)
+        ctx.strategy = self.strategy
+        self.n = ctx.n
+        self.model_names = ctx.model_names
+        self._legacy = ctx.model_index["legacy"]
+        self.resource_samples: list[tuple] = []
+        self.blocked = False  # a failed pre-deployment validation keeps the candidate out
+        self.validation = None
+        self._models_given = models
+        return ctx
+
+    def _start_run(self) -> None:
+        """Record faults and dependency changes, run pre-deployment validation, start the strategy.
+
+        A failed validation that blocks the rollout leaves the strategy unstarted
+        (:meth:`~workbench.strategies.Strategy.block`): it routes nothing and decides nothing.
+        """
+        self._fault_events()
+        self._dependency_events()
+        if self.scenario.validation is not None:
+            self._validate()
+        if self.blocked:
+            self.strategy.block(self.context)
+        else:
+            self.strategy.start(self.context)
 
     @property
     def rolled_back(self) -> bool:

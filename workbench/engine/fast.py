@@ -64,14 +64,10 @@ from ..strategies import (
     Progressive,
     Single,
     Strategy,
-    build_strategy,
 )
-from .context import RunContext
 from .control import ControlPlane
-from .draws import draw_model
 from .fifo import FifoPool, arrival_clock
 from .monitors import MonitorHub
-from .traffic import generate_traffic
 
 __all__ = ["FastSimulation", "supports", "FAST_STRATEGY_KINDS"]
 
@@ -256,27 +252,12 @@ class FastSimulation(ControlPlane):
         progress: Callable[[float], None] | None = None,
         alert_callbacks: list[Callable[[Any], Any]] | None = None,
     ):
-        self.scenario = scenario
-        self.seed = int(seed)
-        self.strategy = strategy if strategy is not None else build_strategy(scenario)
-        reason = supports(scenario, self.strategy, models=models)
+        reason = supports(scenario, strategy, models=models)
         if reason is not None:
             raise ValueError(f"the fast engine cannot run this scenario exactly: {reason}")
-        self.env = _ControlEnvironment()
-        traffic = generate_traffic(scenario, self.seed)
-        draws = [draw_model(scenario, name, traffic, self.seed) for name in scenario.models]
-        self.progress = progress
-        self.context = ctx = RunContext(scenario, self.seed, self.env, traffic, draws)
-        ctx.strategy = self.strategy
-        self.n = ctx.n
-        self.model_names = ctx.model_names
-        del traffic, draws  # the context holds them
-        self._legacy = ctx.model_index["legacy"]
-        self.resource_samples: list[tuple] = []
+        ctx = self._set_up_run(scenario, seed, _ControlEnvironment(), models=models, strategy=strategy,
+                               progress=progress)
         self._init_autoscaling()
-        self.blocked = False
-        self.validation = None
-        self._models_given: dict[str, Any] = {}
         self.mirror = None
         self._clock_s = arrival_clock(ctx.traffic.time_s)
         self.pools = [
@@ -317,15 +298,7 @@ class FastSimulation(ControlPlane):
         """Simulate the whole scenario, then let in-flight requests finish."""
         env = self.env
         sc = self.scenario
-        ctx = self.context
-        self._fault_events()
-        self._dependency_events()
-        if sc.validation is not None:
-            self._validate()
-        if self.blocked:
-            self.strategy.block(ctx)
-        else:
-            self.strategy.start(ctx)
+        self._start_run()
         if self.strategy.tick_interval_s:
             env.process(self._ticker())
         if self.progress is not None:

@@ -23,15 +23,13 @@ import simpy
 from simpy.events import Timeout
 
 from ..scenario import MonitoringConfig, Scenario
-from ..strategies import Request, Strategy, build_strategy
-from .context import EVENT_COLUMNS, RunContext
+from ..strategies import Request, Strategy
+from .context import EVENT_COLUMNS
 from .control import ControlPlane
-from .draws import draw_model
 from .labels import LabelPump
 from .monitors import MonitorHub
 from .server import ReplicaPool, Server
 from .shadow import Mirror
-from .traffic import generate_traffic
 
 __all__ = ["Simulation", "EVENT_COLUMNS"]
 
@@ -61,32 +59,13 @@ class Simulation(ControlPlane):
         progress: Callable[[float], None] | None = None,
         alert_callbacks: list[Callable[[Any], Any]] | None = None,
     ):
-        self.scenario = scenario
-        self.seed = int(seed)
-        self.env = simpy.Environment()
-        traffic = generate_traffic(scenario, self.seed)
-        models = dict(models or {})
-        unknown = set(models) - set(scenario.models)
-        if unknown:
-            raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
-        draws = [draw_model(scenario, name, traffic, self.seed, models.get(name)) for name in scenario.models]
-        self.strategy = strategy if strategy is not None else build_strategy(scenario)
-        self.progress = progress
-        self.context = ctx = RunContext(scenario, self.seed, self.env, traffic, draws)
-        ctx.strategy = self.strategy
-        self.n = ctx.n
-        self.model_names = ctx.model_names
-        del traffic, draws  # the context holds them (re-homed in its buffers)
-        self._legacy = ctx.model_index["legacy"]
+        ctx = self._set_up_run(scenario, seed, simpy.Environment(), models=models, strategy=strategy,
+                               progress=progress)
         self.pools = [
             ReplicaPool(d.name, d.config.replicas, d.config.queue_limit, tracked=d.config.autoscaling is not None)
             for d in ctx.draws
         ]
-        self.resource_samples: list[tuple] = []
         self._init_autoscaling()
-        self.blocked = False  # a failed pre-deployment validation keeps the candidate out
-        self.validation = None
-        self._models_given = models
         self.outcome_listeners: list[Callable[[int, int, float, int, float], None]] = []
         self.mirror: Mirror | None = None
         self.server = Server(ctx, ctx.log, self.pools, self._on_finish)
@@ -105,14 +84,7 @@ class Simulation(ControlPlane):
         env = self.env
         sc = self.scenario
         ctx = self.context
-        self._fault_events()
-        self._dependency_events()
-        if sc.validation is not None:
-            self._validate()
-        if self.blocked:
-            self.strategy.block(ctx)
-        else:
-            self.strategy.start(ctx)
+        self._start_run()
         if ctx.n:
             first = Timeout(env, ctx.arrival_s[0])
             first.callbacks.append(self._on_arrival)
