@@ -791,7 +791,7 @@ def test_memory_estimate_rejects_a_huge_interleaving_catalogue(monkeypatch):
     load_scenario(scenario)  # the budget is configurable
     monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "10")
     err = raises_scenario_error(with_changes(MINIMAL, duration_s=600, traffic={"rate_per_s": 1000}))
-    assert "traffic.rate_per_s: the run would need about 151 MB (600,000 arrivals 151 MB)" in str(err), str(err)
+    assert "traffic.rate_per_s: the run would need about 194 MB (600,000 arrivals 194 MB)" in str(err), str(err)
 
 
 def test_memory_estimate_is_an_upper_bound_of_a_measured_run():

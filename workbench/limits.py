@@ -17,7 +17,8 @@ before the engine draws a single number:
 
 The memory estimate is a linear model of what a run keeps: per arrival the request log
 and its pre-drawn randomness (:data:`BYTES_PER_REQUEST`, plus 8 bytes per feature and
-per model), per user-item pair of an interleaving catalogue its affinity, grades and
+:data:`BYTES_PER_MODEL_REQUEST` per model: the fast engine's queue kernel keeps each
+model's arrivals, draws and result columns), per user-item pair of an interleaving catalogue its affinity, grades and
 ranker scores, per health bucket its sketch. Its coefficients were measured with
 :mod:`tracemalloc` on runs of 100,000 requests and are rounded up.
 
@@ -27,7 +28,7 @@ Examples
 >>> s = load_scenario({"name": "x", "duration_s": 600, "models": {"legacy": {}}})
 >>> est = estimate_memory(s)
 >>> est.arrivals, round(est.total_mb)
-(30000, 8)
+(30000, 10)
 >>> sorted(run_ticks(s).items())[0]
 ('duration_s (label delivery)', 0)
 """
@@ -70,7 +71,7 @@ BUDGET_ENV = "WORKBENCH_MEMORY_BUDGET_MB"
 # Coefficients of the memory model (bytes), measured with tracemalloc and rounded up.
 BYTES_PER_REQUEST = 220.0  # request log, arrival times, users, draws, result tables
 BYTES_PER_FEATURE_VALUE = 8.0  # one float64 per request and feature
-BYTES_PER_MODEL_REQUEST = 8.0  # each model's pre-drawn service time, failure and noise
+BYTES_PER_MODEL_REQUEST = 80.0  # each model's pre-drawn values, and its queue kernel's copies and result columns
 BYTES_PER_INTERLEAVED_REQUEST = 700.0  # two top-k lists, the interleaved list and credit
 BYTES_PER_CATALOGUE_CELL = 48.0  # affinity, grades and both rankers' noisy scores
 BYTES_PER_MIRRORED_CALL = 64.0  # the shadow table
