@@ -21,6 +21,13 @@ from workbench.engine.server import CallLog, ReplicaPool, Server
 from workbench.status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 
 
+@pytest.fixture(params=["reference", "fast"])
+def engine(request):
+    """Queueing theory must hold on both engines (the fast one serves these single-model runs)."""
+    return request.param
+
+
+
 def erlang_c_wait_s(lam: float, mu: float, c: int) -> float:
     """Mean wait in queue of M/M/c: Erlang C (Kleinrock, Queueing Systems Vol. 1, 1975, section 3.5)."""
     a = lam / mu
@@ -32,12 +39,12 @@ def erlang_c_wait_s(lam: float, mu: float, c: int) -> float:
 
 # ----------------------------------------------------------------------------- queueing theory
 @pytest.mark.parametrize("rate,mean_ms,c", [(40.0, 50.0, 3), (16.0, 50.0, 1)])
-def test_queueing_matches_erlang_c_and_littles_law(rate, mean_ms, c):
+def test_queueing_matches_erlang_c_and_littles_law(rate, mean_ms, c, engine):
     mu = 1000.0 / mean_ms
     expected_wq = erlang_c_wait_s(rate, mu, c)
     waits, utils, little = [], [], []
     for seed in range(6):
-        r = workbench.run(mmc(rate, mean_ms, c), seed=seed)
+        r = workbench.run(mmc(rate, mean_ms, c), seed=seed, engine=engine)
         req = r.requests[r.requests.time_s >= 200]
         waits.append(req.queue_ms.mean() / 1000.0)
         utils.append(r.summary.models["legacy"].utilisation)
@@ -54,9 +61,9 @@ def test_queueing_matches_erlang_c_and_littles_law(rate, mean_ms, c):
         assert lq == pytest.approx(lam_wq, rel=1e-9)
 
 
-def test_mean_response_time_little_law_in_system():
+def test_mean_response_time_little_law_in_system(engine):
     """L = lambda W: the time-average number in system from the log equals lambda * W."""
-    r = workbench.run(mmc(30.0, 50.0, 2, duration=1800), seed=3)
+    r = workbench.run(mmc(30.0, 50.0, 2, duration=1800), seed=3, engine=engine)
     req = r.requests
     # number in system sampled on a fine grid, from arrival and end times
     grid = np.linspace(300, 1700, 20001)
@@ -68,13 +75,13 @@ def test_mean_response_time_little_law_in_system():
     assert L == pytest.approx(lam * W, rel=0.08)
 
 
-def test_constant_service_matches_pollaczek_khinchine():
+def test_constant_service_matches_pollaczek_khinchine(engine):
     """M/D/1 at rho = 0.5: Wq = rho D / (2 (1 - rho)) = 25 ms, and W = Wq + D."""
     sc = mmc(10.0, 50.0, 1)
     sc["models"]["legacy"]["latency"] = {"dist": "constant", "ms": 50}
     waits_ms, system_ms = [], []
     for seed in range(2):
-        req = workbench.run(sc, seed=seed).requests
+        req = workbench.run(sc, seed=seed, engine=engine).requests
         req = req[req.time_s >= 200]
         waits_ms.append(req.queue_ms.mean())
         system_ms.append(req.latency_ms.mean())
@@ -84,11 +91,11 @@ def test_constant_service_matches_pollaczek_khinchine():
     assert np.mean(system_ms) == pytest.approx(75.0, rel=0.03)
 
 
-def test_queue_limit_drops_the_m_m_1_k_loss_fraction():
+def test_queue_limit_drops_the_m_m_1_k_loss_fraction(engine):
     """M/M/1 with room for 2 waiting (K = 3 in system) at rho = 0.8: an arrival finds the
     system full with probability (1 - rho) rho^K / (1 - rho^(K+1)) (arrivals see time averages)."""
     rho, k = 0.8, 3
-    r = workbench.run(mmc(16.0, 50.0, 1, duration=1800, queue_limit=2), seed=1)
+    r = workbench.run(mmc(16.0, 50.0, 1, duration=1800, queue_limit=2), seed=1, engine=engine)
     req = r.requests[r.requests.time_s >= 200]
     expected = (1 - rho) * rho**k / (1 - rho**(k + 1))
     assert (req.status == "dropped").mean() == pytest.approx(expected, rel=0.05)
@@ -96,13 +103,13 @@ def test_queue_limit_drops_the_m_m_1_k_loss_fraction():
 
 
 # ----------------------------------------------------------------------------- statuses in a whole run
-def test_conservation_every_arrival_has_one_terminal_status():
+def test_conservation_every_arrival_has_one_terminal_status(engine):
     sc = mmc(60.0, 50.0, 2, duration=600, queue_limit=5, timeout_ms=300)
     sc["faults"] = [
         {"kind": "error_burst", "target": "legacy", "start_s": 100, "duration_s": 100, "error_rate": 0.3},
         {"kind": "outage", "target": "legacy", "start_s": 300, "duration_s": 30},
     ]
-    r = workbench.run(sc, seed=5)
+    r = workbench.run(sc, seed=5, engine=engine)
     req = r.requests
     counts = r.summary.status_counts
     assert sum(counts.values()) == len(req)
@@ -119,15 +126,15 @@ def test_conservation_every_arrival_has_one_terminal_status():
     assert req.loc[req.status == "ok", "prediction"].notna().all()
 
 
-def test_outage_refuse_and_hang():
+def test_outage_refuse_and_hang(engine):
     sc = mmc(20.0, 20.0, 4, duration=300, timeout_ms=500)
     sc["faults"] = [{"kind": "outage", "target": "legacy", "start_s": 100, "duration_s": 50}]
-    req = workbench.run(sc, seed=1).requests
+    req = workbench.run(sc, seed=1, engine=engine).requests
     inside = (req.time_s >= 100) & (req.time_s < 150)
     assert (req.status[inside] == "error").all() and (req.latency_ms[inside] == 0).all()
     assert (req.status[~inside] != "error").all()
     sc["faults"][0]["mode"] = "hang"
-    req = workbench.run(sc, seed=1).requests
+    req = workbench.run(sc, seed=1, engine=engine).requests
     assert (req.status[inside] != "ok").all()
     assert (req.status[inside & (req.status == "timeout")].count()) > 0.9 * inside.sum()
 
