@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.engine import Simulation
+from workbench.engine import Simulation, monitors
 from workbench.engine.results import build_result
+from workbench.monitoring import health
 from workbench.strategies import Strategy
 
 WATCHED = {
@@ -112,3 +113,60 @@ def test_health_is_evaluated_on_schedule_over_its_rolling_window():
             assert math.isnan(row.error_rate)
     assert r.tables["drift"].empty and r.tables["performance"].empty  # switched off
     assert r.summary.monitoring is not None and r.summary.monitoring.alerts == {}
+
+
+# -------------------------------------------------------------- batch feeding
+def _outcomes(seed: int, n: int = 20_000, duration_s: float = 300.0):
+    """Finished requests sorted by end time; the candidate fails often from 150 s on."""
+    rng = np.random.default_rng(seed)
+    end_s = np.sort(rng.uniform(0.0, duration_s, n))
+    end_s[::50] = np.floor(end_s[::50])  # some exactly on a bucket edge
+    models = rng.integers(0, 2, n).astype(np.int8)
+    bad = (models == 1) & (end_s >= 150.0)
+    status = np.where(rng.random(n) < np.where(bad, 0.7, 0.03), rng.choice([1, 2], n), 0).astype(np.int8)
+    status[rng.random(n) < 0.02] = 3
+    latency_ms = rng.lognormal(3.5, 0.8, n)
+    latency_ms[status == 3] = 0.0  # a dropped request's latency is not a latency
+    return np.arange(n), models, end_s, status, latency_ms
+
+
+def _same_rows(a, b) -> bool:
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(u == v or (u != u and v != v) for u, v in zip(x, y, strict=True))
+        for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("min_batch", [1, 96])  # numpy for every batch, or only for large ones
+@pytest.mark.parametrize("detectors", [[], [{"name": "cusum", "signal": "latency_ms", "model": "candidate"},
+                                            {"name": "page_hinkley", "signal": "error", "model": "candidate"}]])
+def test_on_outcomes_in_batches_equals_on_outcome_one_by_one(detectors, min_batch, monkeypatch):
+    monkeypatch.setattr(health, "_MIN_BATCH", min_batch)
+    monkeypatch.setattr(monitors, "_BATCH_MIN", min_batch)
+    scenario = workbench.load_scenario(WATCHED).with_overrides({"monitoring.detectors": detectors})
+    sims = []
+    for _ in range(2):
+        sim = Simulation(scenario, 1)
+        sim.strategy.start(sim.context)
+        sims.append(sim)
+    one, many = sims[0].hub, sims[1].hub
+    rows, models, end_s, status, latency_ms = _outcomes(5)
+    cuts = np.searchsorted(end_s, np.arange(0.0, 301.0, 2.5), side="right")  # feeds before control events
+    fed = 0
+    for k, cut in enumerate(cuts.tolist()):
+        for i in range(fed, cut):
+            one.on_outcome(int(rows[i]), int(models[i]), float(end_s[i]), int(status[i]), float(latency_ms[i]))
+        many.on_outcomes(rows[fed:cut], models[fed:cut], end_s[fed:cut], status[fed:cut], latency_ms[fed:cut])
+        fed = cut
+        if k % 4 == 0:  # an evaluation every 10 s
+            one.evaluate(k * 2.5)
+            many.evaluate(k * 2.5)
+    assert fed == rows.size and len(one.health_rows) == 2 * 31
+    assert _same_rows(many.health_rows, one.health_rows)
+    assert many.alerts == one.alerts and many.first_alarm_s == one.first_alarm_s
+    assert sims[1].context.events == sims[0].context.events
+    # the candidate's error burst from 150 s fills the 60 s window past 0.5 by 200 s
+    assert [a["time_s"] for a in one.alerts if a["monitor"] == "health"] == np.arange(200.0, 301.0, 10.0).tolist()
+    if detectors:
+        assert any(a["monitor"] == "detector" for a in one.alerts)
+    many.on_outcomes(rows[:0], models[:0], end_s[:0], status[:0], latency_ms[:0])
+    assert many.health[0].n_total == one.health[0].n_total

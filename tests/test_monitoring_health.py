@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from workbench.monitoring import health
 from workbench.monitoring.health import STATUSES, HealthMonitor, HealthSnapshot
 from workbench.monitoring.quantiles import LogHistogramSketch, P2Quantile
 
@@ -221,3 +222,165 @@ def test_invalid_status_and_latency():
         mon.observe(0.0, "success", 1.0)
     with pytest.raises(ValueError, match="latency_ms"):
         mon.observe(0.0, "ok", -1.0)
+
+
+# -- batch feeding: the same state as one call per value ------------------------------
+def _sketch_state(s: LogHistogramSketch):
+    return dict(s._pos), dict(s._neg), s._zero, s.count
+
+
+def test_sketch_add_many_gives_the_keys_of_add_on_adversarial_values():
+    # at 0.1 % accuracy numpy's log (x86-64, numpy 2.x) puts these three powers of gamma one
+    # key away from math.log's (keys 145, 613, 5740); add_many must give add's keys
+    s = LogHistogramSketch(0.001)
+    edge = [1.3364276172135376, 3.4007650057364285, 96761.4380524592]
+    s.add_many(edge)
+    assert s._pos == {math.ceil(math.log(x) * s._inv_ln_gamma): 1 for x in edge} == {146: 1, 612: 1, 5741: 1}
+    rng = np.random.default_rng(4)
+    for alpha in (0.001, 0.01, 0.05):
+        gamma = LogHistogramSketch(alpha).gamma
+        powers = gamma ** np.arange(-3000.0, 3000.0)
+        powers = powers[np.isfinite(powers)]
+        values = np.concatenate([
+            powers, np.nextafter(powers, 0.0), np.nextafter(powers, np.inf), -powers[::7],
+            rng.lognormal(0.0, 8.0, 20_000), -rng.lognormal(0.0, 3.0, 2000),
+            [0.0, -0.0, 5e-324, 1e-300, 1e-9, -1e-9, np.nextafter(1e-9, 1.0), -np.nextafter(1e-9, 1.0),
+             1.0, 1.7976931348623157e308, -1.7976931348623157e308],
+        ])
+        one, many = LogHistogramSketch(alpha), LogHistogramSketch(alpha)
+        for v in values.tolist():
+            one.add(v)
+        many.add_many(values[: values.size // 2])
+        many.add_many(values[values.size // 2:])
+        assert _sketch_state(many) == _sketch_state(one)
+    assert s._zero == 0 and s.count == 3
+
+
+def test_sketch_add_many_rejects_nan_and_infinity_before_adding():
+    s = LogHistogramSketch()
+    s.add_many([])
+    assert _sketch_state(s) == ({}, {}, 0, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        s.add_many([1.0, float("nan")])
+    with pytest.raises(OverflowError):
+        s.add(float("inf"))
+    with pytest.raises(OverflowError, match="infinite"):
+        s.add_many([1.0, float("inf")])
+    assert s.count == 0
+
+
+def _health_state(mon: HealthMonitor):
+    out = {"n_total": mon.n_total, "n_late": mon.n_late, "counts": list(mon._total.counts),
+           "sketch": _sketch_state(mon._total.sketch)}
+    if mon.kind == "time":
+        out["head"] = mon._head
+        out["ids"] = list(mon._ids)
+        out["cells"] = [(list(c.counts), _sketch_state(c.sketch)) for c in mon._cells]
+    else:
+        out["ring"] = (mon._ring_len, mon._ring_head, list(mon._ring_t), list(mon._ring_code),
+                       [None if x != x else x for x in mon._ring_lat])
+    return out
+
+
+def _same_snapshot(a: HealthSnapshot, b: HealthSnapshot) -> bool:
+    """Field by field, exactly, NaN equal to NaN."""
+    def same(x, y):
+        return x == y or (x != x and y != y)
+    da, db = a.as_dict(), b.as_dict()
+    return da.keys() == db.keys() and all(same(da[k], db[k]) for k in da)
+
+
+def _feed_both(one: HealthMonitor, many: HealthMonitor, t, codes, lat):
+    for ti, ci, li in zip(t.tolist(), codes.tolist(), lat.tolist(), strict=True):
+        one.observe(ti, STATUSES[ci], None if ci == 3 else li)
+    many.observe_many(t, codes, lat)
+
+
+@pytest.mark.parametrize("min_batch", [1, health._MIN_BATCH])  # numpy for every batch, or only for large ones
+@pytest.mark.parametrize("kwargs", [
+    {"window_s": 10.0, "bucket_s": 1.0}, {"window_s": 3.0, "bucket_s": 0.25}, {"window_s": 5.0, "bucket_s": 5.0},
+    {"window_s": 10.0, "latency_statuses": ("ok",), "quantiles": (0.1, 0.999)},
+    {"window_count": 1}, {"window_count": 37}, {"window_count": 500},
+])
+def test_observe_many_equals_observe_one_by_one(kwargs, min_batch, monkeypatch):
+    monkeypatch.setattr(health, "_MIN_BATCH", min_batch)
+    rng = np.random.default_rng(17)
+    one, many = HealthMonitor(**kwargs), HealthMonitor(**kwargs)
+    t0 = 0.0
+    snaps = 0
+    for _ in range(120):
+        n = int(rng.choice([0, 1, 5, 15, 16, 40, 300]))
+        shape = rng.integers(0, 5)
+        if shape == 0:  # sorted, as the engine feeds them
+            t = np.sort(t0 + rng.uniform(0.0, rng.choice([0.3, 4.0, 40.0]), n))
+        elif shape == 1:  # any order, some late
+            t = t0 + rng.uniform(-20.0, 3.0, n)
+        elif shape == 2:  # exactly on bucket edges
+            t = np.sort(t0 + rng.integers(0, 12, n) * 0.25)
+        elif shape == 3:  # one instant
+            t = np.full(n, t0 + 0.5)
+        else:  # a long jump: the whole window expires inside the batch
+            t = np.sort(np.r_[t0 + rng.uniform(0, 1, n // 2), t0 + 25.0 + rng.uniform(0, 1, n - n // 2)])
+        codes = rng.choice(4, n, p=[0.8, 0.08, 0.07, 0.05]) if rng.random() < 0.9 else np.full(n, 3)
+        lat = rng.lognormal(3.5, 1.2, n)
+        lat[codes == 3] = np.nan
+        lat[rng.random(n) < 0.03] = 0.0
+        lat[rng.random(n) < 0.02] = np.nan  # no latency for a served request
+        _feed_both(one, many, t, codes, lat)
+        assert _health_state(many) == _health_state(one)
+        if n:
+            t0 = max(t0, float(t.max()))
+        if rng.random() < 0.4:  # snapshots expire buckets between batches
+            now = t0 + float(rng.choice([0.0, 0.25, 3.0, 11.0]))
+            assert _same_snapshot(many.snapshot(now), one.snapshot(now))
+            snaps += 1
+    assert snaps > 20 and one.n_total > 5000
+    assert _health_state(many) == _health_state(one)
+
+
+def test_observe_many_known_answers_on_edges_and_expiry(monkeypatch):
+    monkeypatch.setattr(health, "_MIN_BATCH", 1)
+    mon = HealthMonitor(window_s=3.0, bucket_s=1.0)
+    times = np.arange(20) * 0.5  # two per bucket, half of them on a bucket edge
+    codes = np.array([0, 1, 2, 3] * 5)
+    mon.observe_many(times, codes, np.where(codes == 3, np.nan, 10.0))
+    snap = mon.snapshot(9.5)  # buckets 7, 8 and 9 remain: times 7.0 to 9.5
+    assert (snap.n, snap.ok, snap.errors, snap.timeouts, snap.dropped, snap.n_latency) == (6, 1, 1, 2, 2, 4)
+    assert mon.n_late == 0 and mon.n_total == 20
+    mon.observe_many(np.full(20, 1.0), np.zeros(20, dtype=int), np.full(20, 5.0))  # all too old
+    assert mon.n_late == 20 and mon.snapshot(9.5).n == 6
+    mon.observe_many(np.full(20, 30.0), np.full(20, 3), np.full(20, np.nan))  # all dropped
+    snap = mon.snapshot(30.0)
+    assert (snap.n, snap.dropped, snap.n_latency) == (20, 20, 0)
+    assert math.isnan(snap.latency_p50_ms) and snap.drop_rate == 1.0 and snap.error_rate == 0.0
+    mon.observe_many([], [], [])
+    assert mon.n_total == 60
+    # bucket numbers beyond int64 go one by one, as observe files them
+    far = HealthMonitor(window_s=3.0, bucket_s=1.0)
+    far.observe_many(np.full(3, 1e300), np.zeros(3, dtype=int), np.full(3, 5.0))
+    assert far._head == math.floor(1e300) and far.snapshot(1e300).n == 3
+
+
+def test_observe_many_rejects_bad_input_before_recording():
+    mon = HealthMonitor()
+    n = health._MIN_BATCH
+    with pytest.raises(ValueError, match="status_codes"):
+        mon.observe_many(np.zeros(n), np.full(n, 4), np.ones(n))
+    with pytest.raises(ValueError, match="status_codes"):
+        mon.observe_many(np.zeros(n), np.full(n, -1), np.ones(n))
+    with pytest.raises(ValueError, match="latency_ms"):
+        mon.observe_many(np.zeros(n), np.zeros(n, dtype=int), np.r_[np.ones(n - 1), -1.0])
+    with pytest.raises(ValueError, match="times_s"):
+        mon.observe_many(np.r_[np.zeros(n - 1), np.nan], np.zeros(n, dtype=int), np.ones(n))
+    with pytest.raises(ValueError, match="status_codes"):
+        mon.observe_many(np.zeros(3), np.zeros(2, dtype=int), np.ones(3))
+    assert mon.n_total == 0
+    mon.observe_many(np.zeros(n), np.full(n, 3), np.full(n, -1.0))  # a dropped request's latency is ignored
+    assert mon.snapshot(0.5).dropped == n
+    # a small batch goes one by one: what precedes the bad element is recorded, as by observe
+    small = HealthMonitor()
+    with pytest.raises(ValueError, match="status_codes"):
+        small.observe_many(np.zeros(5), np.array([0, 1, -1, 0, 0]), np.ones(5))
+    with pytest.raises(ValueError, match="latency_ms"):
+        small.observe_many(np.zeros(3), np.zeros(3, dtype=int), np.array([1.0, -1.0, 1.0]))
+    assert small.n_total == 3 and small.snapshot(0.5).errors == 1

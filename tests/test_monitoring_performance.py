@@ -164,3 +164,97 @@ def test_perfect_baseline_gives_a_finite_normalised_distance():
     assert mon.baseline.std_error == 0.0
     assert row["wasserstein_norm"] == pytest.approx(0.5 / 0.001)
     assert row["breach"]
+
+
+# -- batch feeding: the same state as one call per label ------------------------------
+def _same(x, y) -> bool:
+    return x == y or (x != x and y != y)
+
+
+def _perf_state(mon: PerformanceMonitor, now_s: float):
+    st = mon.status(now_s)
+    flat = {k: v for k, v in st.__dict__.items() if k not in ("baseline", "last_test")}
+    flat["baseline"] = None if st.baseline is None else tuple(st.baseline.__dict__.items())
+    flat["last_test"] = None if st.last_test is None else tuple(st.last_test.__dict__.items())
+    det = mon._detector
+    return {
+        "status": flat, "tests": [tuple(t.__dict__.values()) for t in mon._tests],
+        "window": (mon._n_win, mon._win[: mon._n_win].tolist(), mon._win_start_s, mon._run),
+        "reference": (mon._n_ref, mon._ref_buf[: mon._n_ref].tolist(), mon._ref_first_s, mon._last_time_s),
+        "detections_s": list(mon.detector_alarm_times_s), "prev_estimate": mon._prev_estimate,
+        "detector": None if det is None else (det.n_seen, det.detection_indices),
+    }
+
+
+def _assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert a[key].keys() == b[key].keys()
+            for k in a[key]:
+                assert _same(a[key][k], b[key][k]), (key, k, a[key][k], b[key][k])
+        else:
+            assert repr(a[key]) == repr(b[key]), key  # exact floats, NaN included
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"reference_n": 300, "window_n": 120},
+    {"reference_n": 50, "window_n": 20, "consecutive": 1, "detector": "page_hinkley"},
+    {"reference_n": 200, "window_n": 64, "detector": "cusum", "error": "squared"},
+    {"reference_n": 100, "window_n": 40, "detector": None, "direction": "either"},
+    {"reference_s": 30.0, "window_n": 80, "detector": "adwin"},
+    {"reference_n": 40, "window_n": 25, "detector": "ddm", "error": "zero_one"},
+])
+def test_observe_labels_equals_observe_label_one_by_one(kwargs):
+    rng = np.random.default_rng(23)
+    one, many = PerformanceMonitor(**kwargs), PerformanceMonitor(**kwargs)
+    binary = kwargs.get("error") == "zero_one"
+    now = 0.0
+    n_alarm_batches = 0
+    for batch in range(150):
+        now += float(rng.choice([0.5, 1.0, 7.0]))
+        n = int(rng.choice([0, 1, 3, 60, 250]))
+        sd = 1.0 if batch < 60 else 2.5  # the model gets worse: window breaches and detections
+        if binary:
+            preds = (rng.random(n) < (0.1 if batch < 60 else 0.4)).astype(float)
+            labels = np.zeros(n)
+        else:
+            preds = rng.normal(0.0, sd, n)
+            labels = rng.normal(0.0, 0.1, n)
+        alarmed = one.alarm
+        for p, y in zip(preds.tolist(), labels.tolist(), strict=True):
+            one.observe_label(now, p, y)
+        many.observe_labels(now, preds, labels)
+        n_alarm_batches += one.alarm and not alarmed
+        _assert_same_state(_perf_state(many, now), _perf_state(one, now))
+    assert one.n_labels > 5000 and one.baseline is not None and len(one._tests) > 20
+    assert one.alarm and n_alarm_batches == 1
+    assert many.tests().equals(one.tests())
+
+
+def test_observe_labels_keeps_the_window_and_detector_order_inside_a_batch():
+    # a window that breaches on its last label, then detections later in the same batch:
+    # the window's alarm came first, one by one, and must come first in a batch too
+    kwargs = {"reference_n": 200, "window_n": 100, "consecutive": 1, "detector": "cusum",
+              "detector_params": {"k": 0.5, "h": 40.0, "warmup": 100}}
+    rng = np.random.default_rng(8)
+    preds = np.r_[rng.normal(0.0, 1.0, 200), rng.normal(0.0, 1.6, 400)]  # window alarm at label 299, detection at 322
+    one, many = PerformanceMonitor(**kwargs), PerformanceMonitor(**kwargs)
+    for p in preds.tolist():
+        one.observe_label(5.0, p, 0.0)
+    many.observe_labels(5.0, preds[:250], np.zeros(250))
+    many.observe_labels(5.0, preds[250:], np.zeros(350))
+    assert (one.first_alarm_s, one.first_alarm_source) == (5.0, "window")
+    assert (many.first_alarm_s, many.first_alarm_source) == (5.0, "window")
+    assert len(one.detector_alarm_times_s) > 0
+    _assert_same_state(_perf_state(many, 5.0), _perf_state(one, 5.0))
+
+
+def test_observe_labels_rejects_nan_before_recording():
+    mon = PerformanceMonitor(reference_n=10)
+    with pytest.raises(ValueError, match="label"):
+        mon.observe_labels(0.0, np.ones(5), np.r_[np.ones(4), math.nan])
+    with pytest.raises(ValueError, match="lengths"):
+        mon.observe_labels(0.0, np.ones(5), np.ones(4))
+    mon.observe_labels(0.0, [], [])
+    assert mon.n_labels == 0

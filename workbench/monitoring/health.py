@@ -27,12 +27,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from workbench.monitoring.quantiles import LogHistogramSketch
 
 __all__ = ["STATUSES", "HealthMonitor", "HealthSnapshot"]
 
 STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "dropped")
 _CODE = {s: i for i, s in enumerate(STATUSES)}
+# Below this many observations, observe_many calls observe for each: its numpy work costs
+# about 80 us a call whatever the size, observe about 1.2 us an observation (measured).
+_MIN_BATCH = 96
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ class HealthMonitor:
         self.relative_accuracy = float(relative_accuracy)
         self.latency_statuses = tuple(latency_statuses)
         self._lat_ok = [s in self.latency_statuses for s in STATUSES]
+        self._lat_ok_array = np.array(self._lat_ok)
         self.start_s = float(start_s)
         self.n_late = 0  # observations too old for the window, ignored
         self.n_total = 0
@@ -271,6 +277,154 @@ class HealthMonitor:
         if use_lat:
             cell.sketch.add(lat)
             total.sketch.add(lat)
+
+    def observe_many(self, times_s: Sequence[float] | np.ndarray, status_codes: Sequence[int] | np.ndarray,
+                     latencies_ms: Sequence[float] | np.ndarray | None = None) -> None:
+        """Record many requests: the same state as :meth:`observe` on each element, in order.
+
+        Parameters
+        ----------
+        times_s : array of float
+            Times of the terminal statuses (any order; late ones are ignored as by
+            :meth:`observe`).
+        status_codes : array of int
+            Indices into :data:`STATUSES` (the codes of :mod:`workbench.status`).
+        latencies_ms : array of float, optional
+            NaN (or None for all) where there is no latency, as None for :meth:`observe`.
+
+        Notes
+        -----
+        A time window groups the batch by bucket with numpy: the newest bucket after
+        each element is the running maximum, so an element is late exactly when its
+        bucket is ``n_buckets`` or more behind that maximum, and only the elements in the
+        final window's buckets are added (the others would have been added and then
+        expired). A count window keeps the last ``window_count`` entries of old ring plus
+        batch. Fewer than 96 elements go through :meth:`observe` one by one, which is
+        faster for them.
+
+        Invalid input (a status code outside 0-3, a negative latency that would count, a
+        time that is not finite for a time window) raises ValueError; a batch of 96 or
+        more is checked before anything changes, a smaller one keeps the elements before
+        the invalid one, as calls to :meth:`observe` would.
+        """
+        t = np.asarray(times_s, dtype=np.float64).ravel()
+        codes = np.asarray(status_codes).ravel()
+        n = t.size
+        if codes.size != n:
+            raise ValueError(f"status_codes: expected {n} codes, got {codes.size}")
+        if latencies_ms is None:
+            lat = np.full(n, np.nan)
+        else:
+            lat = np.asarray(latencies_ms, dtype=np.float64).ravel()
+            if lat.size != n:
+                raise ValueError(f"latencies_ms: expected {n} latencies, got {lat.size}")
+        if not n:
+            return
+        if n < _MIN_BATCH:
+            for time_s, code, latency_ms in zip(t.tolist(), codes.tolist(), lat.tolist(), strict=True):
+                if not (isinstance(code, int) and 0 <= code < len(STATUSES)):
+                    raise ValueError(f"status_codes: each must be an integer in 0..{len(STATUSES) - 1}, got {code!r}")
+                self.observe(time_s, STATUSES[code], latency_ms)
+            return
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"status_codes: must be integers, got dtype {codes.dtype}")
+        if codes.min() < 0 or codes.max() >= len(STATUSES):
+            raise ValueError(f"status_codes: each must be in 0..{len(STATUSES) - 1} (an index into {STATUSES})")
+        codes = codes.astype(np.intp)
+        use_lat = self._lat_ok_array[codes] & ~np.isnan(lat)
+        if (lat[use_lat] < 0).any():
+            raise ValueError(f"latency_ms: must be >= 0, got {lat[use_lat].min()!r}")
+        if self.kind == "time" and not np.isfinite(t).all():
+            raise ValueError("times_s: must be finite")
+        if self.kind == "time" and np.abs(t).max() / self.bucket_s >= 2.0**62:
+            # bucket numbers beyond int64: one observe each
+            for time_s, code, latency_ms in zip(t.tolist(), codes.tolist(), lat.tolist(), strict=True):
+                self.observe(time_s, STATUSES[code], latency_ms)
+            return
+        if self.kind == "count":
+            self._observe_many_count(t, codes, lat, use_lat)
+        else:
+            self._observe_many_time(t, codes, lat, use_lat)
+        self.n_total += n
+
+    def _observe_many_time(self, t: np.ndarray, codes: np.ndarray, lat: np.ndarray, use_lat: np.ndarray) -> None:
+        nb = self.n_buckets
+        b = np.floor(t / self.bucket_s).astype(np.int64)  # math.floor(time_s / bucket_s), element by element
+        newest = np.maximum.accumulate(b)
+        if self._head is not None:
+            newest = np.maximum(newest, self._head)
+        self.n_late += int(np.count_nonzero(b <= newest - nb))
+        head = int(newest[-1])
+        self._advance(head)
+        first = head - nb + 1  # oldest bucket of the final window; late elements are all older
+        keep = b >= first
+        if not keep.any():
+            return
+        rel = b[keep] - first
+        counts = np.bincount(rel * 4 + codes[keep], minlength=nb * 4).reshape(nb, 4)
+        total = self._total
+        tc = total.counts
+        for r in np.flatnonzero(counts.any(axis=1)).tolist():
+            cc = self._cells[(first + r) % nb].counts
+            for code, c in enumerate(counts[r].tolist()):
+                if c:
+                    cc[code] += c
+                    tc[code] += c
+        sel = keep & use_lat
+        if not sel.any():
+            return
+        # one count per (bucket, store, key): each adds once to its cell and to the total
+        stores, keys = total.sketch.locate_many(lat[sel])
+        rel_lat = b[sel] - first
+        order = np.lexsort((keys, stores, rel_lat))
+        r, s, k = rel_lat[order], stores[order], keys[order]
+        new_run = np.ones(r.size, dtype=bool)
+        new_run[1:] = (r[1:] != r[:-1]) | (s[1:] != s[:-1]) | (k[1:] != k[:-1])
+        starts = np.flatnonzero(new_run)
+        counts = np.diff(starts, append=r.size)
+        r, s, k = r[starts], s[starts], k[starts]
+        new_bucket = np.ones(r.size + 1, dtype=bool)
+        new_bucket[1:-1] = r[1:] != r[:-1]
+        cuts = np.flatnonzero(new_bucket).tolist()
+        s_list, k_list, c_list, r_list = s.tolist(), k.tolist(), counts.tolist(), r.tolist()
+        for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+            sketch = self._cells[(first + r_list[lo]) % nb].sketch
+            sketch.add_counts(s_list[lo:hi], k_list[lo:hi], c_list[lo:hi])
+        total.sketch.add_located(s, k, counts)
+
+    def _observe_many_count(self, t: np.ndarray, codes: np.ndarray, lat: np.ndarray, use_lat: np.ndarray) -> None:
+        size = self.window_count
+        n = t.size
+        length, head = self._ring_len, self._ring_head
+        total = self._total
+        # old entries pushed out, oldest first; batch entries pushed out within the batch
+        # were added and removed again, so they leave no trace
+        evicted = min(max(length + n - size, 0), length)
+        if evicted:
+            slots = [(head - length + k) % size for k in range(evicted)]
+            gone = LogHistogramSketch(self.relative_accuracy)
+            gone_lat = []
+            for slot in slots:
+                total.counts[self._ring_code[slot]] -= 1
+                old_lat = self._ring_lat[slot]
+                if old_lat == old_lat:
+                    gone_lat.append(old_lat)
+            gone.add_many(gone_lat)
+            total.sketch.subtract(gone)
+        skip = max(n - size, 0)
+        kept_lat = np.where(use_lat, lat, np.nan)[skip:]
+        for k, (time_s, code, latency) in enumerate(
+            zip(t[skip:].tolist(), codes[skip:].tolist(), kept_lat.tolist(), strict=True), start=skip,
+        ):
+            slot = (head + k) % size
+            self._ring_t[slot] = time_s
+            self._ring_code[slot] = code
+            self._ring_lat[slot] = latency
+        for code, c in enumerate(np.bincount(codes[skip:], minlength=4).tolist()):
+            total.counts[code] += c
+        total.sketch.add_many(kept_lat[~np.isnan(kept_lat)])
+        self._ring_len = min(length + n, size)
+        self._ring_head = (head + n) % size
 
     def snapshot(self, now_s: float) -> HealthSnapshot:
         """Health over the window ending at ``now_s`` (expires old buckets first)."""

@@ -266,6 +266,52 @@ class PerformanceMonitor:
         if self._n_win == self.window_n:
             self._test_window(time_s)
 
+    def observe_labels(self, time_s: float, predictions: np.ndarray, labels: np.ndarray) -> None:
+        """Record many labelled predictions arriving at ``time_s``: the state :meth:`observe_label` gives on each.
+
+        The reference period goes one label at a time (it ends inside a batch); after
+        it, the errors are computed with numpy, the change detector takes them one by
+        one (it is sequential), and each window is filled with one slice and tested when
+        full, after the detector has seen its last error, as one by one. A NaN raises
+        ValueError before anything changes.
+        """
+        preds = np.asarray(predictions, dtype=np.float64).ravel()
+        labs = np.asarray(labels, dtype=np.float64).ravel()
+        if preds.size != labs.size:
+            raise ValueError(f"predictions/labels: lengths differ ({preds.size} and {labs.size})")
+        if np.isnan(preds).any() or np.isnan(labs).any():
+            raise ValueError("prediction/label: must not be NaN")
+        time_s = float(time_s)
+        n = preds.size
+        k = 0
+        while k < n and self.baseline is None:
+            self.observe_label(time_s, preds[k], labs[k])
+            k += 1
+        if k == n:
+            return
+        if self.error == "absolute":
+            errs = np.abs(preds[k:] - labs[k:])
+        elif self.error == "squared":
+            d = preds[k:] - labs[k:]
+            errs = d * d
+        else:
+            errs = (preds[k:] != labs[k:]).astype(np.float64)
+        self.n_labels += errs.size
+        self._last_time_s = time_s
+        err_list = errs.tolist() if self._detector is not None else []
+        lo = 0
+        while lo < errs.size:
+            hi = min(errs.size, lo + self.window_n - self._n_win)
+            if err_list:
+                self._feed_detector_many(time_s, err_list[lo:hi])
+            if self._n_win == 0:
+                self._win_start_s = time_s
+            self._win[self._n_win: self._n_win + hi - lo] = errs[lo:hi]
+            self._n_win += hi - lo
+            if self._n_win == self.window_n:
+                self._test_window(time_s)
+            lo = hi
+
     def _feed_detector(self, time_s: float, err: float, baseline_ready: bool) -> None:
         det = self._detector
         if det is None:
@@ -281,6 +327,22 @@ class PerformanceMonitor:
                 self._detections_s.append(time_s)
                 self._alarm(time_s, "detector")
         self._prev_estimate = estimate
+
+    def _feed_detector_many(self, time_s: float, errs: list[float]) -> None:
+        """:meth:`_feed_detector` on each error after the baseline, in order, with the lookups hoisted."""
+        det = self._detector
+        update = det.update
+        impl = getattr(det, "river", None)
+        two_sided_adwin = self.direction == "increase" and self.detector_name == "adwin"
+        prev = self._prev_estimate
+        for err in errs:
+            hit = update(err)
+            estimate = getattr(impl, "estimation", math.nan)
+            if hit and not (two_sided_adwin and estimate <= prev):
+                self._detections_s.append(time_s)
+                self._alarm(time_s, "detector")
+            prev = estimate
+        self._prev_estimate = prev
 
     def _test_window(self, time_s: float) -> None:
         from scipy import stats
