@@ -122,7 +122,8 @@ def run_ticks(scenario: Scenario) -> dict[str, int]:
     The engine's loops: fleet sampling (``resources.sample_interval_s``), the monitor hub
     (``monitoring.interval_s``, with its drift checks and its health windows of one
     bucket per second), the strategy's analyses (``strategy.interval_s``), autoscaler
-    syncs (``models.<m>.autoscaling.sync_period_s``), label delivery once per simulated
+    syncs (``models.<m>.autoscaling.sync_period_s``), a bandit's batched updates
+    (``strategy.update_interval_s``), label delivery once per simulated
     second for strategies fed by labels (``duration_s``), and the calm/burst switches of
     bursty traffic (``traffic.calm_mean_s``).
     """
@@ -134,6 +135,8 @@ def run_ticks(scenario: Scenario) -> dict[str, int]:
     strategy = scenario.strategy
     if getattr(strategy, "interval_s", None):
         out["strategy.interval_s"] = _ticks(d, strategy.interval_s)
+    if getattr(strategy, "update_interval_s", None):
+        out["strategy.update_interval_s"] = _ticks(d, strategy.update_interval_s)
     if strategy.kind == "bandit" and strategy.reward == "conversion":
         out["duration_s (label delivery)"] = _ticks(d, 1.0)
     mon = scenario.monitoring

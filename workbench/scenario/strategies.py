@@ -236,7 +236,13 @@ class BlueGreenStrategy(StrictModel):
 
 
 class BanditStrategy(StrictModel):
-    """Thompson sampling (Beta-Bernoulli) or epsilon-greedy on reward "ok within the SLO"."""
+    """Thompson sampling (Beta-Bernoulli) or epsilon-greedy on reward "ok within the SLO".
+
+    ``update_interval_s = 0`` (default) updates the arms' counts with every reward as it
+    arrives. A positive ``update_interval_s`` buffers the rewards and applies them every
+    ``update_interval_s`` seconds, as deployed bandits update their posteriors in
+    batches; between two updates the allocation is fixed.
+    """
 
     kind: Literal["bandit"] = "bandit"
     algorithm: Literal["thompson", "epsilon_greedy"] = "thompson"
@@ -245,6 +251,7 @@ class BanditStrategy(StrictModel):
     reward: Literal["ok_within_slo", "conversion"] = "ok_within_slo"
     prior_alpha: float = Field(default=1.0, gt=0)
     prior_beta: float = Field(default=1.0, gt=0)
+    update_interval_s: float = Field(default=0.0, ge=0)
 
 
 class InterleavingStrategy(StrictModel):
