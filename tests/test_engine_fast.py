@@ -36,8 +36,10 @@ SEEDS = (1, 2, 3)
 MAX_DURATION_S = 1800.0  # longer shipped scenarios are cut to this, to keep the test short
 FAST_SCENARIOS = {
     "ab_test", "autoscaling_diurnal", "baseline", "blue_green_switch", "canary_latency_spike", "capacity_crunch",
-    "concept_drift", "data_drift", "error_burst", "feature_store_outage", "gradual_data_drift", "latency_spike",
-    "progressive_bad_candidate", "progressive_good_candidate", "silent_concept_drift", "validation_gate",
+    "concept_drift", "data_drift", "error_burst", "feature_store_outage", "gradual_data_drift",
+    "interleaving_recommenders", "latency_spike",
+    "progressive_bad_candidate", "progressive_good_candidate", "shadow_candidate_crashes", "silent_concept_drift",
+    "validation_gate",
 }
 
 
@@ -249,9 +251,31 @@ def test_run_picks_the_engine():
     assert_same_results(reference, fast)
 
 
+@pytest.mark.parametrize("strategy", [
+    {"algorithm": "thompson"},
+    {"algorithm": "epsilon_greedy", "epsilon": 0.2},
+    {"algorithm": "thompson", "reward": "conversion"},
+], ids=["thompson", "epsilon_greedy", "conversion"])
+def test_a_bandit_with_batched_updates_matches_the_reference(strategy):
+    """Rewards reported before each update tick, in end-time order; labels after their requests end."""
+    base = resolve_scenario(ROOT / "scenarios" / "bandit_better_candidate.toml")
+    changes = {f"strategy.{key}": value for key, value in {**strategy, "update_interval_s": 10}.items()}
+    sc = base.with_overrides({"duration_s": 300, **changes})
+    assert supports(sc) is None
+    reference, fast = _both(sc, 4)
+    assert_same_results(reference, fast)
+    details = fast.summary.strategy
+    assert details.get("updates") >= 25 and details.get("mean_batch_size") > 100
+    table = fast.tables["bandit"]  # one row per tick; "updates" counts those that applied rewards
+    assert int((table["batch_size"] > 0).sum()) == details.get("updates")
+    assert table["batch_size"].sum() / details.get("updates") == pytest.approx(details.get("mean_batch_size"))
+    # per-request updates need the reference engine, and say why
+    assert "update_interval_s" in supports(base)
+
+
 def test_fast_engine_on_an_unsupported_run_names_the_reason():
-    path = ROOT / "scenarios" / "shadow_candidate_crashes.toml"
-    with pytest.raises(ScenarioError, match="engine 'fast' cannot run.*shadow"):
+    path = ROOT / "scenarios" / "bandit_better_candidate.toml"
+    with pytest.raises(ScenarioError, match="engine 'fast' cannot run.*update_interval_s"):
         workbench.run(path, seed=1, overrides={"duration_s": 60}, engine="fast")
     with pytest.raises(ValueError, match="engine: must be one of"):
         workbench.run(path, seed=1, engine="turbo")

@@ -25,6 +25,7 @@ import json
 import math
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,6 +41,7 @@ from workbench.engine.draws import OUTAGE_HANG, OUTAGE_NONE, OUTAGE_REFUSE, draw
 from workbench.engine.fifo import (
     KERNELS,
     FifoPool,
+    ResultColumns,
     arrival_clock,
     compiled_available,
     serve_fifo,
@@ -345,6 +347,43 @@ def test_a_routed_subset_leaves_other_rows_pending():
     r = pool.result()
     assert r.status[1::2].tolist() == [PENDING] * 5 and np.isnan(r.end_s[1::2]).all()
     assert r.status[::2].tolist() == [OK] * 5 and r.queue_ms[::2].tolist() == [0.0] * 5
+
+
+@pytest.mark.parametrize("kernel_name", KERNELS)
+def test_pools_sharing_one_set_of_columns_write_only_their_own_rows(kernel_name):
+    """Two pools writing into one request log give each pool's results on its own rows, nothing else."""
+    rng = np.random.default_rng(11)
+    n = 6000
+    times = np.cumsum(rng.exponential(1 / 80.0, n))
+    service = [rng.exponential(0.03, n), rng.lognormal(math.log(0.02), 0.7, n)]
+    fails = rng.random(n) < 0.05
+    outage = np.where(rng.random(n) < 0.02, OUTAGE_HANG, OUTAGE_NONE).astype(np.int8)
+    routed = rng.random(n) < 0.3
+    # the whole run's buffers, as the engine keeps them: used without copies
+    arrival_buf = array("d", times.tobytes())
+    shared = ResultColumns.empty(n)
+    kw = dict(capacity=2, queue_limit=8, timeout_s=0.1, kernel=kernel_name)
+    pools = [FifoPool(arrival_buf, array("d", service[k].tobytes()), fails, outage, out=shared, **kw) for k in (0, 1)]
+    assert pools[0]._times is arrival_buf
+    ids = [np.flatnonzero(~routed), np.flatnonzero(routed)]
+    for cut in [*np.sort(rng.uniform(0, times[-1], 20)).tolist(), math.inf]:
+        for pool, mine in zip(pools, ids, strict=True):
+            seq = pool.mark()
+            used = pool.serve(mine[mine >= pool._seen_hi], until_s=cut, until_seq=seq)
+            assert used >= 0
+            pool.advance(cut, seq)
+            pool.result()
+    for k, mine in enumerate(ids):
+        alone = serve_fifo(times[mine], service[k][mine], fails[mine], outage[mine], capacity=2, queue_limit=8,
+                           timeout_s=0.1, kernel=kernel_name)
+        assert np.array_equal(shared.status[mine], alone.status)
+        for name in ("queue_ms", "latency_ms", "end_s"):
+            assert np.array_equal(getattr(shared, name)[mine], getattr(alone, name)), name
+        assert np.array_equal(shared.started[mine], alone.started)
+    assert not (shared.status == PENDING).any()
+    for pool in pools:
+        pool.release()  # the run's buffers are no longer held
+        assert pool._times is None and pool._out is None and pool.busy_s > 0
 
 
 # ----------------------------------------------------------------------------- an autoscaled run

@@ -219,3 +219,65 @@ def test_user_table_dense_and_sparse_ids_agree():
     assert [table.get(u) for u in probe.tolist()] == [reference.get(u, 0) for u in probe.tolist()]
     assert sorted(table.values().tolist()) == sorted(reference.values())
     assert table.dense.size == 100
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fraction", [0.25, 1.0])
+def test_shadow_mirrors_the_same_requests_in_batches(seed, fraction):
+    """route_batch then mirror_batch leave what route then mirror leave, request by request."""
+    (one, ctx_one), (batch, ctx_batch) = _pair({"kind": "shadow", "mirror_fraction": fraction}, seed)
+    times, user_ids = _traffic(seed, 6000, 500, ())
+    features = np.zeros((times.size, 1))
+    for lo, hi in zip(_cuts(seed, times, ())[:-1], _cuts(seed, times, ())[1:], strict=True):
+        expected_routes, expected_mirrors = [], []
+        for i in range(lo, hi):
+            request = Request(i, float(times[i]), int(user_ids[i]), features)
+            expected_routes.append(one.route(request))
+            expected_mirrors.append(one.mirror(request))
+        ids = np.arange(lo, hi)
+        assert batch.route_batch(ids, times[lo:hi], user_ids[lo:hi], features).tolist() == expected_routes
+        mirrored = batch.mirror_batch(ids, times[lo:hi], user_ids[lo:hi], features)
+        assert mirrored.dtype == bool and mirrored.tolist() == expected_mirrors
+    assert one.mirrored == batch.mirrored > 0
+    _assert_same_state(one, ctx_one, batch, ctx_batch)
+
+
+def test_the_base_mirror_batch_asks_mirror_for_each_request():
+    class EveryThird(Strategy):
+        def mirror(self, request):
+            return request.request_id % 3 == 0
+
+    got = EveryThird().mirror_batch(np.arange(7), np.zeros(7), np.zeros(7, dtype=np.int64), np.zeros((7, 1)))
+    assert got.tolist() == [True, False, False, True, False, False, True]
+
+
+def test_interleaving_routes_batches_to_legacy_and_remembers_the_users():
+    (one, _), (batch, _) = _pair({"kind": "interleaving"}, 1)
+    times, user_ids = _traffic(1, 300, 50, ())
+    features = np.zeros((300, 1))
+    expected = [one.route(Request(i, float(times[i]), int(user_ids[i]), features)) for i in range(300)]
+    assert batch.batch_routing
+    assert batch.route_batch(np.arange(300), times, user_ids, features).tolist() == expected == ["legacy"] * 300
+    assert batch._pending == one._pending
+
+
+def test_buckets_are_the_single_user_hash_and_cohorts_share_them_per_salt():
+    from workbench.rng import bucket, buckets
+    from workbench.strategies import Cohort
+
+    ids = np.array([0, 1, 7, 123456, -3, 1 << 40, 2**62])
+    assert buckets("salt-x", ids).tolist() == [bucket("salt-x", int(u)) for u in ids.tolist()]
+    assert buckets("salt-x", np.empty(0, dtype=np.int64)).size == 0
+    first, second, other = Cohort("shared-salt"), Cohort("shared-salt"), Cohort("other-salt")
+    assert first.buckets(ids).tolist() == [bucket("shared-salt", int(u)) for u in ids.tolist()]
+    assert second._buckets is first._buckets and other._buckets is not first._buckets
+    assert second.buckets(ids[::-1]).tolist() == first.buckets(ids)[::-1].tolist()
+
+
+def test_user_table_set_many_dense_and_sparse():
+    table = UserTable("h", empty=-1, dense_limit=100)
+    ids = np.array([3, 99, 150, -2, 7])
+    table.set_many(ids, np.array([30, 990, 1500, -20, 70]))
+    assert table.get_many(np.array([3, 99, 150, -2, 7, 8])).tolist() == [30, 990, 1500, -20, 70, -1]
+    table.set_many(np.array([4, 5]), np.array([40, 50]))
+    assert [table.get(u) for u in (4, 5)] == [40, 50]

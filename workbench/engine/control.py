@@ -10,6 +10,7 @@ control events are the same code in both.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -76,6 +77,7 @@ class ControlPlane:
             raise ValueError(f"models given for names not in the scenario: {sorted(unknown)}")
         traffic = generate_traffic(scenario, self.seed)
         draws = [draw_model(scenario, name, traffic, self.seed, models.get(name)) for name in scenario.models]
+        traffic = dataclasses.replace(traffic, signal=None)  # the predictions are drawn
         self.strategy = strategy if strategy is not None else build_strategy(scenario)
         self.progress = progress
         self.context = ctx = RunContext(scenario, self.seed, env, traffic, draws)

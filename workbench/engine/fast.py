@@ -31,10 +31,15 @@ by then are fed to the hub in end-time order, and the labels of requests still i
 flight wait for their end, so every evaluation sees what it sees on the reference
 engine.
 
+A bandit that batches its updates (``update_interval_s > 0``, ``batch_routing``)
+is reported the same outcomes (and labels) before each control event, so its
+counts at every update tick are the reference engine's. A shadow strategy's
+mirrored calls are served by a kernel pool of their own (:class:`_KernelMirror`).
+
 What it cannot serve (see :func:`supports`): detectors on latency or errors (fed
-with every outcome, they may alarm and roll back between control events), strategies that want
-outcomes or labels or mirror requests, custom strategy objects (their ``route``
-might read the clock) and real estimators.
+with every outcome, they may alarm and roll back between control events), a
+bandit that learns from each outcome before routing the next request, custom
+strategy objects (their ``route`` might read the clock) and real estimators.
 
 An arrival at exactly the float time of a control event is routed after it (the
 engine orders the two by creation; with continuous arrival draws they never meet).
@@ -50,6 +55,7 @@ from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import simpy
 from simpy.core import EmptySchedule
 from simpy.events import NORMAL
@@ -59,26 +65,34 @@ from ..status import PENDING
 from ..strategies import (
     STRATEGY_KINDS,
     ABTest,
+    Bandit,
     BlueGreen,
     Canary,
+    Interleaving,
     Progressive,
+    Shadow,
     Single,
     Strategy,
 )
 from .control import ControlPlane
-from .fifo import FifoPool, arrival_clock
+from .fifo import FifoPool, ResultColumns, arrival_clock
+from .labels import LabelPump
 from .monitors import MonitorHub
+from .shadow import shadow_frame
 
 __all__ = ["FastSimulation", "supports", "FAST_STRATEGY_KINDS"]
 
-# strategies whose route reads only the request (never the clock) and that want no outcomes,
-# no labels and no mirrored calls
+# strategies whose route reads only the request (never the clock); those that learn from
+# outcomes or labels only when they batch their updates (``batch_routing``)
 _FAST_STRATEGIES: dict[str, type[Strategy]] = {
     "single": Single,
     "ab": ABTest,
     "canary": Canary,
     "progressive": Progressive,
     "blue_green": BlueGreen,
+    "bandit": Bandit,
+    "shadow": Shadow,
+    "interleaving": Interleaving,
 }
 FAST_STRATEGY_KINDS = tuple(_FAST_STRATEGIES)
 # detectors fed with each outcome as it happens; the others act at evaluation times only
@@ -117,14 +131,21 @@ def supports(
         kind = scenario.strategy.kind
         if kind not in _FAST_STRATEGIES:
             return f"strategy {kind!r} is not one of {', '.join(FAST_STRATEGY_KINDS)}"
+        if kind == "bandit" and not scenario.strategy.update_interval_s:
+            return _PER_REQUEST_BANDIT
         return None
     if type(strategy) not in _FAST_STRATEGIES.values():
         if STRATEGY_KINDS.get(strategy.kind) is type(strategy):
             return f"strategy {strategy.kind!r} is not one of {', '.join(FAST_STRATEGY_KINDS)}"
         return f"custom strategy object {type(strategy).__name__} (its route might read the clock)"
-    if strategy.wants_outcomes or strategy.wants_labels or strategy.mirrors:
-        return f"strategy {strategy.kind!r} wants outcomes, labels or mirrored calls"
+    if (strategy.wants_outcomes or strategy.wants_labels) and not strategy.batch_routing:
+        return _PER_REQUEST_BANDIT if strategy.kind == "bandit" else (
+            f"strategy {strategy.kind!r} learns from every outcome as it happens")
     return None
+
+
+_PER_REQUEST_BANDIT = ("a bandit that updates on every outcome (update_interval_s = 0) routes each request "
+                       "with what it learnt from the one before; set update_interval_s to batch its updates")
 
 
 class _ControlEnvironment(simpy.Environment):
@@ -213,6 +234,39 @@ class _KernelPool:
         self._fleet_last_s = max(self._fleet_last_s, now_s)
 
 
+class _KernelMirror:
+    """Mirrored (shadow) calls on a FIFO kernel pool of their own (see :class:`~.shadow.Mirror`).
+
+    The pool serves the candidate's draws for the mirrored requests, with the
+    mirror's replicas, the candidate's queue limit and timeout; its results go to
+    columns of its own, never to the users' request log.
+    """
+
+    def __init__(self, ctx, model: str, replicas: int | None, clock):
+        self.m = ctx.model_index[model]
+        cfg = ctx.scenario.models[model]
+        self._results = ResultColumns.empty(ctx.n)
+        self.kernel = FifoPool(
+            ctx.arrival_s, ctx.service_s[self.m], ctx.fails[self.m], ctx.outage[self.m],
+            capacity=replicas or cfg.replicas, queue_limit=cfg.queue_limit, timeout_s=ctx.timeout_s[self.m],
+            clock_s=clock, out=self._results,
+        )
+        self._sent: list[np.ndarray] = []
+
+    def send(self, ids: np.ndarray) -> None:
+        """Mirror requests ``ids`` (in arrival order, all before the next control event)."""
+        if ids.size:
+            self._sent.append(ids)
+            self.kernel.serve(ids)
+
+    def to_frame(self, ctx) -> pd.DataFrame:
+        """The mirrored calls, as :meth:`~.shadow.Mirror.to_frame` gives them."""
+        ids = np.concatenate(self._sent) if self._sent else np.empty(0, dtype=np.int64)
+        res = self._results
+        return shadow_frame(ctx, self.m, ids=ids.astype(np.int64, copy=False), status=res.status[ids],
+                            queue_ms=res.queue_ms[ids], latency_ms=res.latency_ms[ids])
+
+
 class FastSimulation(ControlPlane):
     """One run of one scenario with one seed on the fast engine. Use :func:`workbench.run`.
 
@@ -258,37 +312,48 @@ class FastSimulation(ControlPlane):
         ctx = self._set_up_run(scenario, seed, _ControlEnvironment(), models=models, strategy=strategy,
                                progress=progress)
         self._init_autoscaling()
-        self.mirror = None
         self._clock_s = arrival_clock(ctx.traffic.time_s)
+        # the clock is the arrival times except for rare roundings: share their buffer when it is
+        clock = ctx.arrival_s if self._clock_s is ctx.traffic.time_s else self._clock_s
+        log = ctx.log
+        self._log_model = np.frombuffer(log.model, dtype=np.int8)
+        self._log_status = np.frombuffer(log.status, dtype=np.int8)
+        self._log_latency = np.frombuffer(log.latency_ms, dtype=np.float64)
+        self._log_end = np.frombuffer(log.end_s, dtype=np.float64)
+        # every pool writes its own requests' results straight into the request log
+        columns = ResultColumns(
+            status=self._log_status, queue_ms=np.frombuffer(log.queue_ms, dtype=np.float64),
+            latency_ms=self._log_latency, end_s=self._log_end,
+            started=np.frombuffer(log.started, dtype=np.int8).view(bool),
+        )
         self.pools = [
             _KernelPool(d.name, FifoPool(
-                ctx.traffic.time_s, d.service_s, d.fails, d.outage,
+                ctx.arrival_s, ctx.service_s[k], ctx.fails[k], ctx.outage[k],
                 capacity=d.config.replicas, queue_limit=d.config.queue_limit,
-                timeout_s=ctx.timeout_s[k], clock_s=self._clock_s,
+                timeout_s=ctx.timeout_s[k], clock_s=clock, out=columns,
             ))
             for k, d in enumerate(ctx.draws)
         ]
         self._kernels = [p.kernel for p in self.pools]
-        self._unwritten = [0] * len(self.pools)  # per pool: log rows below this hold final results
-        self._log_model = np.frombuffer(ctx.log.model, dtype=np.int8)
-        self._log_status = np.frombuffer(ctx.log.status, dtype=np.int8)
-        self._log_latency = np.frombuffer(ctx.log.latency_ms, dtype=np.float64)
-        self._log_end = np.frombuffer(ctx.log.end_s, dtype=np.float64)
-        self._log_columns = [
-            (np.frombuffer(ctx.log.status, dtype=np.int8), "status"),
-            (np.frombuffer(ctx.log.queue_ms, dtype=np.float64), "queue_ms"),
-            (np.frombuffer(ctx.log.latency_ms, dtype=np.float64), "latency_ms"),
-            (np.frombuffer(ctx.log.end_s, dtype=np.float64), "end_s"),
-            (np.frombuffer(ctx.log.started, dtype=np.int8), "started"),
-        ]
-        self.env.stamp = lambda: tuple(kernel.mark() for kernel in self._kernels)
+        self.mirror: _KernelMirror | None = None
+        if self.strategy.mirrors:
+            self.mirror = _KernelMirror(ctx, "candidate", self.strategy.mirror_replicas, clock)
+        # every pool, the mirror's last, marks the control events (see _ControlEnvironment)
+        self._all_kernels = self._kernels + ([self.mirror.kernel] if self.mirror is not None else [])
+        self.env.stamp = lambda: tuple(kernel.mark() for kernel in self._all_kernels)
         self.hub: MonitorHub | None = None
-        if (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None:
-            # status of the requests fed to the monitors, PENDING until then: the labels of
-            # requests still in flight wait for their end, as on the reference engine
+        monitored = (scenario.monitoring is not None and scenario.monitoring.enabled) or scenario.rollback is not None
+        self._feeds_outcomes = monitored or self.strategy.wants_outcomes or self.strategy.wants_labels
+        if self._feeds_outcomes:
+            # status of the requests reported as finished (to the monitors and the strategy),
+            # PENDING until then: the labels of requests still in flight wait for their end,
+            # as on the reference engine
             self._fed_status = array("b", [PENDING]) * ctx.n
             self._fed = np.frombuffer(self._fed_status, dtype=np.int8)
-            self._unfed = 0  # rows below this have all been fed
+            self._unfed = 0  # rows below this have all been reported
+        if self.strategy.wants_labels:
+            self._labels = LabelPump(ctx.traffic.label_time_s, self._fed_status)
+        if monitored:
             self.hub = MonitorHub(ctx, scenario.monitoring or MonitoringConfig(), scenario.rollback, alert_callbacks,
                                   label_status=self._fed_status)
             ctx.metrics_at = self.hub.snapshot
@@ -299,7 +364,7 @@ class FastSimulation(ControlPlane):
         env = self.env
         sc = self.scenario
         self._start_run()
-        if self.strategy.tick_interval_s:
+        if self.strategy.tick_interval_s or self.strategy.wants_labels:
             env.process(self._ticker())
         if self.progress is not None:
             env.process(self._progress_ticker())
@@ -314,6 +379,9 @@ class FastSimulation(ControlPlane):
             self._serve_until(env.peek(), env.next_stamp())
             env.step()
         self._serve_until(math.inf, None)
+        for kernel in self._all_kernels:
+            kernel.release()  # every result is in the logs: free the kernels' per-request arrays
+        self._clock_s = None
         for pool in self.pools:
             pool.account_fleet(sc.duration_s)
         if self.progress is not None:
@@ -329,30 +397,39 @@ class FastSimulation(ControlPlane):
         """Route and serve the arrivals before ``until_s``, advance the pools to it, log the results."""
         ctx = self.context
         lo = ctx.arrived
-        hi = int(np.searchsorted(self._clock_s, until_s, side="left")) if until_s < math.inf else ctx.n
+        if until_s < math.inf:
+            hi = lo + int(np.searchsorted(self._clock_s[lo:], until_s, side="left"))
+        else:
+            hi = ctx.n
+        kernels = self._kernels
         if hi > lo:
             codes = self._route(lo, hi)
-            for m, kernel in enumerate(self._kernels):
-                ids = np.flatnonzero(codes == m)
-                if ids.size:
-                    kernel.serve(ids + lo)
+            if len(kernels) == 1:
+                kernels[0].serve(np.arange(lo, hi))
+            else:
+                for m, kernel in enumerate(kernels):
+                    ids = np.flatnonzero(codes == m)
+                    if ids.size:
+                        kernel.serve(ids + lo)
             ctx.arrived = hi
-        for m, kernel in enumerate(self._kernels):
+        for m, kernel in enumerate(self._all_kernels):
             if stamp is None:
                 kernel.advance()
             else:
                 kernel.advance(until_s, stamp[m])
-            self._write(m, hi)
-        if self.hub is not None:
-            self._feed_monitors(until_s)
+            kernel.result()  # the pool's decided results into the request log
+        if self._feeds_outcomes:
+            self._report_outcomes(until_s)
 
-    def _feed_monitors(self, until_s: float) -> None:
-        """Give the monitors every request that finished by ``until_s`` and was not fed yet, by end time.
+    def _report_outcomes(self, until_s: float) -> None:
+        """Report every request that finished by ``until_s`` and was not reported yet, by end time.
 
-        The reference engine feeds them as requests finish: by end time, then by the
-        creation of the finishing events. Each model has its own health monitor, whose
+        The reference engine reports them as requests finish: by end time, then by
+        the creation of the finishing events, to the strategy (when it wants
+        outcomes) and to the monitors. Each model has its own health monitor, whose
         state after observations at one time is the same in any order (integer
-        counts in time buckets), so sorting by end time alone gives its state exactly.
+        counts in time buckets), and a batch-routing strategy's counts are sums, so
+        sorting by end time alone gives their state exactly.
         """
         ctx = self.context
         lo, hi = self._unfed, ctx.arrived
@@ -365,12 +442,16 @@ class FastSimulation(ControlPlane):
             rows = new[np.argsort(end[new], kind="stable")] + lo
             status = self._log_status[rows]
             self._fed[rows] = status
-            on_outcome = self.hub.on_outcome
-            for i, m, t, code, latency_ms in zip(
-                rows.tolist(), self._log_model[rows].tolist(), self._log_end[rows].tolist(), status.tolist(),
-                self._log_latency[rows].tolist(), strict=True,
-            ):
-                on_outcome(i, m, t, code, latency_ms)
+            models, end_s, latency_ms = self._log_model[rows], self._log_end[rows], self._log_latency[rows]
+            strategy = self.strategy
+            if strategy.wants_outcomes:
+                names = ctx.model_names
+                on_outcome = strategy.on_outcome
+                for i, m, t, code, lat in zip(rows.tolist(), models.tolist(), end_s.tolist(), status.tolist(),
+                                              latency_ms.tolist(), strict=True):
+                    on_outcome(i, names[m], t, code, lat)
+            if self.hub is not None:
+                self.hub.on_outcomes(rows, models, end_s, status, latency_ms)
         pending = np.flatnonzero(fed == PENDING)
         self._unfed = lo + int(pending[0]) if pending.size else hi
 
@@ -382,9 +463,12 @@ class FastSimulation(ControlPlane):
             out[:] = self._legacy  # legacy serves everything
             return out
         traffic = ctx.traffic
-        names = self.strategy.route_batch(
-            np.arange(lo, hi), traffic.time_s[lo:hi], traffic.user_id[lo:hi], traffic.features
-        )
+        batch = (np.arange(lo, hi), traffic.time_s[lo:hi], traffic.user_id[lo:hi], traffic.features)
+        names = self.strategy.route_batch(*batch)
+        if self.mirror is not None:
+            # the reference engine asks after routing each request; the mirror serves its
+            # copies before the users' calls arrive at their pools (no shared pool)
+            self.mirror.send(batch[0][self.strategy.mirror_batch(*batch)])
         routed = 0
         for name, code in ctx.model_index.items():
             mine = names == name
@@ -394,14 +478,3 @@ class FastSimulation(ControlPlane):
             bad = next(str(name) for name in names if name not in ctx.model_index)
             raise RuntimeError(f"strategy {self.strategy.kind!r} routed to unknown model {bad!r}")
         return out
-
-    def _write(self, m: int, hi: int) -> None:
-        """Copy pool ``m``'s decided results for the rows it has not finalised into the request log."""
-        kernel = self._kernels[m]
-        lo = self._unwritten[m]
-        res = kernel.result()
-        if hi > lo:
-            mine = self._log_model[lo:hi] == m
-            for column, name in self._log_columns:
-                np.copyto(column[lo:hi], getattr(res, name)[lo:hi], where=mine, casting="unsafe")
-        self._unwritten[m] = kernel.waiting[0][2] if kernel.waiting else hi

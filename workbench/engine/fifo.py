@@ -75,8 +75,8 @@ from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 from .draws import OUTAGE_HANG, OUTAGE_REFUSE
 
 __all__ = [
-    "COMPILED_MIN_REQUESTS", "KERNELS", "FifoPool", "FifoResult", "arrival_clock", "compiled_available",
-    "default_kernel", "serve_fifo", "set_kernel",
+    "COMPILED_MIN_REQUESTS", "KERNELS", "FifoPool", "FifoResult", "ResultColumns", "arrival_clock",
+    "compiled_available", "default_kernel", "serve_fifo", "set_kernel",
 ]
 
 _LAST = 1 << 62  # a creation number after every real one: "everything up to this time"
@@ -163,19 +163,20 @@ def arrival_clock(arrival_s) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        The clock values, float64, same length.
+        The clock values, float64, same length: ``arrival_s`` itself when it is a
+        float64 array the clock equals everywhere (the usual case), else a new array.
     """
     t = np.asarray(arrival_s, dtype=np.float64)
-    clock = t.copy()
     if t.size < 2:
-        return clock
+        return t
+    clock = t
     for _ in range(64):
         step = np.empty_like(clock)
         step[0] = t[0]
         np.add(clock[:-1], t[1:] - clock[:-1], out=step[1:])
         if np.array_equal(step, clock):
             return clock
-        clock = step
+        clock = step  # a new array: ``t`` is never written
     # long chains of inexact steps (not met in practice): the plain recursion
     out = clock.tolist()
     times = t.tolist()
@@ -214,13 +215,40 @@ class FifoResult:
     busy_s: float
 
 
+@dataclass(frozen=True)
+class ResultColumns:
+    """Where a pool writes its results: full-length columns indexed by request id.
+
+    Several pools may share one set (the engine's request log): each writes only
+    the rows of the requests it served. ``started`` is a bool (or 0/1 int8) column.
+    """
+
+    status: np.ndarray
+    queue_ms: np.ndarray
+    latency_ms: np.ndarray
+    end_s: np.ndarray
+    started: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> ResultColumns:
+        """Columns for ``n`` requests, every row pending."""
+        return cls(status=np.full(n, PENDING, dtype=np.int8), queue_ms=np.zeros(n), latency_ms=np.zeros(n),
+                   end_s=np.full(n, math.nan), started=np.zeros(n, dtype=bool))
+
+
 def _as_list(values) -> list:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def _buffer(code: str, values) -> tuple[array, np.ndarray]:
-    """``values`` copied into an :class:`array.array` of type ``code``, and a numpy view of it."""
+    """``values`` as an :class:`array.array` of type ``code`` and a numpy view of it.
+
+    An :class:`array.array` of that type is used as it is (the engine's buffers are
+    shared, not copied); anything else is copied once.
+    """
     dtype = np.float64 if code == "d" else np.int8
+    if isinstance(values, array) and values.typecode == code:
+        return values, np.frombuffer(values, dtype=dtype)
     buf = array(code, np.ascontiguousarray(values, dtype=dtype).tobytes())
     return buf, np.frombuffer(buf, dtype=dtype)
 
@@ -250,13 +278,20 @@ class FifoPool:
     kernel : {"python", "compiled"}, optional
         The event loop (default: :func:`default_kernel`); ``"compiled"`` builds a
         :class:`~.fifo_compiled.CompiledFifoPool`, with identical results.
+    out : ResultColumns, optional
+        Where to write the results (default: the pool's own columns). Pools
+        serving one run can share the run's request log: each writes only the
+        rows of its own requests.
 
     Notes
     -----
     The event loop only records when each request started (and how long it
     waited), or why it ended without a replica; :meth:`result` turns these into
     the result columns with numpy, with the engine's scalar formulas applied
-    elementwise (the same IEEE operations in the same order).
+    elementwise (the same IEEE operations in the same order), for the rows this
+    pool served and has not finalised yet. Inputs given as :class:`array.array`
+    of the kernel's type (``"d"`` for times, ``"b"`` for flags) are used without
+    a copy.
     """
 
     def __new__(cls, *args, kernel: str | None = None, **kwargs):
@@ -285,6 +320,7 @@ class FifoPool:
         timeout_s: float | None = None,
         clock_s=None,
         kernel: str | None = None,
+        out: ResultColumns | None = None,
     ):
         del kernel  # chosen in __new__
         n = len(arrival_s)
@@ -298,19 +334,19 @@ class FifoPool:
         self._clock, self._clock_np = _buffer("d", clock)
         self._service, self._service_np = _buffer("d", service_s)
         self._outage, self._outage_np = _buffer("b", outage)
-        self._fails_np = np.asarray(fails, dtype=bool)
+        self._fails_np = (np.frombuffer(fails, dtype=np.int8).view(bool) if isinstance(fails, array)
+                          else np.asarray(fails, dtype=bool))
         self._refuses = bool(np.any(self._outage_np == OUTAGE_REFUSE))
         self._hangs = timeout_s is not None and bool(np.any(self._outage_np == OUTAGE_HANG))
         # what the event loop records: start time and wait of started calls, else how they ended
         self._start_s = array("d", [math.nan]) * n
         self._wait_s = array("d", [0.0]) * n
         self._ended = array("b", [PENDING]) * n
-        self._status = np.full(n, PENDING, dtype=np.int8)
-        self._queue_ms = np.zeros(n)
-        self._latency_ms = np.zeros(n)
-        self._end_s = np.full(n, math.nan)
-        self._started = np.zeros(n, dtype=bool)
-        self._done_lo = 0  # result rows below this are final
+        self._out = ResultColumns.empty(n) if out is None else out
+        # the requests served, in order: positions 0.. (None while they are 0, 1, 2, ...)
+        self._ids: np.ndarray | None = None
+        self._served = 0  # requests served so far
+        self._final = 0  # positions below this have final results
         self._seen_hi = 0  # one past the last request id served
         self._init_state()
 
@@ -380,10 +416,43 @@ class FifoPool:
             How many of ``ids`` were served; the rest arrive after ``until``.
         """
         if ids is None:
-            used = self._serve_arrivals(range(self._cursor, self.n), until_s, until_seq)
+            first = self._cursor
+            used = self._serve_arrivals(range(first, self.n), until_s, until_seq)
             self._cursor += used
+            self._record_served(None, used, first)
             return used
-        return self._serve_arrivals(_as_list(ids), until_s, until_seq)
+        ids_list = _as_list(ids)
+        used = self._serve_arrivals(ids_list, until_s, until_seq)
+        self._record_served(ids if isinstance(ids, np.ndarray) else ids_list, used)
+        return used
+
+    def _record_served(self, ids, used: int, first: int = 0) -> None:
+        """Remember the first ``used`` of ``ids`` as served (None: request ids ``first``, ``first + 1``, ...)."""
+        if not used:
+            return
+        if ids is None:
+            new = None
+            lo_id, hi_id = first, first + used - 1
+        else:
+            new = np.asarray(ids[:used], dtype=np.int64)
+            lo_id, hi_id = int(new[0]), int(new[-1])
+        if self._ids is None and lo_id == self._served and hi_id - lo_id == used - 1:
+            self._served += used  # positions are still the request ids 0, 1, 2, ...
+        else:
+            if self._ids is None:
+                self._ids = np.arange(max(2 * self._served, 16), dtype=np.int64)  # positions so far were ids
+            self._store_ids(np.arange(lo_id, hi_id + 1, dtype=np.int64) if new is None else new)
+        self._seen_hi = max(self._seen_hi, hi_id + 1)
+
+    def _store_ids(self, new: np.ndarray) -> None:
+        """Append ``new`` to the served ids (the array grows by doubling)."""
+        end = self._served + new.size
+        if end > self._ids.size:
+            grown = np.empty(max(end, 2 * self._ids.size), dtype=np.int64)
+            grown[: self._served] = self._ids[: self._served]
+            self._ids = grown
+        self._ids[self._served:end] = new
+        self._served = end
 
     def advance(self, until_s: float = math.inf, until_seq: int = _LAST) -> None:
         """Handle the pool's events before ``until``: replicas freed, queued calls started, give-ups.
@@ -455,8 +524,6 @@ class FifoPool:
             else:
                 ended[i] = DROPPED
         self._arrival_seq, self._seq, self.busy_s, self._last_s = aseq, seq, busy_s, last
-        if used:
-            self._seen_hi = max(self._seen_hi, ids[used - 1] + 1)
         return used
 
     def _room(self, now_s: float, seq: int) -> bool:
@@ -506,38 +573,60 @@ class FifoPool:
         self._seq += 1
         heappush(self.in_service, (release, self._seq))
 
+    def release(self) -> None:
+        """Drop the per-request arrays once every result is written (the run is over).
+
+        The inputs are usually the engine's own buffers: the pool must not keep them
+        alive while the results are built. Busy time, capacity and the counters stay.
+        """
+        self.result()
+        for name in ("_times", "_arrival", "_clock", "_clock_np", "_service", "_service_np", "_outage",
+                     "_outage_np", "_fails_np", "_start_s", "_wait_s", "_ended", "_ids", "_out"):
+            setattr(self, name, None)
+
     # ------------------------------------------------------------------ results
     def result(self) -> FifoResult:
-        """The results so far (the arrays are the pool's own: copy them to keep a snapshot)."""
-        lo = self._done_lo
-        hi = self._seen_hi
+        """The results so far: the result columns (shared when given as ``out``), updated.
+
+        Writes the rows of the requests served since the last call, and of those
+        still waiting then; rows before the head of the waiting line are final.
+        """
+        lo, hi = self._final, self._served
         if hi > lo:
             self._fill(lo, hi)
-            self._done_lo = self.waiting[0][2] if self.waiting else hi
-        return FifoResult(
-            status=self._status,
-            queue_ms=self._queue_ms,
-            latency_ms=self._latency_ms,
-            end_s=self._end_s,
-            started=self._started,
-            busy_s=self.busy_s,
-        )
+            if self.waiting:
+                head = self.waiting[0][2]
+                self._final = (head if self._ids is None
+                               else int(np.searchsorted(self._ids[:hi], head, side="left")))
+            else:
+                self._final = hi
+        out = self._out
+        return FifoResult(status=out.status, queue_ms=out.queue_ms, latency_ms=out.latency_ms, end_s=out.end_s,
+                          started=out.started, busy_s=self.busy_s)
 
     def _fill(self, lo: int, hi: int) -> None:
-        """Result columns of rows [lo, hi) from what the event loop recorded (the engine's formulas)."""
-        start = np.frombuffer(self._start_s, dtype=np.float64)[lo:hi]
-        wait = np.frombuffer(self._wait_s, dtype=np.float64)[lo:hi]
-        ended = np.frombuffer(self._ended, dtype=np.int8)[lo:hi]
-        service = self._service_np[lo:hi]
-        clock = self._clock_np[lo:hi]
+        """Result columns of the requests served at positions [lo, hi) (the engine's formulas)."""
+        rows: slice | np.ndarray
+        if self._ids is None:
+            rows = slice(lo, hi)
+        else:
+            rows = self._ids[lo:hi]
+            first, last = int(rows[0]), int(rows[-1])
+            if last - first == hi - lo - 1:
+                rows = slice(first, last + 1)  # consecutive ids: slices, no gathering
+        start = np.frombuffer(self._start_s, dtype=np.float64)[rows]
+        wait = np.frombuffer(self._wait_s, dtype=np.float64)[rows]
+        ended = np.frombuffer(self._ended, dtype=np.int8)[rows]
+        service = self._service_np[rows]
+        clock = self._clock_np[rows]
         started = ~np.isnan(start)
         done = start + service
-        status = np.where(self._fails_np[lo:hi], np.int8(ERROR), np.int8(OK))
-        latency = (done - self._arrival[lo:hi]) * 1000.0
+        status = np.where(self._fails_np[rows], np.int8(ERROR), np.int8(OK))
+        latency = (done - self._arrival[rows]) * 1000.0
         to = self.timeout_s
         if to is not None:
             # a caller gives up in service when hung or when wait + service exceeds the timeout
-            gave_up = (self._outage_np[lo:hi] == OUTAGE_HANG) | (wait + service > to)
+            gave_up = (self._outage_np[rows] == OUTAGE_HANG) | (wait + service > to)
             done = np.where(gave_up, start + np.maximum(0.0, to - wait), done)
             status = np.where(gave_up, np.int8(TIMEOUT), status)
             latency = np.where(gave_up, to * 1000.0, latency)
@@ -546,13 +635,14 @@ class FifoPool:
             waited_ms = np.where(in_line, to * 1000.0, 0.0)
         else:
             end_not_started = clock
-            waited_ms = np.zeros(hi - lo)
+            waited_ms = np.zeros(started.size)
         pending = ~started & (ended == PENDING)
-        self._started[lo:hi] = started
-        self._status[lo:hi] = np.where(started, status, ended)
-        self._queue_ms[lo:hi] = np.where(started, wait * 1000.0, waited_ms)
-        self._latency_ms[lo:hi] = np.where(started, latency, waited_ms)
-        self._end_s[lo:hi] = np.where(started, done, np.where(pending, math.nan, end_not_started))
+        out = self._out
+        out.started[rows] = started
+        out.status[rows] = np.where(started, status, ended)
+        out.queue_ms[rows] = np.where(started, wait * 1000.0, waited_ms)
+        out.latency_ms[rows] = np.where(started, latency, waited_ms)
+        out.end_s[rows] = np.where(started, done, np.where(pending, math.nan, end_not_started))
 
 
 def serve_fifo(

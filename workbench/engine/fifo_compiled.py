@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numba import njit
 
-from ..status import DROPPED, ERROR, TIMEOUT
+from ..status import DROPPED, ERROR, OK, PENDING, TIMEOUT
 from .draws import OUTAGE_HANG, OUTAGE_REFUSE
 from .fifo import _LAST, FifoPool
 
@@ -248,6 +248,42 @@ def _serve(ids, has_ids, k, k_end, until_s, until_seq, capacity, queue_limit, cl
     return k, False
 
 
+@njit(cache=True)
+def _fill(ids, has_ids, lo, hi, start_s, wait_s, ended, service, clock, arrival, fails, outage, has_timeout,
+          timeout_s, status_out, queue_ms_out, latency_ms_out, end_s_out, started_out):
+    """Result columns of the requests at positions [lo, hi) (the engine's formulas, row by row)."""
+    for k in range(lo, hi):
+        i = ids[k] if has_ids else k
+        start = start_s[i]
+        if start == start:  # started (not NaN)
+            wait = wait_s[i]
+            done = start + service[i]
+            code = ERROR if fails[i] else OK
+            latency = (done - arrival[i]) * 1000.0
+            if has_timeout and (outage[i] == OUTAGE_HANG or wait + service[i] > timeout_s):
+                left = timeout_s - wait
+                done = start + (left if left > 0.0 else 0.0)
+                code = TIMEOUT
+                latency = timeout_s * 1000.0
+            started_out[i] = True
+            status_out[i] = code
+            queue_ms_out[i] = wait * 1000.0
+            latency_ms_out[i] = latency
+            end_s_out[i] = done
+        else:
+            code = ended[i]
+            end = clock[i]
+            waited_ms = 0.0
+            if has_timeout and code == TIMEOUT:  # gave up in the line: the timeout is wait and latency
+                end = clock[i] + timeout_s
+                waited_ms = timeout_s * 1000.0
+            started_out[i] = False
+            status_out[i] = code
+            queue_ms_out[i] = waited_ms
+            latency_ms_out[i] = waited_ms
+            end_s_out[i] = math.nan if code == PENDING else end
+
+
 # ----------------------------------------------------------------------------- the pool
 class _WaitingLine:
     """A read-only view of a compiled pool's waiting line: ``(give-up time, creation number, id)``."""
@@ -375,15 +411,14 @@ class CompiledFifoPool(FifoPool):
     def serve(self, ids: Sequence[int] | None = None, until_s: float = math.inf, until_seq: int = _LAST) -> int:
         """Serve arrivals ``ids`` that come before ``until`` (see :meth:`FifoPool.serve`)."""
         if ids is None:
-            used = self._serve_positions(self._no_ids, False, self._cursor, self.n, until_s, until_seq)
-            if used:
-                self._cursor += used
-                self._seen_hi = max(self._seen_hi, self._cursor)
+            first = self._cursor
+            used = self._serve_positions(self._no_ids, False, first, self.n, until_s, until_seq)
+            self._cursor += used
+            self._record_served(None, used, first)
             return used
         ids_arr = np.ascontiguousarray(ids, dtype=np.int64)
         used = self._serve_positions(ids_arr, True, 0, ids_arr.size, until_s, until_seq)
-        if used:
-            self._seen_hi = max(self._seen_hi, int(ids_arr[used - 1]) + 1)
+        self._record_served(ids_arr, used)
         return used
 
     def _serve_positions(self, ids, has_ids: bool, k: int, k_end: int, until_s: float, until_seq: int) -> int:
@@ -406,6 +441,20 @@ class CompiledFifoPool(FifoPool):
                 self._reserve_heap(2 * self._heap_t.size)
             if self._st[_LINE_SIZE] == self._line_t.size:
                 self._grow_line()
+
+    def release(self) -> None:
+        """Drop the per-request arrays once every result is written (see :meth:`FifoPool.release`)."""
+        super().release()
+        self._start_np = self._wait_np = self._ended_np = None
+
+    def _fill(self, lo: int, hi: int) -> None:
+        """Result columns of the requests served at positions [lo, hi), compiled (same formulas)."""
+        out = self._out
+        has_ids = self._ids is not None
+        _fill(self._ids if has_ids else self._no_ids, has_ids, lo, hi, self._start_np, self._wait_np,
+              self._ended_np, self._service_np, self._clock_np, self._arrival, self._fails_np, self._outage_np,
+              self.timeout_s is not None, self._timeout_value(), out.status, out.queue_ms, out.latency_ms,
+              out.end_s, out.started)
 
     def advance(self, until_s: float = math.inf, until_seq: int = _LAST) -> None:
         """Handle the pool's events before ``until`` (see :meth:`FifoPool.advance`)."""

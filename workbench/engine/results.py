@@ -290,9 +290,15 @@ def _empty_shadow() -> pd.DataFrame:
     )
 
 
-def _pct(values: np.ndarray, q: float) -> float:
-    """Percentile ``q`` of ``values``, partitioning ``values`` in place (no copy)."""
-    return float(np.percentile(values, q, overwrite_input=True)) if values.size else math.nan
+def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Percentiles ``qs`` of ``values``, partitioning ``values`` in place (no copy); NaN when empty.
+
+    One call per percentile: each partition starts from the previous one's order,
+    which is quicker than one call with every ``q`` (measured with numpy 2.4).
+    """
+    if not values.size:
+        return tuple(math.nan for _ in qs)
+    return tuple(float(np.percentile(values, q, overwrite_input=True)) for q in qs)
 
 
 def _mean_of(values: np.ndarray, mask: np.ndarray) -> float:
@@ -363,7 +369,7 @@ def summarise(
         kept = sel & served_all
         lat = latency_all[kept]  # a copy: the percentiles below partition it in place
         mean_latency = float(lat.mean()) if lat.size else math.nan
-        p50, p95, p99 = _pct(lat, 50), _pct(lat, 95), _pct(lat, 99)
+        p50, p95, p99 = _percentiles(lat, (50, 95, 99))
         del lat
         mean_queue = _mean_of(queue_all, kept)
         del kept

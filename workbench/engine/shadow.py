@@ -16,7 +16,7 @@ import pandas as pd
 from ..status import OK, PENDING, STATUS_NAMES
 from .server import CallLog, ReplicaPool, Server
 
-__all__ = ["Mirror"]
+__all__ = ["Mirror", "shadow_frame"]
 
 
 class Mirror:
@@ -42,29 +42,49 @@ class Mirror:
     def to_frame(self, ctx) -> pd.DataFrame:
         """The mirrored calls with the candidate's answers beside what users got (``RunResult.shadow``)."""
         rows = self.log.rows
-        ids = np.frombuffer(self.log.request, dtype=np.int64)[:rows].copy()
-        status = np.frombuffer(self.log.status, dtype=np.int8)[:rows].copy()
-        if (status == PENDING).any():  # pragma: no cover - conservation guard
-            raise RuntimeError("mirrored calls left unfinished")
-        cand = ctx.predictions(self.m)[ids]
-        ok = status == OK
-        prediction = np.where(ok, cand, math.nan)
-        legacy_ok = np.frombuffer(ctx.log.status, dtype=np.int8)[ids] == OK
-        user_model = np.frombuffer(ctx.log.model, dtype=np.int8)[ids]
-        served = np.full(ids.shape, math.nan)
-        for k in range(len(ctx.model_names)):
-            sel = legacy_ok & (user_model == k)
-            served[sel] = ctx.predictions(k)[ids[sel]]
-        return pd.DataFrame(
-            {
-                "request_id": ids,
-                "time_s": ctx.traffic.time_s[ids],
-                "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
-                "queue_ms": np.frombuffer(self.log.queue_ms, dtype=np.float64)[:rows].copy(),
-                "latency_ms": np.frombuffer(self.log.latency_ms, dtype=np.float64)[:rows].copy(),
-                "prediction": prediction,
-                "legacy_prediction": served,
-                "prediction_diff": prediction - served,
-                "label": ctx.traffic.label[ids],
-            }
+        return shadow_frame(
+            ctx, self.m,
+            ids=np.frombuffer(self.log.request, dtype=np.int64)[:rows].copy(),
+            status=np.frombuffer(self.log.status, dtype=np.int8)[:rows].copy(),
+            queue_ms=np.frombuffer(self.log.queue_ms, dtype=np.float64)[:rows].copy(),
+            latency_ms=np.frombuffer(self.log.latency_ms, dtype=np.float64)[:rows].copy(),
         )
+
+
+def shadow_frame(ctx, m: int, *, ids: np.ndarray, status: np.ndarray, queue_ms: np.ndarray,
+                 latency_ms: np.ndarray) -> pd.DataFrame:
+    """The table of mirrored calls to model ``m`` (one row per call, in the order they were sent).
+
+    Parameters
+    ----------
+    ctx : RunContext
+        The finished run (its request log, predictions and labels).
+    m : int
+        The mirrored model's index.
+    ids, status, queue_ms, latency_ms : numpy.ndarray
+        Each mirrored call's request id and its outcome on the mirror's pool.
+    """
+    if (status == PENDING).any():  # pragma: no cover - conservation guard
+        raise RuntimeError("mirrored calls left unfinished")
+    cand = ctx.predictions(m)[ids]
+    ok = status == OK
+    prediction = np.where(ok, cand, math.nan)
+    legacy_ok = np.frombuffer(ctx.log.status, dtype=np.int8)[ids] == OK
+    user_model = np.frombuffer(ctx.log.model, dtype=np.int8)[ids]
+    served = np.full(ids.shape, math.nan)
+    for k in range(len(ctx.model_names)):
+        sel = legacy_ok & (user_model == k)
+        served[sel] = ctx.predictions(k)[ids[sel]]
+    return pd.DataFrame(
+        {
+            "request_id": ids,
+            "time_s": ctx.traffic.time_s[ids],
+            "status": pd.Categorical.from_codes(status, categories=list(STATUS_NAMES)),
+            "queue_ms": queue_ms,
+            "latency_ms": latency_ms,
+            "prediction": prediction,
+            "legacy_prediction": served,
+            "prediction_diff": prediction - served,
+            "label": ctx.traffic.label[ids],
+        }
+    )

@@ -9,7 +9,7 @@ an array lookup.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,9 @@ class Traffic:
     feature_names: tuple[str, ...]
     label: np.ndarray  # ground truth, after concept drift and noise
     label_time_s: np.ndarray
+    # the target function at ``features`` (before concept drift and noise), kept while the
+    # models' predictions are drawn so that it is computed once per run (None once released)
+    signal: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -206,4 +209,5 @@ def generate_traffic(scenario: Scenario, seed: int) -> Traffic:
         feature_names=names,
         label=label,
         label_time_s=label_time,
+        signal=signal,
     )

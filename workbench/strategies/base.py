@@ -276,6 +276,17 @@ class UserTable:
             out[i] = sparse.get(int(ids[i]), self.empty)
         return out
 
+    def set_many(self, user_ids: np.ndarray, values: np.ndarray) -> None:
+        """Store ``values[k]`` for ``user_ids[k]`` (distinct ids)."""
+        ids, dense = self._split(user_ids)
+        values = np.asarray(values)
+        if dense is None:
+            self.dense[ids] = values
+            return
+        self.dense[ids[dense]] = values[dense]
+        for uid, value in zip(ids[~dense].tolist(), values[~dense].tolist(), strict=True):
+            self.sparse[uid] = int(value)
+
     def or_many(self, user_ids: np.ndarray, bits: int) -> None:
         """Set ``bits`` in the value of each of ``user_ids`` (repeats are harmless)."""
         ids, dense = self._split(user_ids)
@@ -307,6 +318,10 @@ class Strategy:
     wants_outcomes = False
     wants_labels = False
     mirrors = False
+    # routing never reads outcomes or labels reported since the last ``tick`` (they are
+    # buffered until then, or never used for routing), so an engine may route the arrivals
+    # between two control events as one batch and report the outcomes before each event
+    batch_routing = False
     tick_interval_s: float | None = None
     mirror_replicas: int | None = None  # replicas of the mirrored calls' own pool (None: as configured)
     agreement_tolerance: float = float("nan")  # |difference| at which mirrored predictions agree
@@ -362,6 +377,23 @@ class Strategy:
     def mirror(self, request: Request) -> bool:
         """Whether to also send this request to the candidate (shadow strategies)."""
         return False
+
+    def mirror_batch(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`mirror` for a batch routed by :meth:`route_batch`: a bool per request, in order.
+
+        The engine calls it right after ``route_batch`` on the same batch. Overrides
+        must leave the same state as the per-request calls, which the reference
+        engine makes after each request's ``route``.
+        """
+        mirror = self.mirror
+        return np.array(
+            [mirror(Request(rid, t, uid, features)) for rid, t, uid in zip(
+                np.asarray(request_ids).tolist(), np.asarray(times_s).tolist(), np.asarray(user_ids).tolist(),
+                strict=True)],
+            dtype=bool,
+        )
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
         """A request finished (``status`` is one of OK, ERROR, TIMEOUT, DROPPED)."""

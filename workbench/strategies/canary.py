@@ -6,11 +6,29 @@ from typing import Any
 
 import numpy as np
 
-from ..rng import bucket
+from ..rng import bucket, buckets
 from ..scenario import CanaryStrategy
 from .base import Request, Strategy, UniformStream, UserTable
 
 __all__ = ["Canary", "Cohort"]
+
+
+_BUCKET_TABLES: dict[str, UserTable] = {}  # salt -> the users' buckets hashed so far in this process
+_BUCKET_TABLES_KEPT = 8
+
+
+def _bucket_table(salt: str) -> UserTable:
+    """The process's table of users' buckets for ``salt``, shared by every cohort with that salt.
+
+    A bucket depends only on (salt, user id), so the runs of a sweep or a
+    comparison, which share their salts, hash each user once per process.
+    """
+    table = _BUCKET_TABLES.get(salt)
+    if table is None:
+        if len(_BUCKET_TABLES) >= _BUCKET_TABLES_KEPT:
+            _BUCKET_TABLES.pop(next(iter(_BUCKET_TABLES)))  # the oldest salt
+        table = _BUCKET_TABLES[salt] = UserTable("h", empty=-1)
+    return table
 
 
 class Cohort:
@@ -31,7 +49,7 @@ class Cohort:
 
     def __init__(self, salt: str):
         self.salt = salt
-        self._buckets = UserTable("h", empty=-1)  # each user's bucket, hashed once per run
+        self._buckets = _bucket_table(salt)
 
     def bucket(self, user_id: int) -> int:
         """The user's basis-point bucket (0..9999), cached."""
@@ -47,8 +65,8 @@ class Cohort:
         out = table.get_many(user_ids)
         missing = out < 0
         if missing.any():
-            for uid in np.unique(np.asarray(user_ids, dtype=np.int64)[missing]).tolist():
-                table.set(uid, bucket(self.salt, uid))
+            new = np.unique(np.asarray(user_ids, dtype=np.int64)[missing])
+            table.set_many(new, buckets(self.salt, new))
             out = table.get_many(user_ids)
         return out
 

@@ -35,6 +35,7 @@ class Interleaving(Strategy):
 
     kind = "interleaving"
     wants_outcomes = True
+    batch_routing = True  # every request goes to legacy, whatever the outcomes
 
     def __init__(self, config: InterleavingStrategy, users: int):
         super().__init__()
@@ -59,6 +60,11 @@ class Interleaving(Strategy):
         """Legacy's stack serves every request; remember the user for the impression."""
         self._pending[request.request_id] = request.user_id
         return "legacy"
+
+    def route_batch(self, request_ids, times_s, user_ids, features) -> np.ndarray:
+        """:meth:`route` for a batch: legacy for each, the users remembered for their impressions."""
+        self._pending.update(zip(np.asarray(request_ids).tolist(), np.asarray(user_ids).tolist(), strict=True))
+        return np.full(len(request_ids), "legacy")
 
     def on_outcome(self, request_id: int, model: str, time_s: float, status: int, latency_ms: float) -> None:
         """For an ``ok`` answer, interleave the two lists, simulate clicks and record the winner."""

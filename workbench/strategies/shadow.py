@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..scenario import ShadowStrategy
 from .base import Request, Strategy, UniformStream
 
@@ -47,6 +49,19 @@ class Shadow(Strategy):
             self.mirrored += 1
             return True
         return False
+
+    def route_batch(self, request_ids, times_s, user_ids, features) -> np.ndarray:
+        """Legacy for every request of the batch."""
+        return np.full(len(request_ids), "legacy")
+
+    def mirror_batch(self, request_ids, times_s, user_ids, features) -> np.ndarray:
+        """:meth:`mirror` for a batch: the stream's next uniforms, one per request, in order."""
+        if self.config.mirror_fraction >= 1.0:
+            hit = np.ones(len(request_ids), dtype=bool)
+        else:
+            hit = self._uniform.take(len(request_ids)) < self.config.mirror_fraction
+        self.mirrored += int(np.count_nonzero(hit))
+        return hit
 
     def summary(self) -> dict[str, Any]:
         """Number of mirrored requests and the configured fraction."""
