@@ -137,3 +137,19 @@ def test_user_ids_are_int32_with_the_64_bit_draws():
     r = workbench.run(sc, seed=4)
     assert r.requests.user_id.dtype == np.int32
     np.testing.assert_array_equal(r.requests.user_id.to_numpy(), tr.user_id)
+
+
+@pytest.mark.parametrize("users, skew", [(1, 1.0), (3, 2.0), (1000, 0.0), (10_000, 1.1), (70_000, 0.9),
+                                         (300_000, 1.0)])
+def test_guided_inverse_cdf_gives_searchsorted_for_every_draw(users, skew):
+    from workbench.engine.traffic import inverse_cdf_ranks
+
+    cdf = np.cumsum(1.0 / np.arange(1, users + 1) ** skew)
+    cdf /= cdf[-1]
+    rng = np.random.default_rng(users)
+    u = rng.uniform(size=max(50_000, 5 * users))
+    k = min(users - 1, 5000)
+    u[:k] = cdf[:k]  # exactly on points of the cdf
+    u[k:k + 4096] = np.arange(4096) / 4096.0  # exactly on slice edges
+    u[-3:] = [0.0, np.nextafter(1.0, 0.0), np.nextafter(cdf[0], 0.0)]
+    assert np.array_equal(inverse_cdf_ranks(cdf, u), np.searchsorted(cdf, u, side="right"))

@@ -16,7 +16,8 @@ import numpy as np
 from ..rng import stream
 from ..scenario import ConceptDrift, DataDrift, FeatureSpec, Scenario
 
-__all__ = ["Traffic", "generate_traffic", "draw_feature", "rate_at", "ramp_factor", "true_signal"]
+__all__ = ["Traffic", "generate_traffic", "draw_feature", "inverse_cdf_ranks", "rate_at", "ramp_factor",
+           "true_signal"]
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,50 @@ def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator, seed: int)
     weights = 1.0 / np.arange(1, tr.users + 1) ** tr.user_skew
     cdf = np.cumsum(weights)
     cdf /= cdf[-1]
-    ranks = np.searchsorted(cdf, rng.uniform(size=n), side="right")
+    ranks = inverse_cdf_ranks(cdf, rng.uniform(size=n))
     ranks = np.minimum(ranks, tr.users - 1)
     # the most active users are not simply the smallest ids
     perm = stream(seed, "users:permutation").permutation(tr.users).astype(narrow)
     return perm[ranks]
+
+
+_GUIDED_MAX_POINTS = 1 << 18  # above this, building the guide table costs more than it saves
+
+
+def inverse_cdf_ranks(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(cdf, u, side="right")`` for uniforms ``u`` in [0, 1), about twice as fast.
+
+    A guide table gives, for each of ``G`` equal slices of [0, 1) (``G`` a power of
+    two, so ``u * G`` and ``g / G`` are exact), the ranks at both ends of the slice;
+    most draws fall in a slice without a point of ``cdf`` and need nothing more,
+    the others count the few points of their slice that are ``<= u``. The result
+    is the same integer for every ``u``.
+
+    Examples
+    --------
+    >>> cdf = np.array([0.5, 0.75, 1.0])
+    >>> inverse_cdf_ranks(cdf, np.array([0.0, 0.5, 0.6, 0.75, 0.99])).tolist()
+    [0, 1, 1, 2, 2]
+    """
+    points = cdf.size
+    if points > _GUIDED_MAX_POINTS or u.size < 4 * points:
+        return np.searchsorted(cdf, u, side="right")
+    slices = 1 << max(8, int(math.ceil(math.log2(4 * points))))
+    guide = np.searchsorted(cdf, np.arange(slices + 1) / slices, side="right")
+    g = (u * slices).astype(np.int64)
+    lo = guide[g]
+    hi = guide[g + 1]
+    out = lo.copy()
+    sub = np.flatnonzero(hi > lo)
+    if sub.size:
+        us, start, top = u[sub], lo[sub], hi[sub]
+        ranks = start.copy()
+        last = points - 1
+        for step in range(int((top - start).max())):
+            idx = start + step
+            ranks += (idx < top) & (cdf[np.minimum(idx, last)] <= us)
+        out[sub] = ranks
+    return out
 
 
 def feature_mean(spec: FeatureSpec) -> float:
