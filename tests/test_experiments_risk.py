@@ -121,10 +121,15 @@ def test_small_comparisons_run_in_process_and_larger_ones_on_dask(monkeypatch):
 
     monkeypatch.setattr(risk_mod, "run_sweep", spy)
     sc = {"name": "t", "duration_s": 5, "traffic": {"rate_per_s": 5}, "models": {"legacy": {}, "candidate": {}}}
+    # many short runs (few requests in all) stay in this process too
+    monkeypatch.setattr(risk_mod, "INPROCESS_MAX_REQUESTS", (INPROCESS_MAX_RUNS + 2) * 25)
     workbench.compare(sc, ["ab", "canary"], seeds=INPROCESS_MAX_RUNS // 2)
     workbench.compare(sc, ["ab", "canary"], seeds=INPROCESS_MAX_RUNS // 2 + 1)
+    monkeypatch.setattr(risk_mod, "INPROCESS_MAX_REQUESTS", (INPROCESS_MAX_RUNS + 2) * 25 - 1)
+    workbench.compare(sc, ["ab", "canary"], seeds=INPROCESS_MAX_RUNS // 2 + 1)
     workbench.compare(sc, ["ab"], seeds=2, workers=3)
-    assert calls == [(INPROCESS_MAX_RUNS, 1, None), (INPROCESS_MAX_RUNS + 2, None, None), (2, 3, None)]
+    assert calls == [(INPROCESS_MAX_RUNS, 1, None), (INPROCESS_MAX_RUNS + 2, 1, None),
+                     (INPROCESS_MAX_RUNS + 2, None, None), (2, 3, None)]
 
 
 def test_summary_keeps_good_and_bad_runs_apart_and_formats_intervals():

@@ -6,6 +6,7 @@ import math
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from workbench.experiments.characteristics import (
     wilson_interval,
 )
 from workbench.experiments.sweep import read_sweep, sweep, sweep_tasks
+from workbench.limits import expected_arrivals
 from workbench.scenario import ScenarioError, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,10 +197,10 @@ def test_same_seeds_identical_with_one_worker_and_two_and_cluster_closes(monkeyp
         return original(client, *args, **kwargs)
 
     monkeypatch.setattr(executors_mod, "_run_dask", spy)
-    one = sweep(BAD, seeds=4, overrides=BAD_SHORT, workers=1, record=False)
+    one = sweep(BAD, seeds=16, overrides=BAD_SHORT, workers=1, record=False)
     assert "workers" not in seen  # one worker runs in process
     before = _workers(_children())
-    two = sweep(BAD, seeds=4, overrides=BAD_SHORT, workers=2, record=False)
+    two = sweep(BAD, seeds=16, overrides=BAD_SHORT, workers=2, record=False)  # short runs: 2 per task
     assert seen["workers"] == 2 and len(seen["pids"]) >= 2  # really ran on a 2-process cluster
     pd.testing.assert_frame_equal(one, two, check_exact=True)
     deadline = time.monotonic() + 10
@@ -233,11 +235,11 @@ def test_interrupted_sweep_resumes_with_the_same_table(tmp_path, monkeypatch):
     real = executors_mod.run_point
     calls = []
 
-    def dies_after_four(scenario, seed):
+    def dies_after_four(scenario, seed, batch_requests=0.0):
         if len(calls) == 4:
             raise KeyboardInterrupt
         calls.append(seed)
-        return real(scenario, seed)
+        return real(scenario, seed, batch_requests)
 
     monkeypatch.setattr(executors_mod, "run_point", dies_after_four)
     with pytest.raises(KeyboardInterrupt):
@@ -627,3 +629,15 @@ def test_a_sweep_directory_never_mixes_two_sweeps(tmp_path):
     on_disk = pd.concat([pd.read_parquet(p) for p in (out / "runs").glob("part-*.parquet")])
     assert sorted(on_disk["seed"]) == [0, 1, 2]  # the first sweep's parts are gone
     pd.testing.assert_frame_equal(read_sweep(out), forced, check_exact=True)
+
+
+def test_short_runs_go_to_dask_in_chunks_of_about_the_same_requests():
+    base = load_scenario(BAD, overrides=BAD_SHORT)
+    todo = [(SimpleNamespace(key=str(k)), base) for k in range(100)]
+    per_run = expected_arrivals(base)
+    chunks = executors_mod._chunks(todo, threads=2)
+    size = max(1, min(int(executors_mod._TASK_REQUESTS // per_run), 100 // 8))
+    assert [len(c) for c in chunks[:-1]] == [size] * (len(chunks) - 1) and sum(map(len, chunks)) == 100
+    assert [t for c in chunks for t in c] == todo  # in order, each once
+    long = base.with_overrides({"duration_s": 10 * executors_mod._TASK_REQUESTS / base.traffic.rate_per_s})
+    assert {len(c) for c in executors_mod._chunks([(t, long) for t, _ in todo], threads=2)} == {1}

@@ -76,7 +76,7 @@ from .draws import OUTAGE_HANG, OUTAGE_REFUSE
 
 __all__ = [
     "COMPILED_MIN_REQUESTS", "KERNELS", "FifoPool", "FifoResult", "ResultColumns", "arrival_clock",
-    "compiled_available", "default_kernel", "serve_fifo", "set_kernel",
+    "compiled_available", "default_kernel", "prepare_kernel", "serve_fifo", "set_kernel",
 ]
 
 _LAST = 1 << 62  # a creation number after every real one: "everything up to this time"
@@ -144,6 +144,31 @@ def default_kernel(requests: int | None = None) -> str:
         return "python"
     large = requests is None or requests >= COMPILED_MIN_REQUESTS
     return "compiled" if large or f"{__package__}.fifo_compiled" in sys.modules else "python"
+
+
+def prepare_kernel(total_requests: float) -> str:
+    """Load the compiled kernel now when a batch of runs totals enough requests to repay it.
+
+    A sweep or a comparison of many short runs pays numba's start-up once per
+    process, then saves on every run: once loaded, :func:`default_kernel` picks it
+    for every run. Without numba, or with a kernel chosen by :func:`set_kernel` or
+    ``WORKBENCH_KERNEL``, nothing changes.
+
+    Parameters
+    ----------
+    total_requests : float
+        Requests expected over every run this process will serve for the batch.
+
+    Returns
+    -------
+    str
+        The kernel the batch's runs will use (``"compiled"`` or ``"python"``).
+    """
+    if (_kernel_choice is None and not os.environ.get(KERNEL_ENV, "").strip() and compiled_available()
+            and total_requests >= COMPILED_MIN_REQUESTS):
+        from . import fifo_compiled  # noqa: F401 - loading it is the point
+
+    return default_kernel(0)
 
 
 def arrival_clock(arrival_s) -> np.ndarray:

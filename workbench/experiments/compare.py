@@ -172,8 +172,9 @@ def compare(
         strategy; see :func:`~workbench.experiments.risk.compare_seeds`.
     confidence, client, workers, scheduler, progress
         With ``seeds`` only: interval level, and where the runs go (in this process
-        up to :data:`~workbench.experiments.risk.INPROCESS_MAX_RUNS` runs, else on
-        Dask, as for :func:`~workbench.experiments.sweep.sweep`).
+        up to :data:`~workbench.experiments.risk.INPROCESS_MAX_RUNS` runs or
+        :data:`~workbench.experiments.risk.INPROCESS_MAX_REQUESTS` requests in all,
+        else on Dask, as for :func:`~workbench.experiments.sweep.sweep`).
     return_results : bool
         With one seed: also return each strategy's
         :class:`~workbench.result.RunResult` by label.

@@ -37,13 +37,13 @@ from .compare import strategy_kpis
 from .detection import candidate_fault_windows
 from .grid import SweepError, SweepTask, point_scenarios, to_plain
 
-__all__ = ["run_task", "run_point", "run_sweep", "local_client"]
+__all__ = ["run_task", "run_point", "run_points", "run_sweep", "local_client"]
 
 _CONNECT_TIMEOUT_S = 10.0  # to reach a scheduler given by address
 
 
 # --------------------------------------------------------------------------- one run
-def run_point(scenario: Scenario, seed: int) -> dict:
+def run_point(scenario: Scenario, seed: int, batch_requests: float = 0.0) -> dict:
     """Run one validated grid point with ``seed``; its KPI row (a plain dict).
 
     :func:`~workbench.experiments.compare.strategy_kpis` plus ``candidate_faults``
@@ -51,7 +51,14 @@ def run_point(scenario: Scenario, seed: int) -> dict:
     scenario has, which
     :func:`~workbench.experiments.characteristics.operating_characteristics` uses to
     tell a good candidate from a bad one). The scenario is not validated again.
+    ``batch_requests``, the requests this process is expected to serve for the
+    whole batch, lets a long batch of short runs use the compiled queue kernel
+    (:func:`~workbench.engine.fifo.prepare_kernel`; the same results).
     """
+    if batch_requests:
+        from ..engine.fifo import prepare_kernel
+
+        prepare_kernel(batch_requests)
     result = run(scenario, seed=int(seed))
     row = strategy_kpis(result)
     row["candidate_faults"] = len(candidate_fault_windows(scenario))
@@ -232,15 +239,40 @@ class local_client:
 
 
 # --------------------------------------------------------------------------- executors
+def _batch_requests(todo: list[tuple[SweepTask, Scenario]], processes: int) -> float:
+    """Requests each of ``processes`` is expected to serve for ``todo``."""
+    from ..limits import expected_arrivals
+
+    return sum(expected_arrivals(scenario) for _, scenario in todo) / max(1, processes)
+
+
 def _run_inline(todo: list[tuple[SweepTask, Scenario]], checkpoint: Checkpoint, bar) -> None:
+    batch = _batch_requests(todo, 1)
     for task, scenario in todo:
         try:
-            row = run_point(scenario, task.seed)
+            row = run_point(scenario, task.seed, batch)
         except Exception as exc:
             exc.add_note(f"sweep run failed: overrides {task.overrides}, seed {task.seed}")
             raise
         checkpoint.add(task, row)
         bar.update(1)
+
+
+_TASK_REQUESTS = 400_000  # requests per Dask task: short runs go in chunks, so per-task overhead stays small
+
+
+def run_points(items: Sequence[tuple[Scenario, int]], batch_requests: float = 0.0) -> list[dict]:
+    """:func:`run_point` for each ``(scenario, seed)`` of a chunk, in order (one Dask task)."""
+    return [run_point(scenario, seed, batch_requests) for scenario, seed in items]
+
+
+def _chunks(todo: list[tuple[SweepTask, Scenario]], threads: int) -> list[list[tuple[SweepTask, Scenario]]]:
+    """``todo`` cut into tasks of about :data:`_TASK_REQUESTS` requests, at least four per worker thread."""
+    from ..limits import expected_arrivals
+
+    per_run = max(1.0, sum(expected_arrivals(s) for _, s in todo) / max(1, len(todo)))
+    size = max(1, min(int(_TASK_REQUESTS // per_run), len(todo) // (4 * threads)))
+    return [todo[k:k + size] for k in range(0, len(todo), size)]
 
 
 def _run_dask(client, scenario_hash: str, todo: list[tuple[SweepTask, Scenario]],
@@ -249,28 +281,30 @@ def _run_dask(client, scenario_hash: str, todo: list[tuple[SweepTask, Scenario]]
 
     threads = max(1, sum(client.nthreads().values()))
     window = 4 * threads + 16  # bounded in flight: small scheduler state, quick Ctrl-C
-    pending = iter(todo)
-    by_key: dict[str, SweepTask] = {}
+    pending = iter(_chunks(todo, threads))
+    by_key: dict[str, list[SweepTask]] = {}
+    batch = _batch_requests(todo, threads)
 
-    def submit(item: tuple[SweepTask, Scenario]):
-        task, scenario = item
-        by_key[task.key] = task
-        return client.submit(run_point, scenario, task.seed,
-                             key=f"workbench-run-{scenario_hash}-{task.key}")
+    def submit(chunk: list[tuple[SweepTask, Scenario]]):
+        key = chunk[0][0].key  # a chunk is named after its first run
+        by_key[key] = [task for task, _ in chunk]
+        return client.submit(run_points, [(scenario, task.seed) for task, scenario in chunk], batch,
+                             key=f"workbench-run-{scenario_hash}-{key}")
 
-    first = [submit(t) for t in itertools.islice(pending, window)]
+    first = [submit(c) for c in itertools.islice(pending, window)]
     ac = as_completed(first, loop=client.loop)
     try:
         for fut in ac:
-            task = by_key[fut.key.rsplit("-", 1)[-1]]
+            tasks = by_key.pop(fut.key.rsplit("-", 1)[-1])
             try:
-                row = fut.result()
+                rows = fut.result()
             except Exception as exc:
-                exc.add_note(f"sweep run failed: overrides {task.overrides}, seed {task.seed}")
+                exc.add_note(f"sweep run failed in the chunk of runs {[(t.overrides, t.seed) for t in tasks]}")
                 raise
             fut.release()
-            checkpoint.add(task, row)
-            bar.update(1)
+            for task, row in zip(tasks, rows, strict=True):
+                checkpoint.add(task, row)
+            bar.update(len(tasks))
             nxt = next(pending, None)
             if nxt is not None:
                 ac.add(submit(nxt))

@@ -20,8 +20,10 @@ Whether the candidate is good in a run follows the one rule of sweeps: no fault 
 :func:`~workbench.experiments.detection.candidate_fault_windows` targets it.
 Intervals describe Monte-Carlo error only; more seeds make them narrower.
 
-Up to :data:`INPROCESS_MAX_RUNS` runs (seeds x strategies) go in this process,
-where starting a Dask cluster would cost more than it saves; more, or any of
+Up to :data:`INPROCESS_MAX_RUNS` runs (seeds x strategies), or up to
+:data:`INPROCESS_MAX_REQUESTS` expected requests in all, go in this process, where
+starting a Dask cluster would cost more than it saves (a cluster's start, its
+workers' imports and its per-task traffic cost a few seconds); more, or any of
 ``client``/``workers``/``scheduler``, go through the sweep executors
 (:func:`~workbench.experiments.executors.run_sweep`). Results are the same either way.
 """
@@ -36,16 +38,22 @@ from typing import Any
 import pandas as pd
 
 from ..api import resolve_scenario
+from ..limits import expected_arrivals
 from ..scenario import ScenarioError
 from .characteristics import good_candidate_flags, operating_characteristics, summarise_values
 from .compare import strategy_tables
 from .executors import run_sweep
 from .grid import sweep_tasks
 
-__all__ = ["INPROCESS_MAX_RUNS", "RiskComparison", "compare_seeds", "risk_summary", "risk_table",
+__all__ = ["INPROCESS_MAX_REQUESTS", "INPROCESS_MAX_RUNS", "RiskComparison", "compare_seeds", "risk_summary", "risk_table",
            "format_risk"]
 
 INPROCESS_MAX_RUNS = 40  # seeds x strategies run in this process without asking for Dask
+# and any number of runs totalling at most this many requests (about 5-10 s in one process
+# with the compiled queue kernel, which such a batch loads): the 4-strategy, 30-seed compare of
+# the panel on progressive_bad_candidate (8.6M requests) takes 5.9 s here against 8.1 s on a
+# 2-worker local cluster (bench/sweep.py)
+INPROCESS_MAX_REQUESTS = 10_000_000
 
 # rates of operating_characteristics, shown under the same names
 _RATES = ("false_rollback_rate", "detection_rate", "promotion_rate")
@@ -106,8 +114,10 @@ class RiskComparison:
         return format_risk(self.summary)
 
 
-def _in_process(runs: int, client, workers, scheduler) -> bool:
-    return client is None and workers is None and scheduler is None and runs <= INPROCESS_MAX_RUNS
+def _in_process(runs: int, requests: float, client, workers, scheduler) -> bool:
+    if client is not None or workers is not None or scheduler is not None:
+        return False
+    return runs <= INPROCESS_MAX_RUNS or requests <= INPROCESS_MAX_REQUESTS
 
 
 def compare_seeds(
@@ -172,7 +182,7 @@ def compare_seeds(
                             "give each strategy table its own 'label'")
     variants = {label: {"strategy": config} for label, config in tables}
     tasks, columns = sweep_tasks(seeds, variants=variants, variant_column="strategy")
-    local = _in_process(len(tasks), client, workers, scheduler)
+    local = _in_process(len(tasks), len(tasks) * expected_arrivals(base), client, workers, scheduler)
     runs = run_sweep(base, tasks, columns, client=client, workers=1 if local else workers,
                      progress=progress, scheduler=scheduler, record=False, kind="compare")
     first = [c for c in ("strategy", "kind", "seed") if c in runs.columns]
