@@ -1,53 +1,58 @@
-"""Engine benchmark: the workbench against a bare SimPy M/M/c loop.
+"""Engine benchmark: every engine target, each against its baseline measured in the same run.
 
-Runs in one process:
+One invocation prints, as "measured / target / met?" lines and at the end as a
+markdown table (workload | baseline | measured | ratio | target | met):
 
-(a) a bare SimPy M/M/c loop of N requests: an arrival process yielding
-    ``env.timeout(exponential)``, and per request a process doing
-    ``with resource.request() as req: yield req; yield env.timeout(service)``,
-    nothing else (the random numbers are drawn up front with numpy, as the engine
-    draws its own);
-(b) the full engine, :func:`workbench.run`, on the equivalent scenario
-    (Poisson arrivals at the same rate, exponential service with the same mean,
-    ``replicas = c``, ``single`` strategy) -- with the request log, features,
-    predictions, labels, DataFrames and summary;
-(c) the engine with an ``ab`` strategy over two models and a ``latency_spike`` fault;
-(d) a progressive canary with gates, the health and drift monitors, a detector and
-    a rollback policy (the full per-request path).
+1. the fast engine (``engine="fast"``) against the reference engine on M/M/10 at
+   utilisation 0.9 (one model, exponential service, ``single`` strategy), with the
+   pure-Python and the compiled FIFO kernel: target >= 10x;
+2. the same on the shipped ``ab_test`` scenario run long enough for ``--requests``
+   requests: target >= 10x;
+3. the same on ``progressive_bad_candidate`` run as long, with the health, drift and
+   performance monitors and a rollback on health (a run the fast engine accepts,
+   checked with :func:`workbench.engine.fast.supports`): target >= 5x;
+4. the fast engine against a bare SimPy *callback* M/M/c loop on the same arrivals
+   and service times as (1) (an arrival callback that starts service or queues, a
+   completion callback that starts the next; no processes): target >= 5x. The
+   process-per-request bare loop (``with resource.request(): yield ...``) is timed
+   too, for context. Both loops are checked to give the engine's queueing delays;
+   the engine's mean delay is checked against Erlang's C formula;
+5. what the compiled kernel's first call costs: in new processes, the first fast
+   run with an empty numba cache (cold) and with the cache filled (warm), against
+   a second run in the same process. (1) prints its compiled ratio steady-state
+   and with the cold first call's extra cost added once to the fast side;
+6. peak memory traced by :mod:`tracemalloc` per million requests of the fast
+   engine at ``--memory-requests`` requests (M/M/10 and ``ab_test``): target
+   <= 100 MB per million; the reference engine's for context.
 
-Each is repeated (default 3 times) and the best rate kept, to reduce noise on a
-shared machine. It prints requests per second for each and the ratios to (a):
-b/a and c/a should be at least 0.5 (the workbench costs at most twice bare
-SimPy), d/a at least 0.4. A check line compares (b)'s mean queueing delay after
-a 10% warm-up with the M/M/c theory (Erlang's C formula, Kleinrock, *Queueing
-Systems* Vol. 1, 1975, section 3.5) and its utilisation with ``lambda / (c mu)``.
-Last, the peak memory traced by :mod:`tracemalloc` during one run of (b), per
-million logged requests (target at most 150 MB); ``--no-memory`` skips it.
-(a) to (d) run the reference engine (``engine="reference"``).
-
-Then the fast engine (``engine="fast"``: SimPy for control events only, the FIFO
-kernel for the requests) against the reference on three workloads of
-``--fast-requests`` requests (default 500k): M/M/10 at utilisation 0.9, the
-shipped ``ab_test`` and ``progressive_bad_candidate`` scenarios run longer; the
-median CPU time of ``--repeats`` runs of each, and the speed-up (printed, not a
-target). ``--no-fast`` skips it.
+Times are CPU seconds (:func:`time.process_time`) of one ``workbench.run`` on a
+validated scenario (the result tables and summary included), the median of
+``--repeats`` runs, the variants compared alternating within each repeat, after
+``gc.collect()``. Every variant runs once untimed first (imports, numba compiled).
 
 Usage::
 
-    python bench/engine.py [--requests N] [--repeats R] [--rate R] [--mean-service-ms MS]
-                           [--replicas C] [--seed S] [--no-memory]
-                           [--fast-requests N] [--no-fast]
+    python bench/engine.py [--quick] [--requests N] [--memory-requests N] [--repeats R] [--seed S]
+
+``--quick`` is a smoke run: 100k requests everywhere and 3 repeats.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
+import os
 import platform
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,47 +60,203 @@ from typing import Any
 import numpy as np
 import simpy
 
-TARGET_RATIO = 0.5
-TARGET_RATIO_MONITORED = 0.4
-TARGET_MB_PER_MILLION = 150.0
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+TARGET_FAST_VS_REFERENCE = 10.0
+TARGET_MONITORED_VS_REFERENCE = 5.0
+TARGET_FAST_VS_CALLBACK = 5.0
+TARGET_MB_PER_MILLION = 100.0
+KERNELS = ("python", "compiled")
+
+# M/M/10 at utilisation 0.9: 180 arrivals/s, mean service 50 ms
+MMC_REPLICAS = 10
+MMC_RATE_PER_S = 180.0
+MMC_MEAN_SERVICE_MS = 50.0
 
 
-@dataclass(frozen=True)
-class Timing:
-    """One timed run: how many requests, how long (wall clock)."""
+@dataclass
+class Row:
+    """One line of the final table; ``met`` is None for figures without a target."""
 
-    requests: int
-    seconds: float
+    workload: str
+    baseline: str
+    measured: str
+    ratio: str
+    target: str
+    met: bool | None
 
-    @property
-    def per_s(self) -> float:
-        return self.requests / self.seconds
+
+def _met(ok: bool | None) -> str:
+    return "-" if ok is None else ("yes" if ok else "NO")
 
 
-@dataclass(frozen=True)
-class Setup:
-    """The M/M/c system shared by the three variants."""
+def report(row: Row, rows: list[Row]) -> None:
+    """Print ``row`` as a "measured / target / met?" line and keep it for the table."""
+    rows.append(row)
+    print(f"  {row.workload}: {row.measured} vs {row.baseline} = {row.ratio} / target {row.target} / "
+          f"met? {_met(row.met)}", flush=True)
 
-    requests: int
-    rate_per_s: float
-    mean_service_ms: float
-    replicas: int
-    seed: int
 
-    @property
-    def duration_s(self) -> float:
-        return self.requests / self.rate_per_s
+def markdown_table(rows: list[Row]) -> str:
+    """The rows as a markdown table for the README."""
+    lines = ["| workload | baseline | measured | ratio | target | met |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r.workload} | {r.baseline} | {r.measured} | {r.ratio} | {r.target} | {_met(r.met)} |"
+              for r in rows]
+    return "\n".join(lines)
 
-    @property
-    def utilisation(self) -> float:
-        return self.rate_per_s * self.mean_service_ms / 1000.0 / self.replicas
+
+def machine_info() -> str:
+    """CPU count, CPU model, load, and the versions that matter to the timings."""
+    from workbench.engine.fifo import compiled_available
+
+    numba = "not installed"
+    if compiled_available():
+        import numba as numba_module
+
+        numba = numba_module.__version__
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({model}), load average {os.getloadavg()[0]:.2f}; "
+            f"python {platform.python_version()}, numpy {np.__version__}, simpy {simpy.__version__}, "
+            f"numba {numba}")
+
+
+# ----------------------------------------------------------------------------- workloads
+def mmc_scenario(requests: int):
+    """M/M/10 at utilisation 0.9 for about ``requests`` requests (validated)."""
+    from workbench import load_scenario
+
+    return load_scenario({
+        "name": "bench-mm10",
+        "duration_s": requests / MMC_RATE_PER_S,
+        "traffic": {"rate_per_s": MMC_RATE_PER_S},
+        "models": {"legacy": {"latency": {"dist": "exponential", "mean_ms": MMC_MEAN_SERVICE_MS},
+                              "replicas": MMC_REPLICAS, "error_rate": 0.0}},
+        "strategy": {"kind": "single"},
+    })
+
+
+def scaled(path: Path, requests: int, extra: dict[str, Any] | None = None):
+    """The shipped scenario at ``path`` run long enough for about ``requests`` requests."""
+    from workbench import load_scenario
+
+    base = load_scenario(path)
+    overrides = {"duration_s": math.ceil(requests / base.traffic.rate_per_s), **(extra or {})}
+    return load_scenario(path, overrides=overrides)
+
+
+def monitored_scenario(requests: int):
+    """``progressive_bad_candidate`` with health, drift and performance monitors and a rollback on health."""
+    return scaled(SCENARIOS / "progressive_bad_candidate.toml", requests, {
+        "monitoring": {"interval_s": 10, "drift": True, "performance": True},
+        "rollback": {"triggers": ["health"], "consecutive": 3,
+                     "thresholds": [{"metric": "error_rate", "threshold": 0.05}]},
+    })
+
+
+def fast_run(scenario, seed: int, kernel: str):
+    """One ``workbench.run`` on the fast engine with FIFO kernel ``kernel``."""
+    import workbench
+    from workbench.engine import fifo
+
+    fifo.set_kernel(kernel)
+    try:
+        return workbench.run(scenario, seed=seed, engine="fast")
+    finally:
+        fifo.set_kernel(None)
+
+
+def reference_run(scenario, seed: int):
+    import workbench
+
+    return workbench.run(scenario, seed=seed, engine="reference")
+
+
+# ----------------------------------------------------------------------------- bare SimPy loops
+def mmc_draws(scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The arrival times and service times (s) the engine draws for ``scenario`` and ``seed``."""
+    from workbench.engine.draws import draw_model
+    from workbench.engine.traffic import generate_traffic
+
+    traffic = generate_traffic(scenario, seed)
+    return traffic.time_s, draw_model(scenario, "legacy", traffic, seed).service_s
+
+
+def bare_callback(arrival_s: np.ndarray, service_s: np.ndarray, capacity: int) -> list[float]:
+    """A bare SimPy M/M/c loop with callbacks only; returns each request's service start (s).
+
+    The next arrival is one ``env.timeout`` whose callback either starts service
+    (a timeout whose callback is the completion) or queues the request; a
+    completion starts the next queued request or frees its server.
+    """
+    arrivals, services = arrival_s.tolist(), service_s.tolist()
+    n = len(arrivals)
+    env = simpy.Environment()
+    start_s = [0.0] * n
+    waiting: deque[int] = deque()
+    busy = 0
+    following = 0  # index of the next arrival
+
+    def complete(_event) -> None:
+        nonlocal busy
+        if waiting:
+            i = waiting.popleft()
+            start_s[i] = env.now
+            env.timeout(services[i]).callbacks.append(complete)
+        else:
+            busy -= 1
+
+    def arrive(_event) -> None:
+        nonlocal busy, following
+        i = following
+        following += 1
+        if busy < capacity:
+            busy += 1
+            start_s[i] = env.now
+            env.timeout(services[i]).callbacks.append(complete)
+        else:
+            waiting.append(i)
+        if following < n:
+            env.timeout(arrivals[following] - env.now).callbacks.append(arrive)
+
+    if n:
+        env.timeout(arrivals[0]).callbacks.append(arrive)
+    env.run()
+    return start_s
+
+
+def bare_process(arrival_s: np.ndarray, service_s: np.ndarray, capacity: int) -> list[float]:
+    """A bare SimPy M/M/c loop with one process per request; returns each service start (s)."""
+    arrivals, services = arrival_s.tolist(), service_s.tolist()
+    env = simpy.Environment()
+    resource = simpy.Resource(env, capacity=capacity)
+    start_s = [0.0] * len(arrivals)
+
+    def request(i: int):
+        with resource.request() as req:
+            yield req
+            start_s[i] = env.now
+            yield env.timeout(services[i])
+
+    def source():
+        for i, t in enumerate(arrivals):
+            yield env.timeout(t - env.now)
+            env.process(request(i))
+
+    env.process(source())
+    env.run()
+    return start_s
 
 
 def erlang_c_wait_ms(rate_per_s: float, mean_service_ms: float, c: int) -> float:
     """Mean M/M/c queueing delay ``Wq = P(wait) / (c mu - lambda)`` in ms.
 
     ``P(wait)`` is Erlang's C formula (Kleinrock, *Queueing Systems* Vol. 1, 1975,
-    section 3.5); the check line compares the engine's mean queueing delay with it.
+    section 3.5): a check that the timed runs simulate the intended queue.
     """
     mu = 1000.0 / mean_service_ms
     a = rate_per_s / mu
@@ -107,276 +268,220 @@ def erlang_c_wait_ms(rate_per_s: float, mean_service_ms: float, c: int) -> float
     return 1000.0 * p_wait / (c * mu - rate_per_s)
 
 
-# ----------------------------------------------------------------------------- (a) bare SimPy
-def bare_simpy(setup: Setup, seed: int) -> Timing:
-    """A bare SimPy M/M/c loop of ``setup.requests`` requests, timed end to end."""
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    n = setup.requests
-    gaps = rng.exponential(1.0 / setup.rate_per_s, n).tolist()
-    services = rng.exponential(setup.mean_service_ms / 1000.0, n).tolist()
-    env = simpy.Environment()
-    resource = simpy.Resource(env, capacity=setup.replicas)
+def check_mmc(scenario, seed: int, arrival_s: np.ndarray, service_s: np.ndarray) -> None:
+    """Print whether both bare loops and both engines agree on the queueing delays, and Erlang C."""
+    from workbench.engine.fifo import arrival_clock
 
-    def request(service_s: float):
-        with resource.request() as req:
-            yield req
-            yield env.timeout(service_s)
-
-    def arrivals():
-        for gap, service_s in zip(gaps, services, strict=True):
-            yield env.timeout(gap)
-            env.process(request(service_s))
-
-    env.process(arrivals())
-    env.run()
-    return Timing(n, time.perf_counter() - t0)
+    ref = reference_run(scenario, seed).requests
+    want = ref["queue_ms"].to_numpy()
+    clock_s = arrival_clock(arrival_s)
+    same = {"fast " + k: fast_run(scenario, seed, k).requests["queue_ms"].to_numpy() for k in _kernels()}
+    same["bare callback"] = (np.asarray(bare_callback(arrival_s, service_s, MMC_REPLICAS)) - clock_s) * 1000.0
+    same["bare process"] = (np.asarray(bare_process(arrival_s, service_s, MMC_REPLICAS)) - clock_s) * 1000.0
+    agree = ", ".join(f"{k} {'yes' if np.allclose(v, want, rtol=0, atol=1e-6) else 'NO'}"
+                      for k, v in same.items())
+    warm = ref["time_s"].to_numpy() >= 0.1 * scenario.duration_s
+    theory = erlang_c_wait_ms(MMC_RATE_PER_S, MMC_MEAN_SERVICE_MS, MMC_REPLICAS)
+    print(f"  check: queueing delays equal to the reference engine's: {agree}; mean delay after 10% "
+          f"warm-up {want[warm].mean():.2f} ms vs Erlang C {theory:.2f} ms")
 
 
-# ----------------------------------------------------------------------------- (b), (c) the engine
-def single_scenario(setup: Setup) -> dict[str, Any]:
-    """The engine's version of (a): same rate, exponential service, ``replicas = c``."""
-    return {
-        "name": "bench-mmc",
-        "duration_s": setup.duration_s,
-        "seed": setup.seed,
-        "traffic": {"rate_per_s": setup.rate_per_s},
-        "models": {
-            "legacy": {
-                "latency": {"dist": "exponential", "mean_ms": setup.mean_service_ms},
-                "replicas": setup.replicas,
-                "error_rate": 0.0,
-            }
-        },
-        "strategy": {"kind": "single"},
-    }
+# ----------------------------------------------------------------------------- timing
+def _kernels() -> tuple[str, ...]:
+    from workbench.engine.fifo import compiled_available
+
+    return KERNELS if compiled_available() else ("python",)
 
 
-def ab_scenario(setup: Setup) -> dict[str, Any]:
-    """Two models, a 50/50 ``ab`` split, and a 2x latency spike on the candidate."""
-    model = {
-        "latency": {"dist": "exponential", "mean_ms": setup.mean_service_ms},
-        "replicas": setup.replicas,
-    }
-    return {
-        "name": "bench-ab-spike",
-        "duration_s": setup.duration_s,
-        "seed": setup.seed,
-        "traffic": {"rate_per_s": setup.rate_per_s},
-        "models": {"legacy": dict(model), "candidate": dict(model)},
-        "strategy": {"kind": "ab", "candidate_fraction": 0.5},
-        "faults": [
-            {
-                "kind": "latency_spike",
-                "target": "candidate",
-                "start_s": 0.4 * setup.duration_s,
-                "duration_s": 0.1 * setup.duration_s,
-                "multiplier": 2.0,
-            }
-        ],
-    }
-
-
-def monitored_scenario(setup: Setup) -> dict[str, Any]:
-    """A progressive canary with the health monitor, drift monitor, a detector and a
-    rollback policy: the full per-request path (target: at least 0.4 of bare SimPy's rate)."""
-    sc = ab_scenario(setup)
-    sc["name"] = "bench-progressive-monitored"
-    sc["strategy"] = {
-        "kind": "progressive",
-        "steps": [{"weight": 10, "pause_s": 0.2 * setup.duration_s},
-                  {"weight": 50, "pause_s": 0.2 * setup.duration_s}, {"weight": 100}],
-        "interval_s": 60,
-        "gates": [{"metric": "error_rate", "threshold": 0.05},
-                  {"metric": "latency_p99_ms", "threshold": 3.0, "relative_to_legacy": True}],
-        "failure_limit": 2,
-    }
-    sc["monitoring"] = {"interval_s": 10, "drift": True, "performance": True,
-                        "detectors": [{"name": "page_hinkley", "signal": "latency_ms", "model": "candidate",
-                                       "params": {"threshold": 5000}}]}
-    sc["rollback"] = {"triggers": ["health"], "consecutive": 3,
-                      "thresholds": [{"metric": "error_rate", "threshold": 0.2}]}
-    return sc
-
-
-def engine(scenario, seed: int, which: str = "reference"):
-    """Run :func:`workbench.run` once on engine ``which``; return its timing and result."""
-    import workbench
-
-    t0 = time.perf_counter()
-    result = workbench.run(scenario, seed=seed, engine=which)
-    return Timing(len(result.requests), time.perf_counter() - t0), result
-
-
-# ----------------------------------------------------------------------------- fast against reference
-def fast_workloads(requests: int) -> list[tuple[str, Any, dict[str, Any]]]:
-    """(label, scenario, overrides) of the fast-engine comparison, each about ``requests`` long."""
-    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
-    mmc = Setup(requests, 180.0, 50.0, 10, 1)  # M/M/10, utilisation 0.9
-    return [
-        ("M/M/10 at 0.9", single_scenario(mmc), {}),
-        ("ab_test", scenarios / "ab_test.toml", {"duration_s": math.ceil(requests / 60.0)}),
-        ("progressive_bad_candidate", scenarios / "progressive_bad_candidate.toml",
-         {"duration_s": math.ceil(requests / 40.0)}),
-    ]
-
-
-def cpu_seconds(scenario, overrides: dict[str, Any], seed: int, which: str) -> tuple[float, int]:
-    """CPU time (s) of one :func:`workbench.run` on engine ``which``, and its request count."""
-    import workbench
-
-    sc = workbench.load_scenario(scenario, overrides=overrides)
+def cpu_seconds(fn: Callable[[], object]) -> float:
+    """CPU time of one call, after a garbage collection (not timed)."""
     gc.collect()
     t0 = time.process_time()
-    result = workbench.run(sc, seed=seed, engine=which)
-    return time.process_time() - t0, len(result.requests)
+    fn()
+    return time.process_time() - t0
 
 
-def compare_fast(requests: int, repeats: int, seed: int) -> None:
-    """Print the median CPU time of the fast and the reference engine on each workload."""
-    print()
-    print(f"fast engine against reference: median CPU time of {repeats} runs")
-    for label, scenario, overrides in fast_workloads(requests):
-        times: dict[str, list[float]] = {"fast": [], "reference": []}
-        n = 0
-        for r in range(repeats):
-            for which in ("fast", "reference"):
-                cpu, n = cpu_seconds(scenario, overrides, seed + r, which)
-                times[which].append(cpu)
-        fast, ref = float(np.median(times["fast"])), float(np.median(times["reference"]))
-        print(f"  {label:28s} {n:8d} requests: fast {fast:6.2f} s, reference {ref:6.2f} s, "
-              f"speed-up {ref / fast:4.1f}x", flush=True)
+def alternating(variants: dict[str, Callable[[], Any]], repeats: int,
+                warm_up: bool = True) -> tuple[dict[str, float], dict[str, Any]]:
+    """Median CPU seconds of each variant, and what its untimed warm-up call returned.
 
-
-def peak_memory_mb_per_million(scenario, seed: int) -> tuple[float, int, int]:
-    """Peak bytes traced by tracemalloc during one ``workbench.run``, per million requests.
-
-    Returns (MB per million requests, peak bytes, requests). The scenario is validated
-    before tracing starts, so only the run itself is measured.
+    Each variant is called once untimed (imports, compiling; skipped with ``warm_up``
+    False when the caller has just run them all), then the variants alternate.
     """
-    import workbench
+    warm = {name: fn() for name, fn in variants.items()} if warm_up else {}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            times[name].append(cpu_seconds(fn))
+    return {name: statistics.median(ts) for name, ts in times.items()}, warm
 
-    sc = workbench.load_scenario(scenario)
+
+def engine_variants(scenario, seed: int) -> dict[str, Callable[[], Any]]:
+    """The reference run and one fast run per available kernel, as callables."""
+    runs: dict[str, Callable[[], Any]] = {"reference": lambda: reference_run(scenario, seed)}
+    for kernel in _kernels():
+        runs[f"fast {kernel}"] = lambda k=kernel: fast_run(scenario, seed, k)
+    return runs
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.3f} s"
+
+
+def speedup_rows(label: str, n: int, median: dict[str, float], target: float, rows: list[Row]) -> None:
+    """One row per kernel: the reference's median CPU time over the fast engine's."""
+    ref = median["reference"]
+    for kernel in _kernels():
+        fast = median[f"fast {kernel}"]
+        report(Row(f"{label}, {n:,} requests, fast ({kernel} kernel) vs reference", f"reference {_s(ref)}",
+                   _s(fast), f"{ref / fast:.1f}x", f">= {target:g}x", ref / fast >= target), rows)
+
+
+# ----------------------------------------------------------------------------- first calls in new processes
+def _child_first_call(requests: int, seed: int) -> None:
+    """In a new process: CPU and wall seconds of the first and the second compiled fast run, as JSON."""
+    scenario = mmc_scenario(requests)  # workbench, pandas and simpy load before the clock starts
+    out = {}
+    for name in ("first", "second"):
+        gc.collect()
+        t0, w0 = time.process_time(), time.perf_counter()
+        fast_run(scenario, seed, "compiled")
+        out[name] = {"cpu_s": time.process_time() - t0, "wall_s": time.perf_counter() - w0}
+    print(json.dumps(out))
+
+
+def first_call(requests: int, seed: int, cache_dir: str) -> dict[str, dict[str, float]]:
+    """Run :func:`_child_first_call` in a new process whose numba cache is ``cache_dir``."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
+    env.pop("WORKBENCH_KERNEL", None)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child-first-call", "--requests", str(requests), "--seed", str(seed)],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- memory
+def peak_mb_per_million(run: Callable[[], Any]) -> tuple[float, float, int]:
+    """(MB per million requests, peak MB, requests) traced by tracemalloc during ``run()``."""
     gc.collect()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        result = workbench.run(sc, seed=seed, engine="reference")
+        result = run()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     n = len(result.requests)
-    return peak / n * 1e6 / 1e6, peak, n
+    return peak / 1e6 / n * 1e6, peak / 1e6, n
 
 
 # ----------------------------------------------------------------------------- main
-def _best(timings: list[Timing]) -> Timing:
-    return max(timings, key=lambda t: t.per_s)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--requests", type=int, default=300_000, help="requests per run (default 300000)"
-    )
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="runs of each variant; the best is kept"
-    )
-    parser.add_argument(
-        "--rate", type=float, default=100.0, help="arrivals per second (default 100)"
-    )
-    parser.add_argument(
-        "--mean-service-ms", type=float, default=30.0, help="mean service time (default 30)"
-    )
-    parser.add_argument("--replicas", type=int, default=4, help="servers c (default 4)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 100k requests everywhere, 3 repeats")
+    parser.add_argument("--requests", type=int, default=500_000, help="requests per timed run (default 500000)")
+    parser.add_argument("--memory-requests", type=int, default=1_000_000,
+                        help="requests of the tracemalloc runs (default 1000000)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats; the median is kept (>= 3)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
-    parser.add_argument("--fast-requests", type=int, default=500_000,
-                        help="requests per run of the fast-engine comparison (default 500000)")
-    parser.add_argument("--no-fast", action="store_true", help="skip the fast-engine comparison")
+    parser.add_argument("--child-first-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.repeats < 1:
-        parser.error("--requests and --repeats must be at least 1")
-    setup = Setup(args.requests, args.rate, args.mean_service_ms, args.replicas, args.seed)
-    if setup.utilisation >= 1:
-        parser.error(
-            f"utilisation {setup.utilisation:.2f} >= 1: the queue would grow without bound"
-        )
+    if args.child_first_call:
+        _child_first_call(args.requests, args.seed)
+        return 0
+    if args.quick:
+        args.requests, args.memory_requests, args.repeats = 100_000, 100_000, 3
+    if min(args.requests, args.memory_requests) < 1 or args.repeats < 3:
+        parser.error("--requests and --memory-requests must be at least 1, --repeats at least 3")
+    seed, n_req, repeats = args.seed, args.requests, args.repeats
+    from workbench.engine.fast import supports
 
-    print(f"python {platform.python_version()}, simpy {simpy.__version__}, numpy {np.__version__}")
-    print(
-        f"M/M/{setup.replicas}: {setup.requests} requests at {setup.rate_per_s:g}/s "
-        f"({setup.duration_s:g} s simulated), mean service {setup.mean_service_ms:g} ms, "
-        f"utilisation {setup.utilisation:.2f}; best of {args.repeats}"
-    )
-    single, ab, mon = single_scenario(setup), ab_scenario(setup), monitored_scenario(setup)
-    bare: list[Timing] = []
-    full: list[Timing] = []
-    abf: list[Timing] = []
-    monf: list[Timing] = []
-    last = None
-    for r in range(args.repeats):
-        seed = setup.seed + r
-        gc.collect()
-        bare.append(bare_simpy(setup, seed))
-        gc.collect()
-        t, last = engine(single, seed)
-        full.append(t)
-        gc.collect()
-        abf.append(engine(ab, seed)[0])
-        gc.collect()
-        monf.append(engine(mon, seed)[0])
-        print(
-            f"  repeat {r + 1}: bare {bare[-1].per_s:10,.0f}/s   engine {full[-1].per_s:10,.0f}/s"
-            f"   engine ab+spike {abf[-1].per_s:10,.0f}/s   progressive+monitors {monf[-1].per_s:10,.0f}/s",
-            flush=True,
-        )
-    a, b, c, d = _best(bare), _best(full), _best(abf), _best(monf)
-    print()
-    print(
-        f"(a) bare SimPy M/M/c        {a.per_s:12,.0f} requests/s  ({a.requests} in {a.seconds:.2f} s)"
-    )
-    print(
-        f"(b) workbench.run, single   {b.per_s:12,.0f} requests/s  ({b.requests} in {b.seconds:.2f} s)"
-    )
-    print(
-        f"(c) workbench.run, ab+spike {c.per_s:12,.0f} requests/s  ({c.requests} in {c.seconds:.2f} s)"
-    )
-    print(
-        f"(d) progressive + monitors  {d.per_s:12,.0f} requests/s  ({d.requests} in {d.seconds:.2f} s)"
-    )
-    ok_b, ok_c = b.per_s / a.per_s >= TARGET_RATIO, c.per_s / a.per_s >= TARGET_RATIO
-    print(
-        f"ratio b/a = {b.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO}: {'met' if ok_b else 'MISSED'})"
-    )
-    print(
-        f"ratio c/a = {c.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO}: {'met' if ok_c else 'MISSED'})"
-    )
+    print(machine_info())
+    print(f"CPU seconds (time.process_time) of one workbench.run, median of {repeats} alternating repeats, "
+          f"gc.collect() before each; every variant warmed up once untimed\n")
+    rows: list[Row] = []
 
-    ok_d = d.per_s / a.per_s >= TARGET_RATIO_MONITORED
-    print(
-        f"ratio d/a = {d.per_s / a.per_s:.2f}  (target >= {TARGET_RATIO_MONITORED}: {'met' if ok_d else 'MISSED'});"
-        f" monitors cost {100 * (1 - d.per_s / c.per_s):.0f}% of (c)'s rate"
-    )
+    # (1) and (4): M/M/10 -------------------------------------------------------------------
+    mmc = mmc_scenario(n_req)
+    arrival_s, service_s = mmc_draws(mmc, seed)
+    n_mmc = len(arrival_s)
+    print(f"(1, 4) M/M/10 at utilisation 0.9, mean service {MMC_MEAN_SERVICE_MS:g} ms: {n_mmc:,} requests")
+    check_mmc(mmc, seed, arrival_s, service_s)
+    variants = engine_variants(mmc, seed)
+    variants["bare callback"] = lambda: bare_callback(arrival_s, service_s, MMC_REPLICAS)
+    variants["bare process"] = lambda: bare_process(arrival_s, service_s, MMC_REPLICAS)
+    median, _ = alternating(variants, repeats, warm_up=False)  # check_mmc ran every variant
+    print("  " + ", ".join(f"{k} {_s(v)}" for k, v in median.items()))
+    speedup_rows("M/M/10", n_mmc, median, TARGET_FAST_VS_REFERENCE, rows)
 
-    if last is not None:  # sanity: (b) simulates the same queue as (a)
-        req = last.requests
-        warm = req[req["time_s"] >= 0.1 * setup.duration_s]
-        theory = erlang_c_wait_ms(setup.rate_per_s, setup.mean_service_ms, setup.replicas)
-        print(
-            f"check: engine mean queue {warm['queue_ms'].mean():.2f} ms vs Erlang C {theory:.2f} ms; "
-            f"utilisation {last.summary.models['legacy'].utilisation:.3f} vs {setup.utilisation:.3f}"
-        )
+    print("(4) fast engine vs bare SimPy loops on the same arrivals and service times (drawn untimed)")
+    for kernel in _kernels():
+        fast = median[f"fast {kernel}"]
+        for loop, target in (("callback", TARGET_FAST_VS_CALLBACK), ("process", None)):
+            bare = median[f"bare {loop}"]
+            report(Row(f"M/M/10, {n_mmc:,} requests, fast ({kernel} kernel) vs bare SimPy {loop} loop",
+                       f"bare {loop} {_s(bare)}", _s(fast), f"{bare / fast:.1f}x",
+                       f">= {target:g}x" if target else "(context)",
+                       None if target is None else bare / fast >= target), rows)
 
-    if not args.no_memory:
-        mb, peak, n = peak_memory_mb_per_million(single, setup.seed)
-        ok = mb <= TARGET_MB_PER_MILLION
-        print(
-            f"peak traced memory of (b): {peak / 1e6:.1f} MB for {n} requests = "
-            f"{mb:.1f} MB per million requests (target <= {TARGET_MB_PER_MILLION:g}: {'met' if ok else 'MISSED'})"
-        )
-    if not args.no_fast:
-        compare_fast(args.fast_requests, args.repeats, setup.seed)
+    # (5): the compiled kernel's first call -------------------------------------------------
+    if "compiled" in _kernels():
+        with tempfile.TemporaryDirectory() as cache_dir:
+            cold = first_call(n_req, seed, cache_dir)  # empty cache: numba compiles and fills it
+            warm = first_call(n_req, seed, cache_dir)  # the same cache, now filled
+        extra_cold_s = cold["first"]["cpu_s"] - cold["second"]["cpu_s"]
+        extra_warm_s = warm["first"]["cpu_s"] - warm["second"]["cpu_s"]
+        print(f"(5) first compiled fast run of M/M/10 in a new process (CPU / wall): numba cache cold "
+              f"{cold['first']['cpu_s']:.2f} / {cold['first']['wall_s']:.2f} s, warm "
+              f"{warm['first']['cpu_s']:.2f} / {warm['first']['wall_s']:.2f} s; second run in the same "
+              f"process {cold['second']['cpu_s']:.2f} / {cold['second']['wall_s']:.2f} s")
+        for label, child, extra in (("cold", cold, extra_cold_s), ("warm", warm, extra_warm_s)):
+            report(Row(f"first compiled fast run in a new process, numba cache {label}",
+                       f"second run {_s(child['second']['cpu_s'])}", _s(child["first"]["cpu_s"]),
+                       f"+{extra:.2f} s", "(context)", None), rows)
+        ref, fast = median["reference"], median["fast compiled"]
+        for label, extra in (("cold", extra_cold_s), ("warm", extra_warm_s)):
+            with_first = fast + max(extra, 0.0)
+            report(Row(f"M/M/10, {n_mmc:,} requests, fast (compiled kernel) vs reference + first call, "
+                       f"numba cache {label}", f"reference {_s(ref)}", _s(with_first),
+                       f"{ref / with_first:.1f}x", f">= {TARGET_FAST_VS_REFERENCE:g}x",
+                       ref / with_first >= TARGET_FAST_VS_REFERENCE), rows)
+        print("  (the M/M/10 ratios above without 'first call' are steady-state: numba compiled beforehand)")
+
+    # (2) and (3): shipped scenarios ---------------------------------------------------------
+    for number, label, scenario, target in (
+        (2, "ab_test scaled", scaled(SCENARIOS / "ab_test.toml", n_req), TARGET_FAST_VS_REFERENCE),
+        (3, "progressive_bad_candidate scaled + monitors + rollback",
+         monitored_scenario(n_req), TARGET_MONITORED_VS_REFERENCE),
+    ):
+        reason = supports(scenario)
+        if reason is not None:
+            print(f"({number}) {label}: SKIPPED, the fast engine does not serve it: {reason}")
+            continue
+        median, warm_up = alternating(engine_variants(scenario, seed), repeats)
+        n = len(warm_up["reference"].requests)
+        what = " (health, drift and performance monitors, rollback on health)" if number == 3 else ""
+        print(f"({number}) {label}{what}, {scenario.duration_s:g} s simulated: "
+              + ", ".join(f"{k} {_s(v)}" for k, v in median.items()))
+        speedup_rows(label, n, median, target, rows)
+
+    # (6): memory ----------------------------------------------------------------------------
+    n_mem = args.memory_requests
+    print(f"(6) peak memory traced by tracemalloc during one run, per million requests (~{n_mem:,} requests)")
+    for label, scenario in (("M/M/10", mmc_scenario(n_mem)), ("ab_test scaled", scaled(SCENARIOS / "ab_test.toml",
+                                                                                      n_mem))):
+        ref_mb, ref_peak, n = peak_mb_per_million(lambda sc=scenario: reference_run(sc, seed))
+        for kernel in _kernels():
+            fast_run(mmc_scenario(1000), seed, kernel)  # numba compiled before tracing
+            mb, peak, n = peak_mb_per_million(lambda sc=scenario, k=kernel: fast_run(sc, seed, k))
+            report(Row(f"{label}, {n:,} requests, fast ({kernel} kernel), tracemalloc peak per million requests",
+                       f"reference {ref_mb:.0f} MB/M ({ref_peak:.0f} MB)", f"{mb:.0f} MB/M ({peak:.0f} MB)",
+                       f"{mb / ref_mb:.2f}x reference", f"<= {TARGET_MB_PER_MILLION:g} MB/M",
+                       mb <= TARGET_MB_PER_MILLION), rows)
+
+    print("\n" + machine_info() + f"; CPU time, median of {repeats}\n")
+    print(markdown_table(rows))
     return 0
 
 
