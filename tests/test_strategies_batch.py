@@ -281,3 +281,45 @@ def test_user_table_set_many_dense_and_sparse():
     assert table.get_many(np.array([3, 99, 150, -2, 7, 8])).tolist() == [30, 990, 1500, -20, 70, -1]
     table.set_many(np.array([4, 5]), np.array([40, 50]))
     assert [table.get(u) for u in (4, 5)] == [40, 50]
+
+
+@pytest.mark.parametrize("config", [
+    {"kind": "single", "model": "candidate"},
+    {"kind": "ab", "candidate_fraction": 0.3, "sticky": True},
+    {"kind": "ab", "candidate_fraction": 0.3, "sticky": False},
+    {"kind": "canary", "candidate_fraction": 0.05, "schedule": [{"at_s": 300, "weight": 20}]},
+    {"kind": "canary", "candidate_fraction": 0.2, "per_request": True},
+    {"kind": "progressive", "interval_s": 30, "steps": [{"weight": 10, "pause_s": 60}, {"weight": 100}],
+     "gates": [ERROR_GATE]},
+    {"kind": "blue_green", "switch_s": 300.0},
+    {"kind": "bandit"},
+], ids=lambda c: f"{c['kind']}-{len(c)}")
+def test_route_batch_indices_are_the_names_as_indices(config):
+    """Model indices straight from a batch: the names' indices, and the same state afterwards."""
+    model_index = {"legacy": 0, "candidate": 1}
+    (names_one, ctx_names), (index_one, ctx_index) = _pair(config, 7)
+    times, user_ids = _traffic(7, 4000, 300, (300.0,))
+    features = np.zeros((times.size, 1))
+    for lo, hi in zip(_cuts(7, times, (300.0,))[:-1], _cuts(7, times, (300.0,))[1:], strict=True):
+        for ctx in (ctx_names, ctx_index):
+            ctx.now_s = float(times[lo])
+            ctx.windows = {"candidate": window_metrics(error_rate=0.01)}
+            if config["kind"] == "progressive" and not ctx.rolled_back:
+                ctx.tick(float(times[lo]))
+        batch = (np.arange(lo, hi), times[lo:hi], user_ids[lo:hi], features)
+        names = names_one.route_batch(*batch)
+        indices = index_one.route_batch_indices(*batch, model_index)
+        assert indices.dtype == np.int8 and indices.tolist() == [model_index[str(n)] for n in names]
+    _assert_same_state(names_one, ctx_names, index_one, ctx_index)
+
+
+def test_the_default_route_batch_indices_names_an_unknown_model():
+    class Elsewhere(Strategy):
+        kind = "elsewhere"
+
+        def route(self, request):
+            return "staging"
+
+    with pytest.raises(RuntimeError, match="routed to unknown model 'staging'"):
+        Elsewhere().route_batch_indices(np.arange(2), np.zeros(2), np.zeros(2, dtype=np.int64), np.zeros((2, 1)),
+                                        {"legacy": 0})

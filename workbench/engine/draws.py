@@ -57,8 +57,8 @@ def draw_model(
     n = traffic.n
     t = traffic.time_s
     service_ms = service_times_ms(cfg.latency, n, stream(seed, f"model:{name}:latency"))
-    error_rate = np.full(n, cfg.error_rate)
-    burst = np.zeros(n, dtype=bool)
+    error_rate: float | np.ndarray = cfg.error_rate  # an array only when an error burst targets the model
+    burst: bool | np.ndarray = False
     outage = np.zeros(n, dtype=np.int8)
     for fault in scenario.faults:
         if getattr(fault, "target", None) != name:
@@ -68,7 +68,7 @@ def draw_model(
             service_ms = np.where(inside, service_ms * fault.multiplier + fault.add_ms, service_ms)
         elif isinstance(fault, ErrorBurst):
             error_rate = np.where(inside, fault.error_rate, error_rate)
-            burst |= inside
+            burst = burst | inside
         elif isinstance(fault, Outage):
             code = OUTAGE_HANG if fault.mode == "hang" else OUTAGE_REFUSE
             outage = np.where(inside, code, outage).astype(np.int8)

@@ -417,7 +417,7 @@ class FastSimulation(ControlPlane):
                 kernel.advance()
             else:
                 kernel.advance(until_s, stamp[m])
-            kernel.result()  # the pool's decided results into the request log
+            kernel.flush()  # the pool's decided results into the request log
         if self._feeds_outcomes:
             self._report_outcomes(until_s)
 
@@ -464,17 +464,9 @@ class FastSimulation(ControlPlane):
             return out
         traffic = ctx.traffic
         batch = (np.arange(lo, hi), traffic.time_s[lo:hi], traffic.user_id[lo:hi], traffic.features)
-        names = self.strategy.route_batch(*batch)
+        out[:] = self.strategy.route_batch_indices(*batch, ctx.model_index)
         if self.mirror is not None:
             # the reference engine asks after routing each request; the mirror serves its
             # copies before the users' calls arrive at their pools (no shared pool)
             self.mirror.send(batch[0][self.strategy.mirror_batch(*batch)])
-        routed = 0
-        for name, code in ctx.model_index.items():
-            mine = names == name
-            out[mine] = code
-            routed += int(np.count_nonzero(mine))
-        if routed != hi - lo:
-            bad = next(str(name) for name in names if name not in ctx.model_index)
-            raise RuntimeError(f"strategy {self.strategy.kind!r} routed to unknown model {bad!r}")
         return out

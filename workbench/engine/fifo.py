@@ -604,27 +604,32 @@ class FifoPool:
         The inputs are usually the engine's own buffers: the pool must not keep them
         alive while the results are built. Busy time, capacity and the counters stay.
         """
-        self.result()
+        self.flush()
         for name in ("_times", "_arrival", "_clock", "_clock_np", "_service", "_service_np", "_outage",
                      "_outage_np", "_fails_np", "_start_s", "_wait_s", "_ended", "_ids", "_out"):
             setattr(self, name, None)
 
     # ------------------------------------------------------------------ results
+    def flush(self) -> None:
+        """Write the results so far into the result columns (see :meth:`result`)."""
+        lo, hi = self._final, self._served
+        if hi > lo:
+            self._fill(lo, hi)
+            waiting = self.waiting
+            if waiting:
+                head = waiting[0][2]
+                self._final = (head if self._ids is None
+                               else int(np.searchsorted(self._ids[:hi], head, side="left")))
+            else:
+                self._final = hi
+
     def result(self) -> FifoResult:
         """The results so far: the result columns (shared when given as ``out``), updated.
 
         Writes the rows of the requests served since the last call, and of those
         still waiting then; rows before the head of the waiting line are final.
         """
-        lo, hi = self._final, self._served
-        if hi > lo:
-            self._fill(lo, hi)
-            if self.waiting:
-                head = self.waiting[0][2]
-                self._final = (head if self._ids is None
-                               else int(np.searchsorted(self._ids[:hi], head, side="left")))
-            else:
-                self._final = hi
+        self.flush()
         out = self._out
         return FifoResult(status=out.status, queue_ms=out.queue_ms, latency_ms=out.latency_ms, end_s=out.end_s,
                           started=out.started, busy_s=self.busy_s)

@@ -107,15 +107,15 @@ def _busy_seconds(ctx: RunContext) -> dict[str, float]:
     started = np.frombuffer(ctx.log.started, dtype=np.int8).view(bool)  # 0/1 bytes
     busy_s: dict[str, float] = {}
     for k, d in enumerate(ctx.draws):
-        sel = started & (model_idx == k)
-        hold = d.service_s[sel]
+        rows = np.flatnonzero(started & (model_idx == k))
+        hold = d.service_s[rows]
         timeout_s = ctx.timeout_s[k]
-        if timeout_s is not None:
-            hang = d.outage[sel] == OUTAGE_HANG
-            wait = queue_ms[sel] / 1000.0
+        if timeout_s is not None and ctx.outage_any[k]:
+            hang = d.outage[rows] == OUTAGE_HANG
+            wait = queue_ms[rows] / 1000.0
             hold = np.where(hang, np.maximum(timeout_s - wait, 0.0), hold)
         busy_s[d.name] = float(hold.sum())
-        del sel, hold
+        del rows, hold
     return busy_s
 
 
@@ -301,12 +301,6 @@ def _percentiles(values: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]
     return tuple(float(np.percentile(values, q, overwrite_input=True)) for q in qs)
 
 
-def _mean_of(values: np.ndarray, mask: np.ndarray) -> float:
-    """Mean of ``values[mask]`` (NaN when the mask selects nothing)."""
-    part = values[mask]
-    return float(part.mean()) if part.size else math.nan
-
-
 def _distinct(values: np.ndarray, mask: np.ndarray | None = None, chunk: int = 65_536) -> int:
     """Number of distinct values of ``values[mask]`` (all values when ``mask`` is None).
 
@@ -336,16 +330,14 @@ def summarise(
     """Per-model KPIs over requests arriving after ``warmup_s``.
 
     The keys are the fields of :class:`~workbench.summary.ModelKpis`.
-    Works on numpy views of the columns with boolean masks, one full-length float
-    temporary at a time (no filtered copies of the table).
+    Works on numpy views of the columns: each model's rows are found once, and
+    each KPI gathers only those rows (no filtered copy of the table).
     """
     duration = scenario.duration_s
     warm = requests["time_s"].to_numpy() >= scenario.warmup_s
     model_codes = requests["model"].cat.codes.to_numpy()
     model_cats = list(requests["model"].cat.categories)
     status_all = requests["status"].cat.codes.to_numpy()
-    ok_all = status_all == OK
-    served_all = status_all != DROPPED
     latency_all = requests["latency_ms"].to_numpy()
     queue_all = requests["queue_ms"].to_numpy()
     abs_all = requests["abs_error"].to_numpy()
@@ -355,35 +347,37 @@ def summarise(
     models: dict[str, Any] = {}
     for name, cfg in scenario.models.items():
         code = model_cats.index(name) if name in model_cats else -2
-        sel = warm & (model_codes == code)
-        k = int(np.count_nonzero(sel))
-        status = status_all[sel]
+        rows = np.flatnonzero(warm & (model_codes == code))  # gathered once: no full-length mask per KPI
+        k = int(rows.size)
+        status = status_all[rows]
+        counts = np.bincount(status, minlength=len(STATUS_NAMES)) if k else np.zeros(len(STATUS_NAMES), int)
         ok = status == OK
-        n_ok = int(np.count_nonzero(ok))
+        n_ok = int(counts[OK])
         window_s = duration - scenario.warmup_s
         util = (
             busy_s_by_model.get(name, 0.0) / (cfg.replicas * duration)
             if cfg.replicas
             else math.nan
         )
-        kept = sel & served_all
+        kept = rows[status != DROPPED]
         lat = latency_all[kept]  # a copy: the percentiles below partition it in place
         mean_latency = float(lat.mean()) if lat.size else math.nan
         p50, p95, p99 = _percentiles(lat, (50, 95, 99))
         del lat
-        mean_queue = _mean_of(queue_all, kept)
-        del kept
-        abs_err = abs_all[sel & ok_all]
+        queue = queue_all[kept]
+        mean_queue = float(queue.mean()) if queue.size else math.nan
+        del kept, queue
+        abs_err = abs_all[rows[ok]]
         mae = float(abs_err.mean()) if abs_err.size else math.nan
         rmse = float(np.sqrt(np.mean(np.square(abs_err, out=abs_err)))) if abs_err.size else math.nan
         del abs_err
         models[name] = {
             "requests": k,
-            "users": _distinct(users_all, sel),
+            "users": _distinct(users_all[rows]),
             "ok": n_ok,
-            "error": int(np.count_nonzero(status == ERROR)),
-            "timeout": int(np.count_nonzero(status == TIMEOUT)),
-            "dropped": int(np.count_nonzero(status == DROPPED)),
+            "error": int(counts[ERROR]),
+            "timeout": int(counts[TIMEOUT]),
+            "dropped": int(counts[DROPPED]),
             "error_rate": float((~ok).mean()) if k else math.nan,
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
@@ -394,7 +388,7 @@ def summarise(
             "utilisation": util,
             "prediction_mae": mae,
             "prediction_rmse": rmse,
-            "conversion_rate": _mean_of(conv_all, sel) if k else math.nan,
-            "slo_breaches": int(np.count_nonzero(slo_all & sel)),
+            "conversion_rate": float(conv_all[rows].mean()) if k else math.nan,
+            "slo_breaches": int(np.count_nonzero(slo_all[rows])),
         }
     return models

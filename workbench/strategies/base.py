@@ -10,6 +10,7 @@ rollback with ``ctx.rollback`` (one rollback path for gates and monitors).
 from __future__ import annotations
 
 import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,8 @@ __all__ = [
     "UserTable",
     "StrategyContext",
     "WindowMetrics",
+    "arm_indices",
+    "arm_names",
     "STATUS_NAMES",
     "OK",
     "ERROR",
@@ -374,6 +377,30 @@ class Strategy:
         names = [route(Request(rid, t, uid, features)) for rid, t, uid in zip(ids, times, users, strict=True)]
         return np.array(names, dtype=np.str_)
 
+    def route_batch_indices(
+        self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray,
+        model_index: Mapping[str, int],
+    ) -> np.ndarray:
+        """:meth:`route_batch` as indices into ``model_index`` (int8), which is what the engine stores.
+
+        The default maps the names :meth:`route_batch` gives; strategies that pick
+        between legacy and the candidate override it to skip the strings. Either
+        way the strategy's state ends as :meth:`route_batch` leaves it.
+
+        Raises
+        ------
+        RuntimeError
+            When the strategy routes to a model that is not in ``model_index``.
+        """
+        names = np.asarray(self.route_batch(request_ids, times_s, user_ids, features))
+        out = np.full(names.shape, -1, dtype=np.int8)
+        for name, code in model_index.items():
+            out[names == name] = code
+        if (out < 0).any():
+            bad = str(names[int(np.argmax(out < 0))])
+            raise RuntimeError(f"strategy {self.kind!r} routed to unknown model {bad!r}")
+        return out
+
     def mirror(self, request: Request) -> bool:
         """Whether to also send this request to the candidate (shadow strategies)."""
         return False
@@ -419,3 +446,13 @@ class Strategy:
     def summary(self) -> dict[str, Any]:
         """Strategy-specific KPIs (``RunResult.summary.strategy.details``)."""
         return {"kind": self.kind, "final_state": self.state}
+
+
+def arm_names(candidate: np.ndarray) -> np.ndarray:
+    """Model names of a two-arm batch: ``"candidate"`` where ``candidate`` is True, else ``"legacy"``."""
+    return np.where(candidate, "candidate", "legacy")
+
+
+def arm_indices(candidate: np.ndarray, model_index: Mapping[str, int]) -> np.ndarray:
+    """Model indices (int8) of a two-arm batch, as :func:`arm_names` names them."""
+    return np.where(candidate, np.int8(model_index["candidate"]), np.int8(model_index["legacy"])).astype(np.int8)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..rng import bucket, buckets
 from ..scenario import CanaryStrategy
-from .base import Request, Strategy, UniformStream, UserTable
+from .base import Request, Strategy, UniformStream, UserTable, arm_indices, arm_names
 
 __all__ = ["Canary", "Cohort"]
 
@@ -128,6 +128,14 @@ class Canary(Strategy):
         point, with that request's time, as :meth:`route` does; the uniform draws and
         the users' seen-models bits end as the per-request loop leaves them.
         """
+        return arm_names(self._candidate_batch(times_s, user_ids))
+
+    def route_batch_indices(self, request_ids, times_s, user_ids, features, model_index) -> np.ndarray:
+        """:meth:`route_batch` as model indices."""
+        return arm_indices(self._candidate_batch(times_s, user_ids), model_index)
+
+    def _candidate_batch(self, times_s: np.ndarray, user_ids: np.ndarray) -> np.ndarray:
+        """Which requests of a batch go to the candidate (schedule, draws and seen bits as route leaves them)."""
         times = np.asarray(times_s, dtype=np.float64)
         k = times.size
         hit = np.empty(k, dtype=bool)
@@ -150,7 +158,7 @@ class Canary(Strategy):
         users = np.asarray(user_ids)
         self._seen.or_many(users[hit], 2)
         self._seen.or_many(users[~hit], 1)
-        return np.where(hit, "candidate", "legacy")
+        return hit
 
     def candidate_weight(self) -> float:
         """The current canary weight, in percent."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..scenario import BlueGreenStrategy, ProgressiveStrategy
-from .base import Request, Strategy
+from .base import Request, Strategy, arm_indices, arm_names
 from .canary import Cohort
 from .gates import FAIL, INCONCLUSIVE, PASS, analyse, build_judge
 
@@ -97,10 +97,17 @@ class Progressive(Strategy):
         self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
     ) -> np.ndarray:
         """:meth:`route` for a batch: the weight changes only in :meth:`tick`, so it is one for all."""
+        return arm_names(self._candidate_batch(user_ids))
+
+    def route_batch_indices(self, request_ids, times_s, user_ids, features, model_index) -> np.ndarray:
+        """:meth:`route_batch` as model indices."""
+        return arm_indices(self._candidate_batch(user_ids), model_index)
+
+    def _candidate_batch(self, user_ids: np.ndarray) -> np.ndarray:
+        """Which requests of a batch go to the candidate: all once promoted, else the cohort at the weight."""
         if self.state == "promoted":
-            return np.full(len(request_ids), "candidate")
-        hit = self.cohort.buckets(user_ids) < round(self.weight * 100)
-        return np.where(hit, "candidate", "legacy")
+            return np.ones(len(user_ids), dtype=bool)
+        return self.cohort.buckets(user_ids) < round(self.weight * 100)
 
     def candidate_weight(self) -> float:
         """The current step's weight in percent (100 once promoted, 0 after a rollback)."""

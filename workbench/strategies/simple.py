@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..scenario import ABStrategy, SingleStrategy
-from .base import Request, Strategy, UniformStream
+from .base import Request, Strategy, UniformStream, arm_indices, arm_names
 from .canary import Cohort
 
 __all__ = ["Single", "ABTest"]
@@ -31,6 +31,10 @@ class Single(Strategy):
     ) -> np.ndarray:
         """The configured model for every request of the batch."""
         return np.full(len(request_ids), self.model)
+
+    def route_batch_indices(self, request_ids, times_s, user_ids, features, model_index) -> np.ndarray:
+        """The configured model's index for every request of the batch."""
+        return np.full(len(request_ids), model_index[self.model], dtype=np.int8)
 
 
 class ABTest(Strategy):
@@ -76,6 +80,14 @@ class ABTest(Strategy):
         self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
     ) -> np.ndarray:
         """:meth:`route` for a batch: cached user buckets, or the stream's next uniforms, in order."""
+        return arm_names(self._candidate_batch(request_ids, user_ids))
+
+    def route_batch_indices(self, request_ids, times_s, user_ids, features, model_index) -> np.ndarray:
+        """:meth:`route_batch` as model indices."""
+        return arm_indices(self._candidate_batch(request_ids, user_ids), model_index)
+
+    def _candidate_batch(self, request_ids: np.ndarray, user_ids: np.ndarray) -> np.ndarray:
+        """Which requests of a batch go to the candidate (the assignments counted)."""
         if self.config.sticky:
             hit = self._cohort.buckets(user_ids) < self._threshold_bp
         else:
@@ -83,7 +95,7 @@ class ABTest(Strategy):
         n_candidate = int(np.count_nonzero(hit))
         self.assigned["candidate"] += n_candidate
         self.assigned["legacy"] += hit.size - n_candidate
-        return np.where(hit, "candidate", "legacy")
+        return hit
 
     def candidate_weight(self) -> float:
         """The candidate fraction, in percent."""
