@@ -12,12 +12,14 @@ from scipy import stats
 from scipy.spatial import distance
 from statsmodels.stats.proportion import proportions_ztest
 
+from workbench.monitoring import drift
 from workbench.monitoring.drift import (
     DEFAULT_THRESHOLDS,
     FeatureDriftMonitor,
     SlidingDriftMonitor,
     population_stability_index,
 )
+from workbench.stats.distances import jensen_shannon, normalised_wasserstein
 
 
 def _frame(rng, n, shift=0.0, p_cat=(0.5, 0.3, 0.2), p_bin=0.3):
@@ -298,3 +300,275 @@ def test_sliding_monitor_validation():
     mon = SlidingDriftMonitor(["x", "y"], reference_n=10, window_n=10)
     with pytest.raises(ValueError, match="features"):
         mon.observe(0.0, [1.0])
+
+
+# -- the sorted-array statistics equal scipy's public functions bit for bit -----------
+# The drift check sorts the reference once and computes KS, Wasserstein, histograms and
+# category counts from sorted arrays. Every value must be the one scipy's public function
+# (and the straightforward pandas/numpy code) gives on the raw samples, compared with ==
+# on the bits, so -0.0 against 0.0 would fail too.
+def _bits(x):
+    return np.asarray(x, dtype=np.float64).view(np.int64)
+
+
+def _sample_pairs():
+    """Reference/current pairs: sizes, ties, shifts, scales, constants, signed zeros."""
+    rng = np.random.default_rng(20)
+    pairs = [
+        (np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0])),
+        (np.array([5.0]), np.array([5.0])),
+        (np.array([5.0]), np.array([7.0, 1.0])),
+        (np.full(30, 2.0), np.full(12, 2.0)),  # constant, unchanged
+        (np.full(30, 2.0), np.array([2.0, 2.5, 2.0])),  # constant, moved
+        (np.array([0.0, -0.0, 1.0, -0.0]), np.array([-0.0, 0.0, 0.0, 2.0, -1.0])),  # signed zeros
+    ]
+    for _ in range(40):
+        n1, n2 = (int(v) for v in rng.integers(1, 1200, 2))
+        kind = int(rng.integers(0, 5))
+        if kind == 0:  # continuous, shifted and scaled
+            ref = rng.normal(0, 1, n1)
+            cur = rng.normal(rng.normal(0, 0.5), rng.uniform(0.5, 2.0), n2)
+        elif kind == 1:  # heavy ties
+            ref = rng.integers(0, 8, n1).astype(float)
+            cur = rng.integers(0, 10, n2).astype(float)
+        elif kind == 2:  # equal sizes (KS's square-lattice exact branch)
+            ref, cur = rng.normal(0, 1, n1), rng.normal(0.2, 1, n1)
+        elif kind == 3:  # current shifted down: the negative side of the KS statistic wins
+            ref, cur = rng.exponential(1.0, n1), rng.exponential(1.0, n2) - 0.3
+        else:  # rounded values shared by both samples, scaled by 1000
+            ref = np.round(rng.normal(0, 1, n1), 1) * 1000
+            cur = np.round(rng.normal(0, 1, n2), 1) * 1000
+        pairs.append((ref, cur))
+    large = rng.normal(0, 1, 3000)
+    pairs.append((large, large[:2000].copy()))  # identical values in both
+    pairs.append((large, rng.normal(0.1, 1, 2000)))
+    return pairs
+
+
+_PAIRS = _sample_pairs()
+
+
+@pytest.mark.parametrize(("ref", "cur"), _PAIRS)
+def test_sorted_wasserstein_equals_scipy_bit_for_bit(ref, cur):
+    fast = drift._wasserstein_sorted(np.sort(ref, kind="stable"), np.sort(cur, kind="stable"))
+    assert _bits(fast) == _bits(stats.wasserstein_distance(ref, cur))
+
+
+@pytest.mark.parametrize(("ref", "cur"), _PAIRS)
+def test_sorted_ks_equals_scipy_bit_for_bit(ref, cur):
+    res = stats.ks_2samp(ref, cur)
+    fast = drift._ks_2samp_sorted(np.sort(ref, kind="stable"), np.sort(cur, kind="stable"))
+    assert _bits(fast).tolist() == _bits([res.statistic, res.pvalue]).tolist()
+
+
+def test_ks_over_the_exact_limit_uses_scipy():
+    # more than 10000 values: scipy's asymptotic p-value, which the sorted path leaves to scipy
+    rng = np.random.default_rng(21)
+    ref, cur = rng.normal(0, 1, 500), rng.normal(0.1, 1, 10001)
+    assert drift._ks_2samp_sorted(np.sort(ref), np.sort(cur)) is None
+    report = FeatureDriftMonitor({"x": ref}).check({"x": cur})
+    res = stats.ks_2samp(ref, cur)
+    assert _row(report, "x")["test"] == "ks"
+    assert (_row(report, "x")["statistic"], _row(report, "x")["p_value"]) == (res.statistic, res.pvalue)
+
+
+def test_ks_falls_back_to_scipy_when_the_exact_p_value_fails(monkeypatch):
+    # when scipy's exact computation fails it warns and uses the asymptotic p-value; the
+    # sorted path must then give scipy's public answer, not its own
+    from scipy.stats import _stats_py
+
+    monkeypatch.setattr(_stats_py, "_attempt_exact_2kssamp",
+                        lambda n1, n2, g, d, alternative: (False, d, np.nan))
+    rng = np.random.default_rng(22)
+    ref, cur = rng.normal(0, 1, 300), rng.normal(0.3, 1, 200)
+    assert drift._ks_2samp_sorted(np.sort(ref), np.sort(cur)) is None
+    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
+        report = FeatureDriftMonitor({"x": ref}).check({"x": cur})
+    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
+        res = stats.ks_2samp(ref, cur)
+    assert (_row(report, "x")["statistic"], _row(report, "x")["p_value"]) == (res.statistic, res.pvalue)
+
+
+@pytest.mark.parametrize(("ref", "cur"), _PAIRS[:12])
+def test_sorted_histogram_equals_numpy(ref, cur):
+    edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+    for a in (ref, cur):
+        counts = drift._histogram_sorted(np.sort(a), edges)
+        np.testing.assert_array_equal(counts, np.histogram(a, edges)[0])
+        assert counts.dtype == np.histogram(a, edges)[0].dtype
+
+
+@pytest.mark.parametrize("values", [
+    (np.array(["b", "a", "b", "c"], dtype=object),
+     np.array(["d", "a", "e", "e", "d", "e", "b", "f"], dtype=object)),  # new ones in first-seen order
+    (np.array([2.0, 0.0, -0.0, 2.0]), np.array([1.0, -0.0, 3.0])),
+    (np.array([True, 1, "x", 1.0], dtype=object), np.array([1, "y", False, "x"], dtype=object)),
+    (np.array(["a"], dtype=object), np.array(["a", "a"], dtype=object)),
+])
+def test_category_counts_equal_factorising_both_samples(values):
+    ref, cur = values
+    codes, uniques = pd.factorize(np.concatenate([ref, cur]))
+    rc = np.bincount(codes[: ref.size], minlength=uniques.size).astype(float)
+    cc = np.bincount(codes[ref.size:], minlength=uniques.size).astype(float)
+    f = drift._Feature(name="c", kind="categorical", values=ref)
+    got_rc, got_cc = drift._Current(cur).counts(f)
+    np.testing.assert_array_equal(got_rc, rc)
+    np.testing.assert_array_equal(got_cc, cc)
+    assert got_rc.dtype == got_cc.dtype == np.float64
+
+
+# -- the whole check against a direct implementation ----------------------------------
+# _direct_table computes the check the plain way: scipy's public functions on the raw
+# samples, categories by factorising both samples together, a DataFrame from records.
+def _direct_counts(ref, cur):
+    codes, uniques = pd.factorize(np.concatenate([ref, cur]))
+    rc = np.bincount(codes[: ref.size], minlength=len(uniques)).astype(float)
+    cc = np.bincount(codes[ref.size:], minlength=len(uniques)).astype(float)
+    return rc, cc
+
+
+def _direct_statistic(test, kind, ref, cur):
+    if test == "ks":
+        res = stats.ks_2samp(ref, cur)
+        return float(res.statistic), float(res.pvalue), ""
+    if test == "wasserstein":
+        std = float(np.std(ref))
+        return (normalised_wasserstein(ref, cur, reference_std=std), math.nan,
+                "constant reference" if std == 0 else "")
+    if test in ("jensenshannon", "jensenshannon_base2"):
+        if kind == "numeric" and np.unique(ref).size > 20:
+            edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+            rp, cp = np.histogram(ref, edges)[0] / ref.size, np.histogram(cur, edges)[0] / cur.size
+        else:
+            rc, cc = _direct_counts(ref, cur)
+            rp, cp = rc / rc.sum(), cc / cc.sum()
+        base = 2.0 if test == "jensenshannon_base2" else None
+        return jensen_shannon(rp, cp, base=base), math.nan, ""
+    rc, cc = _direct_counts(ref, cur)
+    if rc.size < 2:
+        return 0.0, 1.0, "single category"
+    if test == "chisquare":
+        res = stats.chi2_contingency(np.vstack([rc, cc]), correction=False)
+        return float(res.statistic), float(res.pvalue), ""
+    n1, n2 = rc.sum(), cc.sum()
+    pooled = (rc[0] + cc[0]) / (n1 + n2)
+    z = (rc[0] / n1 - cc[0] / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return float(z), float(2 * stats.norm.sf(abs(z))), ""
+
+
+def _direct_psi(kind, ref, cur, bins=10):
+    if kind == "numeric" and np.unique(ref).size > bins:
+        edges = np.unique(np.quantile(ref, np.linspace(0.0, 1.0, bins + 1))[1:-1])
+        rp = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1) / ref.size
+        cp = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=edges.size + 1) / cur.size
+        return population_stability_index(rp, cp)
+    rc, cc = _direct_counts(ref, cur)
+    return population_stability_index(rc / rc.sum(), cc / cc.sum())
+
+
+def _direct_table(mon, reference, current, stattests):
+    rows = []
+    for name, raw in reference.items():
+        kind = mon.feature_type(name)
+        ref = drift._clean(np.asarray(raw), kind)
+        base = {"feature": name, "type": kind, "statistic": math.nan, "p_value": math.nan,
+                "threshold": math.nan, "drift": False, "psi": math.nan, "psi_drift": False,
+                "n_reference": int(ref.size), "n_current": 0, "note": ""}
+        if name not in current:
+            rows.append({**base, "test": "missing", "note": "feature absent from current data"})
+            continue
+        cur = drift._clean(np.atleast_1d(np.asarray(current[name])), kind)
+        base["n_current"] = int(cur.size)
+        if cur.size == 0 or ref.size == 0:
+            which = "current" if cur.size == 0 else "reference"
+            rows.append({**base, "test": "empty", "note": f"no non-missing values in {which}"})
+            continue
+        n_values = pd.unique(np.concatenate([ref, cur])).size
+        few = kind == "categorical" or n_values <= 5
+        if name in stattests:
+            test = stattests[name]
+        elif ref.size <= 1000:
+            test = ("chisquare" if n_values > 2 else "z") if few else "ks"
+        else:
+            test = "jensenshannon" if few else "wasserstein"
+        statistic, p_value, note = _direct_statistic(test, kind, ref, cur)
+        threshold = DEFAULT_THRESHOLDS[test]
+        drifted = p_value < threshold if test in ("ks", "chisquare", "z") else statistic >= threshold
+        psi = _direct_psi(kind, ref, cur)
+        rows.append({**base, "test": test, "statistic": statistic, "p_value": p_value,
+                     "threshold": threshold, "drift": bool(drifted), "psi": psi,
+                     "psi_drift": bool(psi >= 0.1), "note": note})
+    for name in current:
+        if name not in reference:
+            rows.append({"feature": name, "type": "", "test": "unknown", "statistic": math.nan,
+                         "p_value": math.nan, "threshold": math.nan, "drift": False, "psi": math.nan,
+                         "psi_drift": False, "n_reference": 0, "n_current": int(np.size(current[name])),
+                         "note": "feature not in reference"})
+    table = pd.DataFrame(rows, columns=["feature", "type", "test", "statistic", "p_value",
+                                        "threshold", "drift", "psi", "psi_drift", "n_reference",
+                                        "n_current", "note"])
+    return table.astype({"drift": bool, "psi_drift": bool})
+
+
+def _columns_for(rng, n, shift):
+    """Features that reach every branch of the test choice, PSI and the table."""
+    cols = {
+        "normal": rng.normal(shift, 1.0 + shift, n),  # ks / wasserstein, PSI on deciles
+        "ties": rng.integers(0, 12, n).astype(float),  # many tied values, PSI on deciles
+        "seven": rng.integers(0, 7, n).astype(float),  # > 5 values, PSI on categories
+        "few": rng.integers(0, 4, n).astype(float),  # numeric, <= 5 values: categorical tests
+        "binary": rng.random(n) < 0.3 + 0.2 * shift,  # z / jensenshannon
+        "cat": rng.choice(np.array(["a", "b", "c"], dtype=object), n),
+        "constant": np.full(n, 2.0) + (shift > 0.3) * rng.integers(0, 2, n),
+        "zeros": rng.choice(np.array([-0.0, 0.0, 1.0, -1.0, 2.0, 3.0, 4.0]), n),
+    }
+    cols["normal"][rng.random(n) < 0.05] = np.nan  # dropped before testing
+    return cols
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_check_equals_the_direct_implementation(seed):
+    rng = np.random.default_rng(100 + seed)
+    n_ref = [8, 60, 400, 1000, 1001, 3000][seed % 6]
+    n_cur = [1, 7, 250, 1000, 2000][seed % 5]
+    reference = _columns_for(rng, n_ref, 0.0)
+    reference["gaps"] = np.full(n_ref, np.nan)  # empty in the reference
+    current = _columns_for(rng, n_cur, [0.0, 0.1, 0.5][seed % 3])
+    current["gaps"] = rng.normal(0, 1, n_cur)
+    del current["few"]  # missing
+    current["extra"] = np.ones(n_cur)  # unknown
+    current["cat"] = rng.choice(np.array(["a", "b", "d"], dtype=object), n_cur)  # a new category
+    if seed % 4 == 0:
+        current["ties"] = np.full(n_cur, np.nan)  # empty
+    stattests = {}
+    if seed % 2:  # every test forced where it applies, including Sturges bins for JS
+        stattests = {"normal": ["jensenshannon", "jensenshannon_base2", "ks", "wasserstein"][seed % 8 // 2],
+                     "ties": ["ks", "wasserstein", "chisquare", "z"][seed % 8 // 2],
+                     "cat": ["chisquare", "z", "jensenshannon", "jensenshannon_base2"][seed % 8 // 2],
+                     "constant": ["wasserstein", "chisquare", "ks", "wasserstein"][seed % 8 // 2]}
+    mon = FeatureDriftMonitor(reference, feature_types={"zeros": "categorical"} if seed % 3 == 0 else None,
+                              stattests=stattests)
+    report = mon.check(current)
+    expected = _direct_table(mon, reference, current, stattests)
+    pd.testing.assert_frame_equal(report.table, expected, check_exact=True)
+    for col in ("statistic", "p_value", "threshold", "psi"):
+        assert _bits(report.table[col]).tolist() == _bits(expected[col]).tolist(), col
+    tested = expected["test"].isin(["ks", "chisquare", "z", "wasserstein", "jensenshannon",
+                                    "jensenshannon_base2"])
+    assert report.n_tested == int(tested.sum())
+    assert report.n_drifted == int(expected.loc[tested, "drift"].sum())
+    assert report.drifted_features == expected.loc[expected["drift"], "feature"].tolist()
+    # the same check twice gives the same table: nothing cached from one window leaks into the next
+    pd.testing.assert_frame_equal(mon.check(current).table, report.table, check_exact=True)
+
+
+def test_table_columns_and_dtypes_are_those_pandas_infers():
+    report = FeatureDriftMonitor({"x": np.arange(50.0), "c": np.array(["a", "b"] * 25, dtype=object)}
+                                 ).check({"x": np.arange(10.0), "y": np.ones(3)})
+    assert report.table.columns.tolist() == ["feature", "type", "test", "statistic", "p_value",
+                                             "threshold", "drift", "psi", "psi_drift",
+                                             "n_reference", "n_current", "note"]
+    assert report.table.dtypes.astype(str).tolist() == [
+        "object", "object", "object", "float64", "float64", "float64", "bool", "float64", "bool",
+        "int64", "int64", "object"]
+    assert report.table["test"].tolist() == ["ks", "missing", "unknown"]

@@ -218,10 +218,13 @@ class MonitorHub:
         lo = max(cfg.drift_reference_n, arrived - cfg.drift_window_n)
         current = {n: feats[lo:arrived, j] for j, n in enumerate(names)}
         report = self.drift_monitor.check(current)
-        for row in report.table.itertuples(index=False):
-            self.drift_rows.append((now, row.feature, row.test, float(row.statistic), float(row.threshold),
-                                    bool(row.drift), float(row.psi) if row.psi == row.psi else math.nan,
-                                    bool(report.dataset_drift)))
+        table = report.table
+        dataset_drift = bool(report.dataset_drift)
+        for feature, test, statistic, threshold, drift, psi in zip(
+            *(table[c].tolist() for c in ("feature", "test", "statistic", "threshold", "drift", "psi")), strict=True,
+        ):  # columns as lists: no per-check row objects
+            self.drift_rows.append((now, feature, test, float(statistic), float(threshold), bool(drift),
+                                    float(psi) if psi == psi else math.nan, dataset_drift))
         flagged = set(report.drifted_features)
         for name in names:
             self._drift_streak[name] = self._drift_streak.get(name, 0) + 1 if name in flagged else 0

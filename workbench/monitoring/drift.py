@@ -41,6 +41,13 @@ Deliberate differences from Evidently, and pitfalls avoided:
   dropping NaN are rows of the table (``test`` = ``"missing"``, ``"unknown"``,
   ``"empty"``; ``drift`` False, with a ``note``), never a KeyError.
 
+Checks are cheap because the reference is prepared once: its sorted values, standard
+deviation, PSI bins and categories are kept, and each check sorts the current window once.
+KS and Wasserstein are then computed from the sorted arrays with scipy's own arithmetic
+and low-level routines, so every statistic equals what ``scipy.stats.ks_2samp`` and
+``scipy.stats.wasserstein_distance`` return on the raw samples, bit for bit; any case not
+reproduced that way (KS beyond scipy's exact p-value) goes to the public scipy function.
+
 :class:`SlidingDriftMonitor` is the streaming front end the engine feeds row by row: the
 first ``reference_n`` rows become the reference, the last ``window_n`` rows sit in a ring
 buffer (O(1) per row), and :meth:`SlidingDriftMonitor.evaluate` runs the batch check on
@@ -51,13 +58,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from workbench.stats.distances import (
+    REFERENCE_STD_FLOOR,
     jensen_shannon,
     normalised_wasserstein,
     population_stability_index,
@@ -85,6 +93,9 @@ _TESTS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "jensenshannon
 _JS_BASES = {"jensenshannon": None, "jensenshannon_base2": 2.0}  # None: natural log (scipy)
 _COLUMNS = ["feature", "type", "test", "statistic", "p_value", "threshold", "drift", "psi",
             "psi_drift", "n_reference", "n_current", "note"]
+_COLUMN_DTYPES = {"statistic": np.float64, "p_value": np.float64, "threshold": np.float64,
+                  "drift": np.bool_, "psi": np.float64, "psi_drift": np.bool_,
+                  "n_reference": np.int64, "n_current": np.int64}  # the others: object
 _SMALL_REFERENCE_ROWS = 1000  # Evidently: <= 1000 reference rows -> p-value tests
 _FEW_VALUES = 5  # Evidently: <= 5 unique values -> treated as categorical
 
@@ -125,18 +136,67 @@ class DriftReport:
     @property
     def drifted_features(self) -> list[str]:
         """Names of the features whose test flagged drift."""
-        return self.table.loc[self.table["drift"].astype(bool), "feature"].tolist()
+        t = self.table
+        return [name for name, drift in zip(t["feature"].tolist(), t["drift"].tolist(), strict=True)
+                if drift]
 
 
 @dataclass
 class _Feature:
+    """One reference feature and what every check reuses, computed once."""
+
     name: str
     kind: str  # "numeric" | "categorical"
-    values: np.ndarray  # NaN dropped
-    std: float = math.nan
+    values: np.ndarray  # NaN dropped, reference order
+    std: float = math.nan  # population standard deviation (numeric)
+    nunique: int = 0  # distinct values (numeric)
+    sorted_values: np.ndarray | None = None  # values, stable sort (numeric)
     psi_edges: np.ndarray | None = None  # interior edges (numeric, many values)
     psi_ref: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    uniques: np.ndarray | None = None  # categories in order of first appearance (lazy)
+    ref_counts: np.ndarray | None = None  # reference count of each of ``uniques``
+
+    def categories(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reference categories (``pd.factorize`` order) and their counts, cached."""
+        if self.uniques is None:
+            codes, uniques = pd.factorize(self.values)
+            self.uniques = np.asarray(uniques)
+            self.ref_counts = np.bincount(codes, minlength=self.uniques.size)
+        return self.uniques, self.ref_counts
+
+
+class _Current:
+    """One feature's current values and what the tests derive from them, each made once."""
+
+    __slots__ = ("_counts", "_sorted", "values")
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self._sorted: np.ndarray | None = None
+        self._counts: tuple[np.ndarray, np.ndarray] | None = None
+
+    def sorted(self) -> np.ndarray:
+        """The values, stable sort (ties keep their order, as scipy's mergesort does)."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.values, kind="stable")
+        return self._sorted
+
+    def counts(self, f: _Feature) -> tuple[np.ndarray, np.ndarray]:
+        """Reference and current counts per category over the union of categories.
+
+        The same arrays as factorising reference and current together: the reference's
+        categories keep their codes (order of first appearance), new ones follow in
+        order of first appearance in the current data.
+        """
+        if self._counts is None:
+            uniques, ref_counts = f.categories()
+            k = uniques.size
+            codes, union = pd.factorize(np.concatenate([uniques, self.values]))
+            rc = np.zeros(union.size)
+            rc[:k] = ref_counts
+            cc = np.bincount(codes[k:], minlength=union.size).astype(float)
+            self._counts = rc, cc
+        return self._counts
 
 
 def _is_numeric(arr: np.ndarray) -> bool:
@@ -156,42 +216,100 @@ def _clean(values: Any, kind: str) -> np.ndarray:
     return arr[~pd.isna(arr)]
 
 
-def _counts(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per category over the union of categories (reference order first)."""
-    codes, uniques = pd.factorize(np.concatenate([ref, cur]))
-    k = len(uniques)
-    rc = np.bincount(codes[: ref.size], minlength=k).astype(float)
-    cc = np.bincount(codes[ref.size:], minlength=k).astype(float)
-    return rc, cc
+# -- scipy's statistics on sorted arrays ------------------------------------------------
+# The reference is sorted once; each check sorts the current window once and reuses it.
+# Each function repeats the arithmetic of the scipy function named, on the same arrays
+# and through the same low-level scipy routines, so the values are equal bit for bit
+# (tests/test_monitoring_drift.py compares them with ==); it returns None for any case
+# it does not reproduce, and the caller then calls scipy's public function.
+_KS_MAX_EXACT_N = 10000  # scipy ks_2samp method="auto": exact p-value up to this size
 
 
-def _ks(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+def _ks_2samp_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float] | None:
+    """``scipy.stats.ks_2samp(ref, cur)`` (two-sided, exact p-value): statistic, p-value."""
+    n1, n2 = ref_sorted.size, cur_sorted.size
+    if max(n1, n2) > _KS_MAX_EXACT_N:
+        return None  # scipy switches to the asymptotic p-value
+    try:
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+    except ImportError:  # pragma: no cover - scipy moved its internals
+        return None
+    data_all = np.concatenate([ref_sorted, cur_sorted])
+    cddiffs = (np.searchsorted(ref_sorted, data_all, side="right") / n1
+               - np.searchsorted(cur_sorted, data_all, side="right") / n2)
+    min_s = np.clip(-cddiffs[np.argmin(cddiffs)], 0, 1)
+    max_s = cddiffs[np.argmax(cddiffs)]
+    d = min_s if min_s > max_s else max_s
+    success, d, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
+    if not success:
+        return None  # scipy warns and switches to the asymptotic p-value
+    return float(np.float64(d)), float(np.clip(prob, 0, 1))
+
+
+def _wasserstein_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float | None:
+    """``scipy.stats.wasserstein_distance(ref, cur)`` from stably sorted samples.
+
+    scipy merges both samples with a stable sort; a stable sort of the two sorted runs
+    gives the same array (equal values keep reference-then-current order) in linear
+    time. scipy then counts, by binary search, the values of each sample up to each
+    merged value. Where the next merged value is larger that count is the running count
+    of the merge; where it ties, the step ``delta`` is zero, so the term
+    ``|U - V| * delta`` is the same signed zero whichever count is used.
+    """
+    try:
+        from scipy._lib._util import np_vecdot
+    except ImportError:  # pragma: no cover - scipy moved its internals
+        return None
+    n1, n2 = ref_sorted.size, cur_sorted.size
+    both = np.concatenate((ref_sorted, cur_sorted))
+    order = np.argsort(both, kind="stable")  # two sorted runs: linear time
+    deltas = np.diff(both[order])
+    u_idx = np.cumsum(order < n1)[:-1]
+    v_idx = np.arange(1, n1 + n2) - u_idx
+    return np_vecdot(np.abs(u_idx / n1 - v_idx / n2), deltas)
+
+
+def _histogram_sorted(a_sorted: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(a, edges)[0]`` from sorted ``a`` (numpy's own search on edges)."""
+    cum = np.concatenate((a_sorted.searchsorted(edges[:-1], "left"),
+                          a_sorted.searchsorted(edges[-1:], "right")))
+    return np.diff(cum)
+
+
+def _ks(f: _Feature, cur: _Current) -> tuple[float, float, str]:
+    fast = _ks_2samp_sorted(f.sorted_values, cur.sorted())
+    if fast is not None:
+        return fast[0], fast[1], ""
     from scipy import stats
 
-    res = stats.ks_2samp(f.values, cur)
+    res = stats.ks_2samp(f.values, cur.values)
     return float(res.statistic), float(res.pvalue), ""
 
 
-def _wasserstein(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
-    w = normalised_wasserstein(f.values, cur, reference_std=f.std)
-    return w, math.nan, ("constant reference" if f.std == 0 else "")
+def _wasserstein(f: _Feature, cur: _Current) -> tuple[float, float, str]:
+    note = "constant reference" if f.std == 0 else ""
+    w1 = _wasserstein_sorted(f.sorted_values, cur.sorted())
+    if w1 is None:  # pragma: no cover - scipy moved its internals
+        return normalised_wasserstein(f.values, cur.values, reference_std=f.std), math.nan, note
+    # normalised_wasserstein's arithmetic, with the reference's cached std
+    return float(float(w1) / max(float(f.std), REFERENCE_STD_FLOOR)), math.nan, note
 
 
-def _chisquare(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+def _chisquare(f: _Feature, cur: _Current) -> tuple[float, float, str]:
     from scipy import stats
 
-    rc, cc = _counts(f.values, cur)
+    rc, cc = cur.counts(f)
     if rc.size < 2:
         return 0.0, 1.0, "single category"
     res = stats.chi2_contingency(np.vstack([rc, cc]), correction=False)
     return float(res.statistic), float(res.pvalue), ""
 
 
-def _z(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+def _z(f: _Feature, cur: _Current) -> tuple[float, float, str]:
     """Two-proportion z-test on the share of the first category."""
-    from scipy import stats
+    from scipy import special
 
-    rc, cc = _counts(f.values, cur)
+    rc, cc = cur.counts(f)
     if rc.size < 2:
         return 0.0, 1.0, "single category"
     n1, n2 = rc.sum(), cc.sum()
@@ -199,22 +317,23 @@ def _z(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
     pooled = (rc[0] + cc[0]) / (n1 + n2)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
     z = (p1 - p2) / se
-    return float(z), float(2 * stats.norm.sf(abs(z))), ""
+    # scipy.stats.norm.sf(x) is special.ndtr(-x) for finite x (se > 0 with two categories)
+    return float(z), float(2 * special.ndtr(-abs(z))), ""
 
 
-def _js_props(f: _Feature, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _js_props(f: _Feature, cur: _Current) -> tuple[np.ndarray, np.ndarray]:
     """Reference and current shares per bin (Sturges bins for many numeric values)."""
-    ref = f.values
-    if f.kind == "numeric" and f.extra.get("nunique", 0) > 20:
+    if f.kind == "numeric" and f.nunique > 20:
         # Evidently: Sturges bins over reference and current together.
-        edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
-        return np.histogram(ref, edges)[0] / ref.size, np.histogram(cur, edges)[0] / cur.size
-    rc, cc = _counts(ref, cur)
+        edges = np.histogram_bin_edges(np.concatenate([f.values, cur.values]), bins="sturges")
+        return (_histogram_sorted(f.sorted_values, edges) / f.values.size,
+                _histogram_sorted(cur.sorted(), edges) / cur.values.size)
+    rc, cc = cur.counts(f)
     return rc / rc.sum(), cc / cc.sum()
 
 
 def _js(base: float | None):
-    def run(f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    def run(f: _Feature, cur: _Current) -> tuple[float, float, str]:
         rp, cp = _js_props(f, cur)
         return jensen_shannon(rp, cp, base=base), math.nan, ""
     return run
@@ -349,8 +468,9 @@ class FeatureDriftMonitor:
         f = _Feature(name=name, kind=kind, values=values)
         if kind == "numeric" and values.size:
             f.std = float(np.std(values))
-            f.extra["nunique"] = int(np.unique(values).size)
-            if f.extra["nunique"] > self.psi_bins:
+            f.sorted_values = np.sort(values, kind="stable")
+            f.nunique = int(np.unique(values).size)
+            if f.nunique > self.psi_bins:
                 qs = np.quantile(values, np.linspace(0.0, 1.0, self.psi_bins + 1))
                 edges = np.unique(qs[1:-1])
                 f.psi_edges = edges
@@ -359,10 +479,15 @@ class FeatureDriftMonitor:
         return f
 
     # -- tests -----------------------------------------------------------------------
-    def _choose(self, f: _Feature, cur: np.ndarray) -> str:
+    def _choose(self, f: _Feature, cur: _Current) -> str:
         if f.name in self.stattests:
             return self.stattests[f.name]
-        n_values = pd.unique(np.concatenate([f.values, cur])).size
+        if f.kind == "numeric" and f.nunique > _FEW_VALUES:
+            # more distinct values than _FEW_VALUES in the reference alone: no need to
+            # count those of reference and current together
+            n_values = f.nunique
+        else:
+            n_values = cur.counts(f)[0].size  # distinct values of reference and current
         few = f.kind == "categorical" or n_values <= _FEW_VALUES
         if f.values.size <= _SMALL_REFERENCE_ROWS:
             if not few:
@@ -370,7 +495,7 @@ class FeatureDriftMonitor:
             return "chisquare" if n_values > 2 else "z"
         return "jensenshannon" if few else "wasserstein"
 
-    def _run(self, test: str, f: _Feature, cur: np.ndarray) -> tuple[float, float, str]:
+    def _run(self, test: str, f: _Feature, cur: _Current) -> tuple[float, float, str]:
         """Return (statistic, p_value, note)."""
         if test in ("ks", "wasserstein") and f.kind != "numeric":
             raise ValueError(f"stattests[{f.name!r}]: {test!r} needs a numeric feature")
@@ -379,13 +504,14 @@ class FeatureDriftMonitor:
             raise ValueError(f"test: unknown {test!r}")
         return runner(f, cur)
 
-
-    def _psi(self, f: _Feature, cur: np.ndarray) -> float:
+    def _psi(self, f: _Feature, cur: _Current) -> float:
         if f.psi_edges is not None:
-            cp = np.bincount(np.searchsorted(f.psi_edges, cur, side="right"),
-                             minlength=f.psi_edges.size + 1) / cur.size
-            return population_stability_index(f.psi_ref, cp)
-        rc, cc = _counts(f.values, cur)
+            # bin i holds the values with i edges <= value: counts from the sorted window
+            n = cur.values.size
+            counts = np.diff(np.searchsorted(cur.sorted(), f.psi_edges, side="left"),
+                             prepend=0, append=n)
+            return population_stability_index(f.psi_ref, counts / n)
+        rc, cc = cur.counts(f)
         return population_stability_index(rc / rc.sum(), cc / cc.sum())
 
     def check(self, current: pd.DataFrame | Mapping[str, Any]) -> DriftReport:
@@ -401,50 +527,54 @@ class FeatureDriftMonitor:
         """
         cur_cols = _columns(current, "current")
         n_current = max((int(np.size(v)) for v in cur_cols.values()), default=0)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple] = []  # in _COLUMNS order
         nan = math.nan
+        n_tested = n_drifted = 0
         for name, f in self._features.items():
-            base = {"feature": name, "type": f.kind, "statistic": nan, "p_value": nan,
-                    "threshold": nan, "drift": False, "psi": nan, "psi_drift": False,
-                    "n_reference": int(f.values.size), "n_current": 0, "note": ""}
+            n_ref = int(f.values.size)
             if name not in cur_cols:
-                rows.append({**base, "test": "missing", "note": "feature absent from current data"})
+                rows.append((name, f.kind, "missing", nan, nan, nan, False, nan, False, n_ref, 0,
+                             "feature absent from current data"))
                 continue
             cur = _clean(np.atleast_1d(np.asarray(cur_cols[name])), f.kind)
-            base["n_current"] = int(cur.size)
-            if cur.size == 0 or f.values.size == 0:
+            if cur.size == 0 or n_ref == 0:
                 which = "current" if cur.size == 0 else "reference"
-                rows.append({**base, "test": "empty", "note": f"no non-missing values in {which}"})
+                rows.append((name, f.kind, "empty", nan, nan, nan, False, nan, False, n_ref,
+                             int(cur.size), f"no non-missing values in {which}"))
                 continue
-            test = self._choose(f, cur)
+            window = _Current(cur)
+            test = self._choose(f, window)
             threshold = self.thresholds[test]
-            statistic, p_value, note = self._run(test, f, cur)
+            statistic, p_value, note = self._run(test, f, window)
             if test in _P_VALUE_TESTS:
                 drift = bool(p_value < threshold)
             else:
                 drift = bool(statistic >= threshold)
-            psi = self._psi(f, cur)
-            rows.append({**base, "test": test, "statistic": statistic, "p_value": p_value,
-                         "threshold": threshold, "drift": drift, "psi": psi,
-                         "psi_drift": bool(psi >= self.thresholds["psi"]), "note": note})
+            psi = self._psi(f, window)
+            n_tested += 1
+            n_drifted += drift
+            rows.append((name, f.kind, test, statistic, p_value, threshold, drift, psi,
+                         bool(psi >= self.thresholds["psi"]), n_ref, int(cur.size), note))
         for name in cur_cols:
             if name not in self._features:
-                rows.append({"feature": name, "type": "", "test": "unknown", "statistic": nan,
-                             "p_value": nan, "threshold": nan, "drift": False, "psi": nan,
-                             "psi_drift": False, "n_reference": 0,
-                             "n_current": int(np.size(cur_cols[name])),
-                             "note": "feature not in reference"})
-        table = pd.DataFrame(rows, columns=_COLUMNS)
-        table["drift"] = table["drift"].astype(bool)
-        table["psi_drift"] = table["psi_drift"].astype(bool)
-        tested = table["test"].isin(_TESTS)
-        n_tested = int(tested.sum())
-        n_drifted = int(table.loc[tested, "drift"].sum())
+                rows.append((name, "", "unknown", nan, nan, nan, False, nan, False, 0,
+                             int(np.size(cur_cols[name])), "feature not in reference"))
         share = n_drifted / n_tested if n_tested else math.nan
-        return DriftReport(table=table, dataset_drift=bool(n_tested and share >= self.drift_share),
+        return DriftReport(table=_table(rows), dataset_drift=bool(n_tested and share >= self.drift_share),
                            share_drifted=share, n_drifted=n_drifted, n_tested=n_tested,
                            drift_share=self.drift_share, n_reference=self.n_reference,
                            n_current=n_current)
+
+
+def _table(rows: list[tuple]) -> pd.DataFrame:
+    """The report's table from row tuples, one typed array per column.
+
+    The same frame as ``pd.DataFrame(rows, columns=_COLUMNS)`` would infer (text as
+    object, counts int64, flags bool), built without per-row inference.
+    """
+    columns = zip(*rows, strict=True)
+    return pd.DataFrame({name: np.array(col, dtype=_COLUMN_DTYPES.get(name, object))
+                         for name, col in zip(_COLUMNS, columns, strict=True)}, copy=False)
 
 
 @dataclass(frozen=True)
