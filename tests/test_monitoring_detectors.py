@@ -8,6 +8,7 @@ import random  # ONLY to reproduce river's documented stream in test_river_golde
 import numpy as np
 import pytest
 
+from workbench.monitoring import detectors as detectors_module
 from workbench.monitoring.detectors import (
     DETECTOR_NAMES,
     ChangeDetector,
@@ -179,3 +180,121 @@ def test_invalid_inputs_raise_value_error():
         Cusum(mode="sideways")
     with pytest.raises(ValueError, match="rng"):
         make_detector("adwin", rng=np.random.default_rng(0))
+
+
+# -- update_many: one batch, the state of one update per value -------------------------
+def _one_by_one(det, batches):
+    """What a caller sees feeding each value with update and reading estimation after it."""
+    out = []
+    for batch in batches:
+        prev = det.estimation
+        found = []
+        for i, x in enumerate(batch.tolist()):
+            hit = det.update(x)
+            est = det.estimation
+            if hit:
+                found.append((i, prev, est))
+            prev = est
+        out.append((found, det.estimation))
+    return out
+
+
+def _batched(det, batches):
+    out = []
+    for batch in batches:
+        res = det.update_many(batch)
+        found = list(zip(res.positions, res.estimate_before, res.estimate_after, strict=True))
+        assert res.estimate_last == det.estimation or (res.estimate_last != res.estimate_last
+                                                        and det.estimation != det.estimation)
+        out.append((found, res.estimate_last))
+    return out
+
+
+def _river_state(det):
+    impl = det.river
+    state = {"n_seen": det.n_seen, "detections": det.detection_indices, "drift": det.drift_detected,
+             "estimation": det.estimation}
+    if det.name == "adwin":
+        state.update(width=impl.width, total=impl.total, variance=impl.variance,
+                     n_detections=impl.n_detections)
+    return state
+
+
+def _stream_with_changes(seed, n=60_000):
+    # mean and spread change every few thousand values, up and down
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    while total < n:
+        k = int(rng.integers(500, 6000))
+        parts.append(np.abs(rng.normal(rng.uniform(0, 3), rng.uniform(0.2, 2), k)))
+        total += k
+    return np.concatenate(parts)[:n]
+
+
+def _split(stream, seed, also_after=()):
+    # random batch sizes from 0 to a few hundred, plus a cut just after each given index
+    rng = np.random.default_rng(seed)
+    n = stream.size
+    cuts = rng.choice(np.arange(1, n), size=n // 150, replace=False)
+    cuts = np.unique(np.r_[cuts, np.array([i + 1 for i in also_after if i + 1 < n], dtype=int)])
+    batches = np.split(stream, cuts)
+    return [*batches[:5], np.empty(0), *batches[5:]]
+
+
+@pytest.mark.parametrize("params", [{}, {"delta": 0.2, "clock": 1}, {"delta": 0.05, "clock": 8,
+                                                                       "grace_period": 3}])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_adwin_update_many_equals_update_per_value(params, seed):
+    stream = _stream_with_changes(seed)
+    hits = _alarms(make_detector("adwin", **params), stream)
+    assert len(hits) >= 5
+    # some batches start right after a detection: river's update first starts a new window
+    batches = _split(stream, seed, also_after=hits[::2])
+    one, fast, slow = (make_detector("adwin", **params) for _ in range(3))
+    assert fast._adwin_core
+    slow._adwin_core = False  # the public per-value path
+    expected = _one_by_one(one, batches)
+    assert _batched(fast, batches) == expected
+    assert _batched(slow, batches) == expected
+    assert _river_state(fast) == _river_state(one) == _river_state(slow)
+    assert list(fast.detection_indices) == hits
+    # both kinds of change were seen: the estimate went up at some detections and down at others
+    moves = [after > before for found, _ in expected for _, before, after in found]
+    assert any(moves) and not all(moves)
+
+
+@pytest.mark.parametrize(("name", "params", "binary"), [
+    ("page_hinkley", {"delta": 0.1, "threshold": 20.0}, False),
+    ("kswin", {"seed": 3}, False),
+    ("cusum", {"warmup": 50}, False),
+    ("ddm", {}, True),
+])
+def test_other_detectors_update_many_equals_update_per_value(name, params, binary):
+    stream = _stream_with_changes(7, n=2000 if name == "kswin" else 8000)  # KSWIN: a KS test per value
+    if binary:  # error rate 5 %, then 30 %
+        rng = np.random.default_rng(7)
+        stream = (rng.random(8000) < np.r_[np.full(4000, 0.05), np.full(4000, 0.3)]).astype(float)
+    batches = _split(stream, 7)
+    one, many = make_detector(name, **params), make_detector(name, **params)
+    expected = _one_by_one(one, batches)
+    assert _batched(many, batches) == expected
+    assert sum(len(found) for found, _ in expected) >= 1
+    assert (many.n_seen, many.detection_indices, many.drift_detected) == (
+        one.n_seen, one.detection_indices, one.drift_detected)
+
+
+def test_update_many_checks_values_first_and_only_uses_river_adwin_itself():
+    det = make_detector("adwin")
+    with pytest.raises(ValueError, match="NaN"):
+        det.update_many([1.0, 2.0, float("nan")])
+    assert det.n_seen == 0 and det.river.width == 0  # nothing was fed
+    with pytest.raises(ValueError, match="0/1"):
+        make_detector("ddm").update_many([0.0, 1.0, 2.0])
+    from river.drift import ADWIN
+
+    class MyADWIN(ADWIN):
+        pass
+
+    assert detectors_module._has_adwin_core(ADWIN())
+    assert not detectors_module._has_adwin_core(MyADWIN())
+    assert not detectors_module._has_adwin_core(make_detector("page_hinkley").river)

@@ -258,3 +258,37 @@ def test_observe_labels_rejects_nan_before_recording():
         mon.observe_labels(0.0, np.ones(5), np.ones(4))
     mon.observe_labels(0.0, [], [])
     assert mon.n_labels == 0
+
+
+def test_window_tests_equal_scipy_bit_for_bit():
+    mon = PerformanceMonitor(reference_n=400, window_n=150, detector=None)
+    errors = _feed(mon, np.r_[np.ones(700), np.full(900, 1.3)], rng=np.random.default_rng(6))
+    base = np.sort(errors[:400])
+    tests = mon.tests()
+    assert len(tests) == 8 and tests["breach"].any()
+    for k, row in tests.iterrows():
+        window = errors[400 + 150 * k: 400 + 150 * (k + 1)]
+        ks = stats.ks_2samp(base, window)
+        assert (row["ks_statistic"], row["ks_p_value"]) == (float(ks.statistic), float(ks.pvalue))
+        assert row["wasserstein_norm"] == float(stats.wasserstein_distance(base, window)) / errors[:400].std()
+
+
+def test_observe_labels_keeps_only_increases_of_adwin_like_one_by_one():
+    # a sensitive ADWIN on errors that rise, fall and rise again: detections both ways,
+    # of which direction="increase" keeps the rises; batches of every size
+    kwargs = {"reference_n": 300, "window_n": 100, "detector_params": {"delta": 0.3, "clock": 4}}
+    rng = np.random.default_rng(12)
+    sds = np.r_[np.ones(2000), np.full(1500, 2.0), np.full(1500, 0.7), np.full(1500, 1.8)]
+    preds = rng.normal(0.0, sds)
+    one, many = PerformanceMonitor(**kwargs), PerformanceMonitor(**kwargs)
+    lo, now = 0, 0.0
+    while lo < preds.size:
+        n = int(rng.choice([0, 1, 2, 17, 99, 100, 101, 333]))
+        now += 1.0
+        for p in preds[lo: lo + n].tolist():
+            one.observe_label(now, p, 0.0)
+        many.observe_labels(now, preds[lo: lo + n], np.zeros(len(preds[lo: lo + n])))
+        _assert_same_state(_perf_state(many, now), _perf_state(one, now))
+        lo += n
+    kept = len(many.detector_alarm_times_s)
+    assert 0 < kept < many._detector.n_detections

@@ -15,17 +15,25 @@ pre-deployment validation, so a threshold means the same wherever it is applied.
   gives ``1/sqrt(ln 2)`` (about 1.2011) times the natural-log value.
 * :func:`population_stability_index`: ``sum((r - c) ln(r / c))`` over bins, with empty
   bins floored at 0.0001 as Evidently does, so one empty bin cannot make it infinite.
+* :class:`SortedReference`: one reference sample compared with many current samples (the
+  two-sample KS test and the normalised Wasserstein distance), with results equal bit for
+  bit to scipy's but sorted once and without scipy's per-call argument handling.
 
 scipy is imported inside the functions: importing this module stays cheap.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = [
     "PSI_EMPTY_BIN_FLOOR",
     "REFERENCE_STD_FLOOR",
+    "ReferenceComparison",
+    "SortedReference",
     "jensen_shannon",
     "normalised_wasserstein",
     "population_stability_index",
@@ -82,7 +90,11 @@ def normalised_wasserstein(reference, current, *, reference_std: float | None = 
     if not std_floor > 0:
         raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
     std = float(np.std(ref)) if reference_std is None else float(reference_std)
-    return float(float(stats.wasserstein_distance(ref, cur)) / max(std, std_floor))
+    return _normalise(stats.wasserstein_distance(ref, cur), std, std_floor)
+
+
+def _normalise(distance, std: float, std_floor: float) -> float:
+    return float(float(distance) / max(std, std_floor))
 
 
 def jensen_shannon(reference_props, current_props, *, base: float | None = None) -> float:
@@ -141,3 +153,172 @@ def population_stability_index(reference_props, current_props) -> float:
     r = _floor_zeros(np.asarray(reference_props))
     c = _floor_zeros(np.asarray(current_props))
     return float(np.sum((r - c) * np.log(r / c)))
+
+
+# scipy's ks_2samp with method="auto" is exact up to this sample size, asymptotic above.
+_KS_MAX_EXACT_N = 10_000
+_EXACT_CACHE_MAX = 65_536
+# (n1, n2, h) -> scipy's _attempt_exact_2kssamp result; it depends on nothing else.
+_exact_cache: dict[tuple[int, int, int], tuple[bool, float, float]] = {}
+
+
+def _scipy_internals() -> tuple | None:
+    """The routines scipy's ks_2samp and wasserstein_distance call, or None when absent."""
+    from scipy.stats import _stats_py
+
+    exact = getattr(_stats_py, "_attempt_exact_2kssamp", None)
+    vecdot = getattr(_stats_py, "np_vecdot", None)
+    kstwo = getattr(getattr(_stats_py, "distributions", None), "kstwo", None)
+    if exact is None or vecdot is None or kstwo is None:
+        return None
+    return exact, vecdot, kstwo
+
+
+@dataclass(frozen=True)
+class ReferenceComparison:
+    """One current sample against a :class:`SortedReference`."""
+
+    ks_statistic: float
+    ks_p_value: float
+    wasserstein_norm: float
+
+
+class SortedReference:
+    """A reference sample sorted once, then compared with many current samples.
+
+    :meth:`ks_2samp` and :meth:`normalised_wasserstein` return exactly (bit for bit) what
+    ``scipy.stats.ks_2samp(values, current)`` (two-sided, ``method="auto"``) and
+    :func:`normalised_wasserstein` on ``(values, current)`` return, where ``values`` is
+    the sorted reference: the same numpy operations on the same numbers, and scipy's own
+    routines for the KS p-value (the exact one below 10 001 values per sample, memoised on
+    the sample sizes and the integer statistic, the only things it depends on; Smirnov's
+    asymptotic one above). What is saved is the per-call work: sorting the reference and
+    its own empirical CDF (done once here), and scipy's argument handling (axis, NaN
+    policy, broadcasting), most of the cost at a few hundred values. A sample holding a
+    NaN or an infinity, an exact p-value scipy cannot compute, or a scipy without these
+    routines goes to scipy itself.
+
+    Parameters
+    ----------
+    values : array_like
+        The reference sample (flattened; at least one value).
+    is_sorted : bool
+        True when ``values`` is already in ascending order (checked): it is then kept
+        as given.
+
+    Examples
+    --------
+    >>> ref = SortedReference([0.0, 1.0, 2.0, 3.0])
+    >>> ref.ks_2samp([1.0, 2.0, 3.0, 4.0])
+    (0.25, 1.0)
+    >>> round(ref.normalised_wasserstein([1.0, 2.0, 3.0, 4.0]), 4)
+    0.8944
+    """
+
+    def __init__(self, values, *, is_sorted: bool = False) -> None:
+        arr = _sample(values, "values")
+        if is_sorted:
+            if arr.size > 1 and not bool(np.all(arr[1:] >= arr[:-1])):
+                raise ValueError("values: is_sorted=True but the values are not in ascending order")
+        else:
+            arr = np.sort(arr)
+        self.values = arr
+        self.n = int(arr.size)
+        self._finite = bool(np.isfinite(arr).all())
+        self._internals = _scipy_internals() if self._finite else None
+        # the reference's own empirical CDF at its values: ks_2samp's first half, every call
+        self._self_cdf = arr.searchsorted(arr, "right") / self.n if self._internals else None
+        self._std: float | None = None
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation of the (sorted) reference, computed once."""
+        if self._std is None:
+            self._std = float(np.std(self.values))
+        return self._std
+
+    def _fast(self, cur: np.ndarray) -> bool:
+        return self._internals is not None and bool(np.isfinite(cur).all())
+
+    def ks_2samp(self, current) -> tuple[float, float]:
+        """Two-sided two-sample KS test: ``(statistic, p_value)`` as scipy's ``ks_2samp``."""
+        cur = _sample(current, "current")
+        if not self._fast(cur):
+            return self._scipy_ks(cur)
+        return self._ks(cur, np.sort(cur))
+
+    def normalised_wasserstein(self, current, *, reference_std: float | None = None,
+                               std_floor: float = REFERENCE_STD_FLOOR) -> float:
+        """:func:`normalised_wasserstein` of the reference and ``current``, equal bit for bit.
+
+        ``reference_std`` defaults to :attr:`std`.
+        """
+        cur = _sample(current, "current")
+        if not std_floor > 0:
+            raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
+        std = self.std if reference_std is None else float(reference_std)
+        if not self._fast(cur):
+            return normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
+        return _normalise(self._wasserstein(cur, np.sort(cur)), std, std_floor)
+
+    def compare(self, current, *, reference_std: float | None = None,
+                std_floor: float = REFERENCE_STD_FLOOR) -> ReferenceComparison:
+        """:meth:`ks_2samp` and :meth:`normalised_wasserstein` together, ``current`` sorted once."""
+        cur = _sample(current, "current")
+        if not std_floor > 0:
+            raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
+        std = self.std if reference_std is None else float(reference_std)
+        if not self._fast(cur):
+            stat, p = self._scipy_ks(cur)
+            w_norm = normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
+            return ReferenceComparison(stat, p, w_norm)
+        cur_sorted = np.sort(cur)
+        stat, p = self._ks(cur, cur_sorted)
+        w_norm = _normalise(self._wasserstein(cur, cur_sorted), std, std_floor)
+        return ReferenceComparison(stat, p, w_norm)
+
+    def _scipy_ks(self, cur: np.ndarray) -> tuple[float, float]:
+        from scipy import stats
+
+        res = stats.ks_2samp(self.values, cur)
+        return float(res.statistic), float(res.pvalue)
+
+    def _ks(self, cur: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float]:
+        # scipy evaluates cdf1 - cdf2 at every value of both samples; the same differences,
+        # split into the reference's values (its own CDF cached) and the current ones.
+        ref = self.values
+        n1, n2 = self.n, int(cur.size)
+        at_ref = self._self_cdf - cur_sorted.searchsorted(ref, "right") / n2
+        at_cur = ref.searchsorted(cur_sorted, "right") / n1 - cur_sorted.searchsorted(cur_sorted, "right") / n2
+        max_s = max(at_ref.max(), at_cur.max())
+        min_s = np.clip(-min(at_ref.min(), at_cur.min()), 0, 1)
+        d = min_s if min_s > max_s else max_s
+        exact, _, kstwo = self._internals
+        if max(n1, n2) <= _KS_MAX_EXACT_N:
+            g = math.gcd(n1, n2)
+            h = int(np.round(d * ((n1 // g) * n2)))
+            key = (n1, n2, h)
+            found = _exact_cache.get(key)
+            if found is None:
+                found = exact(n1, n2, g, d, "two-sided")
+                if len(_exact_cache) >= _EXACT_CACHE_MAX:
+                    _exact_cache.clear()
+                _exact_cache[key] = found
+            success, d, prob = found
+            if not success:  # scipy warns and switches to the asymptotic p-value
+                return self._scipy_ks(cur)
+        else:
+            m, n = sorted([float(n1), float(n2)], reverse=True)
+            prob = kstwo.sf(d, np.round(m * n / (m + n)))
+        return float(np.float64(d)), float(np.clip(prob, 0, 1))
+
+    def _wasserstein(self, cur: np.ndarray, cur_sorted: np.ndarray) -> float:
+        # scipy's _cdf_distance(1, ...) with the reference already sorted
+        ref = self.values
+        all_values = np.concatenate((ref, cur))
+        all_values.sort(kind="mergesort")
+        deltas = np.diff(all_values)
+        points = all_values[:-1]
+        u_cdf = ref.searchsorted(points, "right") / self.n
+        v_cdf = cur_sorted.searchsorted(points, "right") / cur.size
+        return self._internals[1](np.abs(u_cdf - v_cdf), deltas)
