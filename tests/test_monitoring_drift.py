@@ -302,17 +302,17 @@ def test_sliding_monitor_validation():
         mon.observe(0.0, [1.0])
 
 
-# -- the sorted-array statistics equal scipy's public functions bit for bit -----------
-# The drift check sorts the reference once and computes KS, Wasserstein, histograms and
-# category counts from sorted arrays. Every value must be the one scipy's public function
-# (and the straightforward pandas/numpy code) gives on the raw samples, compared with ==
-# on the bits, so -0.0 against 0.0 would fail too.
+# -- the sorted window's histograms and category counts equal the direct computation ---
+# The drift check sorts the reference once and each window once; KS and Wasserstein come
+# from workbench.stats.distances.SortedReference (tested there against scipy), the
+# histograms and category counts from drift's own code, tested here.
 def _bits(x):
+    """Float64 bit patterns: equality that tells -0.0 from 0.0."""
     return np.asarray(x, dtype=np.float64).view(np.int64)
 
 
-def _sample_pairs():
-    """Reference/current pairs: sizes, ties, shifts, scales, constants, signed zeros."""
+def _histogram_pairs():
+    """Reference/current pairs: sizes, ties, constants, signed zeros, values on the edges."""
     rng = np.random.default_rng(20)
     pairs = [
         (np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0])),
@@ -322,74 +322,13 @@ def _sample_pairs():
         (np.full(30, 2.0), np.array([2.0, 2.5, 2.0])),  # constant, moved
         (np.array([0.0, -0.0, 1.0, -0.0]), np.array([-0.0, 0.0, 0.0, 2.0, -1.0])),  # signed zeros
     ]
-    for _ in range(40):
-        n1, n2 = (int(v) for v in rng.integers(1, 1200, 2))
-        kind = int(rng.integers(0, 5))
-        if kind == 0:  # continuous, shifted and scaled
-            ref = rng.normal(0, 1, n1)
-            cur = rng.normal(rng.normal(0, 0.5), rng.uniform(0.5, 2.0), n2)
-        elif kind == 1:  # heavy ties
-            ref = rng.integers(0, 8, n1).astype(float)
-            cur = rng.integers(0, 10, n2).astype(float)
-        elif kind == 2:  # equal sizes (KS's square-lattice exact branch)
-            ref, cur = rng.normal(0, 1, n1), rng.normal(0.2, 1, n1)
-        elif kind == 3:  # current shifted down: the negative side of the KS statistic wins
-            ref, cur = rng.exponential(1.0, n1), rng.exponential(1.0, n2) - 0.3
-        else:  # rounded values shared by both samples, scaled by 1000
-            ref = np.round(rng.normal(0, 1, n1), 1) * 1000
-            cur = np.round(rng.normal(0, 1, n2), 1) * 1000
-        pairs.append((ref, cur))
-    large = rng.normal(0, 1, 3000)
-    pairs.append((large, large[:2000].copy()))  # identical values in both
-    pairs.append((large, rng.normal(0.1, 1, 2000)))
+    for n1, n2 in ((700, 300), (41, 1100), (256, 256)):
+        pairs.append((rng.normal(0, 1, n1), rng.normal(0.3, 1.5, n2)))
+        pairs.append((rng.integers(0, 8, n1).astype(float), rng.integers(0, 10, n2).astype(float)))
     return pairs
 
 
-_PAIRS = _sample_pairs()
-
-
-@pytest.mark.parametrize(("ref", "cur"), _PAIRS)
-def test_sorted_wasserstein_equals_scipy_bit_for_bit(ref, cur):
-    fast = drift._wasserstein_sorted(np.sort(ref, kind="stable"), np.sort(cur, kind="stable"))
-    assert _bits(fast) == _bits(stats.wasserstein_distance(ref, cur))
-
-
-@pytest.mark.parametrize(("ref", "cur"), _PAIRS)
-def test_sorted_ks_equals_scipy_bit_for_bit(ref, cur):
-    res = stats.ks_2samp(ref, cur)
-    fast = drift._ks_2samp_sorted(np.sort(ref, kind="stable"), np.sort(cur, kind="stable"))
-    assert _bits(fast).tolist() == _bits([res.statistic, res.pvalue]).tolist()
-
-
-def test_ks_over_the_exact_limit_uses_scipy():
-    # more than 10000 values: scipy's asymptotic p-value, which the sorted path leaves to scipy
-    rng = np.random.default_rng(21)
-    ref, cur = rng.normal(0, 1, 500), rng.normal(0.1, 1, 10001)
-    assert drift._ks_2samp_sorted(np.sort(ref), np.sort(cur)) is None
-    report = FeatureDriftMonitor({"x": ref}).check({"x": cur})
-    res = stats.ks_2samp(ref, cur)
-    assert _row(report, "x")["test"] == "ks"
-    assert (_row(report, "x")["statistic"], _row(report, "x")["p_value"]) == (res.statistic, res.pvalue)
-
-
-def test_ks_falls_back_to_scipy_when_the_exact_p_value_fails(monkeypatch):
-    # when scipy's exact computation fails it warns and uses the asymptotic p-value; the
-    # sorted path must then give scipy's public answer, not its own
-    from scipy.stats import _stats_py
-
-    monkeypatch.setattr(_stats_py, "_attempt_exact_2kssamp",
-                        lambda n1, n2, g, d, alternative: (False, d, np.nan))
-    rng = np.random.default_rng(22)
-    ref, cur = rng.normal(0, 1, 300), rng.normal(0.3, 1, 200)
-    assert drift._ks_2samp_sorted(np.sort(ref), np.sort(cur)) is None
-    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
-        report = FeatureDriftMonitor({"x": ref}).check({"x": cur})
-    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
-        res = stats.ks_2samp(ref, cur)
-    assert (_row(report, "x")["statistic"], _row(report, "x")["p_value"]) == (res.statistic, res.pvalue)
-
-
-@pytest.mark.parametrize(("ref", "cur"), _PAIRS[:12])
+@pytest.mark.parametrize(("ref", "cur"), _histogram_pairs())
 def test_sorted_histogram_equals_numpy(ref, cur):
     edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
     for a in (ref, cur):

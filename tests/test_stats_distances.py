@@ -100,6 +100,8 @@ def test_one_home_for_each_distance():
     assert nw_from_validation is normalised_wasserstein
     assert wstats.normalised_wasserstein is normalised_wasserstein
     assert wstats.jensen_shannon is jensen_shannon
+    assert wstats.SortedReference is SortedReference
+    assert wstats.ReferenceComparison is distances_module.ReferenceComparison
 
 
 def test_stats_package_exports_every_listed_name():
@@ -111,11 +113,34 @@ def test_stats_package_exports_every_listed_name():
 
 
 # -- SortedReference: scipy's KS test and Wasserstein distance, bit for bit ------------
-def _scipy_ks_w(ref_sorted, cur):
+# Every value is compared with scipy's public function on the raw samples (the reference
+# in its own order) by its bits, so -0.0 against 0.0 would fail too.
+def _bits(values):
+    return np.asarray(values, dtype=np.float64).view(np.int64).tolist()
+
+
+def _scipy_ks_w(ref_values, cur):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scipy's exact-to-asymptotic switch
-        ks = stats.ks_2samp(ref_sorted, cur)
-    return float(ks.statistic), float(ks.pvalue), float(stats.wasserstein_distance(ref_sorted, cur))
+        ks = stats.ks_2samp(ref_values, cur)
+    return float(ks.statistic), float(ks.pvalue), float(stats.wasserstein_distance(ref_values, cur))
+
+
+def _assert_equals_scipy(ref_values, cur, std=0.7):
+    """Every entry point of SortedReference, with and without the sorted current sample."""
+    stat, p, w = _scipy_ks_w(ref_values, cur)
+    w_norm = normalised_wasserstein(ref_values, cur, reference_std=std)
+    ref = SortedReference(ref_values)
+    cur_sorted = np.sort(cur, kind="stable")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for given in (None, cur_sorted):
+            assert _bits(ref.ks_2samp(cur, current_sorted=given)) == _bits([stat, p])
+            res = ref.compare(cur, reference_std=std, current_sorted=given)
+            assert _bits([res.ks_statistic, res.ks_p_value, res.wasserstein_norm]) == _bits([stat, p, w_norm])
+            assert _bits([ref.normalised_wasserstein(cur, reference_std=1.0, current_sorted=given)]) == _bits([w])
+            assert _bits([ref.normalised_wasserstein(cur, reference_std=1e-5, current_sorted=given)]) == \
+                _bits([w / REFERENCE_STD_FLOOR])
 
 
 def _draw(rng, kind, n1, n2):
@@ -139,17 +164,48 @@ def test_sorted_reference_equals_scipy_bit_for_bit(n1, n2):
     rng = np.random.default_rng(n1 * 7919 + n2)
     for kind in ("continuous", "rounded", "few_values", "resampled"):
         for _ in range(3):
-            ref_values, cur = _draw(rng, kind, n1, n2)
-            ref = SortedReference(ref_values)
-            stat, p, w = _scipy_ks_w(ref.values, cur)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                assert ref.ks_2samp(cur) == (stat, p), kind
-                res = ref.compare(cur, reference_std=0.7)
-            assert (res.ks_statistic, res.ks_p_value) == (stat, p)
-            assert res.wasserstein_norm == w / 0.7
-            assert ref.normalised_wasserstein(cur) == normalised_wasserstein(ref.values, cur)
-            assert ref.normalised_wasserstein(cur, reference_std=1e-5) == w / REFERENCE_STD_FLOOR
+            _assert_equals_scipy(*_draw(rng, kind, n1, n2))
+
+
+def _sample_pairs():
+    """Reference/current pairs: sizes, ties, shifts, scales, constants, signed zeros."""
+    rng = np.random.default_rng(20)
+    pairs = [
+        (np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0])),
+        (np.array([5.0]), np.array([5.0])),
+        (np.array([5.0]), np.array([7.0, 1.0])),
+        (np.full(30, 2.0), np.full(12, 2.0)),  # constant, unchanged
+        (np.full(30, 2.0), np.array([2.0, 2.5, 2.0])),  # constant, moved
+        (np.array([0.0, -0.0, 1.0, -0.0]), np.array([-0.0, 0.0, 0.0, 2.0, -1.0])),  # signed zeros
+        (np.array([0.0]), np.array([-0.0])),
+        (np.array([-0.0, 0.0, -0.0]), np.array([0.0, -0.0])),
+    ]
+    for _ in range(40):
+        n1, n2 = (int(v) for v in rng.integers(1, 1200, 2))
+        kind = int(rng.integers(0, 5))
+        if kind == 0:  # continuous, shifted and scaled
+            ref = rng.normal(0, 1, n1)
+            cur = rng.normal(rng.normal(0, 0.5), rng.uniform(0.5, 2.0), n2)
+        elif kind == 1:  # heavy ties
+            ref = rng.integers(0, 8, n1).astype(float)
+            cur = rng.integers(0, 10, n2).astype(float)
+        elif kind == 2:  # equal sizes (KS's square-lattice exact branch)
+            ref, cur = rng.normal(0, 1, n1), rng.normal(0.2, 1, n1)
+        elif kind == 3:  # current shifted down: the negative side of the KS statistic wins
+            ref, cur = rng.exponential(1.0, n1), rng.exponential(1.0, n2) - 0.3
+        else:  # rounded values shared by both samples, scaled by 1000
+            ref = np.round(rng.normal(0, 1, n1), 1) * 1000
+            cur = np.round(rng.normal(0, 1, n2), 1) * 1000
+        pairs.append((ref, cur))
+    large = rng.normal(0, 1, 3000)
+    pairs.append((large, large[:2000].copy()))  # identical values in both
+    pairs.append((large, rng.normal(0.1, 1, 2000)))
+    return pairs
+
+
+@pytest.mark.parametrize(("ref", "cur"), _sample_pairs())
+def test_sorted_reference_equals_scipy_on_ties_constants_and_signed_zeros(ref, cur):
+    _assert_equals_scipy(ref, cur)
 
 
 def test_sorted_reference_known_answers_and_scipy_edge_branches():
@@ -166,6 +222,8 @@ def test_sorted_reference_known_answers_and_scipy_edge_branches():
         got = five.ks_2samp(np.arange(1.0, 6.0))
     assert got == _scipy_ks_w(five.values, np.arange(1.0, 6.0))[:2]
     assert got[0] == 0.2
+    # the reference is sorted stably: equal values (-0.0, 0.0) keep their order
+    assert _bits(SortedReference([1.0, 0.0, -0.0, -1.0, -0.0]).values) == _bits([-1.0, 0.0, -0.0, -0.0, 1.0])
 
 
 def test_sorted_reference_fast_path_does_not_call_scipy_wrappers(monkeypatch):
@@ -217,3 +275,7 @@ def test_sorted_reference_rejects_bad_input():
         ref.ks_2samp([])
     with pytest.raises(ValueError, match="std_floor"):
         ref.compare([1.0], std_floor=0.0)
+    with pytest.raises(ValueError, match="current_sorted: has 1 values, current has 2"):
+        ref.ks_2samp([2.0, 1.0], current_sorted=[1.0])
+    with pytest.raises(ValueError, match="current_sorted: the values are not in ascending order"):
+        ref.normalised_wasserstein([2.0, 1.0], current_sorted=[2.0, 1.0])

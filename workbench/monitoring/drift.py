@@ -41,12 +41,12 @@ Deliberate differences from Evidently, and pitfalls avoided:
   dropping NaN are rows of the table (``test`` = ``"missing"``, ``"unknown"``,
   ``"empty"``; ``drift`` False, with a ``note``), never a KeyError.
 
-Checks are cheap because the reference is prepared once: its sorted values, standard
-deviation, PSI bins and categories are kept, and each check sorts the current window once.
-KS and Wasserstein are then computed from the sorted arrays with scipy's own arithmetic
-and low-level routines, so every statistic equals what ``scipy.stats.ks_2samp`` and
-``scipy.stats.wasserstein_distance`` return on the raw samples, bit for bit; any case not
-reproduced that way (KS beyond scipy's exact p-value) goes to the public scipy function.
+Checks are cheap because the reference is prepared once: its standard deviation, PSI bins,
+categories and a :class:`workbench.stats.distances.SortedReference` (the values sorted
+once) are kept, and each check sorts the current window once and shares that sort between
+KS or Wasserstein, the PSI counts and the histograms. The KS and Wasserstein values are
+the ones ``scipy.stats.ks_2samp`` and ``scipy.stats.wasserstein_distance`` return on the
+raw samples, bit for bit.
 
 :class:`SlidingDriftMonitor` is the streaming front end the engine feeds row by row: the
 first ``reference_n`` rows become the reference, the last ``window_n`` rows sit in a ring
@@ -65,9 +65,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.stats.distances import (
-    REFERENCE_STD_FLOOR,
+    SortedReference,
     jensen_shannon,
-    normalised_wasserstein,
     population_stability_index,
 )
 
@@ -150,7 +149,7 @@ class _Feature:
     values: np.ndarray  # NaN dropped, reference order
     std: float = math.nan  # population standard deviation (numeric)
     nunique: int = 0  # distinct values (numeric)
-    sorted_values: np.ndarray | None = None  # values, stable sort (numeric)
+    reference: SortedReference | None = None  # values, stable sort (numeric)
     psi_edges: np.ndarray | None = None  # interior edges (numeric, many values)
     psi_ref: np.ndarray | None = None
     uniques: np.ndarray | None = None  # categories in order of first appearance (lazy)
@@ -216,59 +215,6 @@ def _clean(values: Any, kind: str) -> np.ndarray:
     return arr[~pd.isna(arr)]
 
 
-# -- scipy's statistics on sorted arrays ------------------------------------------------
-# The reference is sorted once; each check sorts the current window once and reuses it.
-# Each function repeats the arithmetic of the scipy function named, on the same arrays
-# and through the same low-level scipy routines, so the values are equal bit for bit
-# (tests/test_monitoring_drift.py compares them with ==); it returns None for any case
-# it does not reproduce, and the caller then calls scipy's public function.
-_KS_MAX_EXACT_N = 10000  # scipy ks_2samp method="auto": exact p-value up to this size
-
-
-def _ks_2samp_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float] | None:
-    """``scipy.stats.ks_2samp(ref, cur)`` (two-sided, exact p-value): statistic, p-value."""
-    n1, n2 = ref_sorted.size, cur_sorted.size
-    if max(n1, n2) > _KS_MAX_EXACT_N:
-        return None  # scipy switches to the asymptotic p-value
-    try:
-        from scipy.stats._stats_py import _attempt_exact_2kssamp
-    except ImportError:  # pragma: no cover - scipy moved its internals
-        return None
-    data_all = np.concatenate([ref_sorted, cur_sorted])
-    cddiffs = (np.searchsorted(ref_sorted, data_all, side="right") / n1
-               - np.searchsorted(cur_sorted, data_all, side="right") / n2)
-    min_s = np.clip(-cddiffs[np.argmin(cddiffs)], 0, 1)
-    max_s = cddiffs[np.argmax(cddiffs)]
-    d = min_s if min_s > max_s else max_s
-    success, d, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
-    if not success:
-        return None  # scipy warns and switches to the asymptotic p-value
-    return float(np.float64(d)), float(np.clip(prob, 0, 1))
-
-
-def _wasserstein_sorted(ref_sorted: np.ndarray, cur_sorted: np.ndarray) -> float | None:
-    """``scipy.stats.wasserstein_distance(ref, cur)`` from stably sorted samples.
-
-    scipy merges both samples with a stable sort; a stable sort of the two sorted runs
-    gives the same array (equal values keep reference-then-current order) in linear
-    time. scipy then counts, by binary search, the values of each sample up to each
-    merged value. Where the next merged value is larger that count is the running count
-    of the merge; where it ties, the step ``delta`` is zero, so the term
-    ``|U - V| * delta`` is the same signed zero whichever count is used.
-    """
-    try:
-        from scipy._lib._util import np_vecdot
-    except ImportError:  # pragma: no cover - scipy moved its internals
-        return None
-    n1, n2 = ref_sorted.size, cur_sorted.size
-    both = np.concatenate((ref_sorted, cur_sorted))
-    order = np.argsort(both, kind="stable")  # two sorted runs: linear time
-    deltas = np.diff(both[order])
-    u_idx = np.cumsum(order < n1)[:-1]
-    v_idx = np.arange(1, n1 + n2) - u_idx
-    return np_vecdot(np.abs(u_idx / n1 - v_idx / n2), deltas)
-
-
 def _histogram_sorted(a_sorted: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """``np.histogram(a, edges)[0]`` from sorted ``a`` (numpy's own search on edges)."""
     cum = np.concatenate((a_sorted.searchsorted(edges[:-1], "left"),
@@ -277,22 +223,17 @@ def _histogram_sorted(a_sorted: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _ks(f: _Feature, cur: _Current) -> tuple[float, float, str]:
-    fast = _ks_2samp_sorted(f.sorted_values, cur.sorted())
-    if fast is not None:
-        return fast[0], fast[1], ""
-    from scipy import stats
-
-    res = stats.ks_2samp(f.values, cur.values)
-    return float(res.statistic), float(res.pvalue), ""
+    statistic, p_value = f.reference.ks_2samp(cur.values, current_sorted=cur.sorted())
+    return statistic, p_value, ""
 
 
 def _wasserstein(f: _Feature, cur: _Current) -> tuple[float, float, str]:
+    # f.std is np.std of the reference in its own order; that of the sorted copy can
+    # differ in the last bit
     note = "constant reference" if f.std == 0 else ""
-    w1 = _wasserstein_sorted(f.sorted_values, cur.sorted())
-    if w1 is None:  # pragma: no cover - scipy moved its internals
-        return normalised_wasserstein(f.values, cur.values, reference_std=f.std), math.nan, note
-    # normalised_wasserstein's arithmetic, with the reference's cached std
-    return float(float(w1) / max(float(f.std), REFERENCE_STD_FLOOR)), math.nan, note
+    w_norm = f.reference.normalised_wasserstein(cur.values, reference_std=f.std,
+                                                current_sorted=cur.sorted())
+    return w_norm, math.nan, note
 
 
 def _chisquare(f: _Feature, cur: _Current) -> tuple[float, float, str]:
@@ -326,7 +267,7 @@ def _js_props(f: _Feature, cur: _Current) -> tuple[np.ndarray, np.ndarray]:
     if f.kind == "numeric" and f.nunique > 20:
         # Evidently: Sturges bins over reference and current together.
         edges = np.histogram_bin_edges(np.concatenate([f.values, cur.values]), bins="sturges")
-        return (_histogram_sorted(f.sorted_values, edges) / f.values.size,
+        return (_histogram_sorted(f.reference.values, edges) / f.values.size,
                 _histogram_sorted(cur.sorted(), edges) / cur.values.size)
     rc, cc = cur.counts(f)
     return rc / rc.sum(), cc / cc.sum()
@@ -468,7 +409,7 @@ class FeatureDriftMonitor:
         f = _Feature(name=name, kind=kind, values=values)
         if kind == "numeric" and values.size:
             f.std = float(np.std(values))
-            f.sorted_values = np.sort(values, kind="stable")
+            f.reference = SortedReference(values)
             f.nunique = int(np.unique(values).size)
             if f.nunique > self.psi_bins:
                 qs = np.quantile(values, np.linspace(0.0, 1.0, self.psi_bins + 1))

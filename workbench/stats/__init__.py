@@ -21,7 +21,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "bayesian": ("BayesianResult", "beta_binomial", "normal_lift"),
     "comparison": ("ComparisonReport", "ModelComparison"),
     "corrections": ("CorrectionResult", "MetricDecision", "adjust_p_values"),
-    "distances": ("jensen_shannon", "normalised_wasserstein", "population_stability_index"),
+    "distances": ("ReferenceComparison", "SortedReference", "jensen_shannon",
+                  "normalised_wasserstein", "population_stability_index"),
     "frequentist": ("BootstrapResult", "EffectResult", "MannWhitneyResult", "bootstrap_ci",
                     "cohens_d", "hedges_g", "hodges_lehmann", "mann_whitney",
                     "mean_difference", "proportion_test"),
@@ -43,24 +44,31 @@ _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "BayesianResult", "BootstrapResult", "ComparisonReport", "CorrectionResult", "EffectResult",
-    "GateJudge", "GroupSequentialBounds", "JudgeVerdict", "KayentaJudge", "KayentaMetric", "MSPRT",
-    "MSPRTResult", "MannWhitneyResult", "MetricClassification", "MetricDecision",
-    "ModelComparison", "RateEstimate", "SRMResult", "SequentialJudge", "SequentialResult",
-    "SummaryStats", "ThresholdCheck", "adjust_p_values", "beta_binomial", "bootstrap_ci",
-    "canary_step_duration_s", "check_threshold", "cohens_d", "confidence_sequence",
-    "critical_value", "group_sequential_bounds", "hedges_g", "hodges_lehmann", "jensen_shannon",
-    "mann_whitney", "mde_proportions", "mde_ttest", "mean_difference", "msprt",
-    "msprt_mixing_variance", "normal_lift", "normalised_wasserstein", "peeking_study",
-    "population_stability_index", "power_proportions", "power_ttest", "power_ztest",
-    "proportion_test", "sample_size_proportions", "sample_size_ttest", "sample_size_ztest",
-    "sequential_rho", "srm_test", "t_interval", "wilson_interval",
+    "GateJudge", "GroupSequentialBounds", "JudgeVerdict", "KayentaJudge", "KayentaMetric",
+    "MSPRT", "MSPRTResult", "MannWhitneyResult", "MetricClassification", "MetricDecision",
+    "ModelComparison", "RateEstimate", "ReferenceComparison", "SRMResult", "SequentialJudge",
+    "SequentialResult", "SortedReference", "SummaryStats", "ThresholdCheck", "adjust_p_values",
+    "beta_binomial", "bootstrap_ci", "canary_step_duration_s", "check_threshold", "cohens_d",
+    "confidence_sequence", "critical_value", "group_sequential_bounds", "hedges_g",
+    "hodges_lehmann", "jensen_shannon", "mann_whitney", "mde_proportions", "mde_ttest",
+    "mean_difference", "msprt", "msprt_mixing_variance", "normal_lift",
+    "normalised_wasserstein", "peeking_study", "population_stability_index",
+    "power_proportions", "power_ttest", "power_ztest", "proportion_test",
+    "sample_size_proportions", "sample_size_ttest", "sample_size_ztest", "sequential_rho",
+    "srm_test", "t_interval", "wilson_interval",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .bayesian import BayesianResult, beta_binomial, normal_lift
     from .comparison import ComparisonReport, ModelComparison
     from .corrections import CorrectionResult, MetricDecision, adjust_p_values
-    from .distances import jensen_shannon, normalised_wasserstein, population_stability_index
+    from .distances import (
+        ReferenceComparison,
+        SortedReference,
+        jensen_shannon,
+        normalised_wasserstein,
+        population_stability_index,
+    )
     from .frequentist import (
         BootstrapResult,
         EffectResult,

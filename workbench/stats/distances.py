@@ -17,7 +17,8 @@ pre-deployment validation, so a threshold means the same wherever it is applied.
   bins floored at 0.0001 as Evidently does, so one empty bin cannot make it infinite.
 * :class:`SortedReference`: one reference sample compared with many current samples (the
   two-sample KS test and the normalised Wasserstein distance), with results equal bit for
-  bit to scipy's but sorted once and without scipy's per-call argument handling.
+  bit to scipy's but sorted once and without scipy's per-call argument handling. The
+  drift monitor and the performance monitor both compare their windows through it.
 
 scipy is imported inside the functions: importing this module stays cheap.
 """
@@ -188,20 +189,24 @@ class SortedReference:
 
     :meth:`ks_2samp` and :meth:`normalised_wasserstein` return exactly (bit for bit) what
     ``scipy.stats.ks_2samp(values, current)`` (two-sided, ``method="auto"``) and
-    :func:`normalised_wasserstein` on ``(values, current)`` return, where ``values`` is
-    the sorted reference: the same numpy operations on the same numbers, and scipy's own
-    routines for the KS p-value (the exact one below 10 001 values per sample, memoised on
-    the sample sizes and the integer statistic, the only things it depends on; Smirnov's
-    asymptotic one above). What is saved is the per-call work: sorting the reference and
-    its own empirical CDF (done once here), and scipy's argument handling (axis, NaN
-    policy, broadcasting), most of the cost at a few hundred values. A sample holding a
-    NaN or an infinity, an exact p-value scipy cannot compute, or a scipy without these
-    routines goes to scipy itself.
+    :func:`normalised_wasserstein` on ``(values, current)`` return, ``values`` being the
+    reference as given or sorted: the same numbers through the same floating-point
+    operations, and scipy's own routines for the KS p-value (the exact one below 10 001
+    values per sample, memoised on the sample sizes and the integer statistic, the only
+    things it depends on; Smirnov's asymptotic one above). What is saved is the per-call
+    work: sorting the reference and its own empirical CDF (done once here), scipy's
+    argument handling (axis, NaN policy, broadcasting), most of the cost at a few hundred
+    values, and, for Wasserstein, scipy's sort and binary searches over both samples,
+    replaced by a linear merge of the two sorted samples with running counts. A caller
+    that already sorted the current sample passes it as ``current_sorted`` and it is not
+    sorted again. A sample holding a NaN or an infinity, an exact p-value scipy cannot
+    compute, or a scipy without these routines goes to scipy itself.
 
     Parameters
     ----------
     values : array_like
-        The reference sample (flattened; at least one value).
+        The reference sample (flattened; at least one value). It is sorted with a stable
+        sort, so equal values (``-0.0`` and ``0.0``) keep their order, as in scipy's merge.
     is_sorted : bool
         True when ``values`` is already in ascending order (checked): it is then kept
         as given.
@@ -213,6 +218,9 @@ class SortedReference:
     (0.25, 1.0)
     >>> round(ref.normalised_wasserstein([1.0, 2.0, 3.0, 4.0]), 4)
     0.8944
+    >>> res = ref.compare([4.0, 1.0], current_sorted=[1.0, 4.0], reference_std=1.0)
+    >>> res.ks_statistic, round(res.ks_p_value * 15, 9), res.wasserstein_norm  # p = 14/15
+    (0.5, 14.0, 1.0)
     """
 
     def __init__(self, values, *, is_sorted: bool = False) -> None:
@@ -221,13 +229,14 @@ class SortedReference:
             if arr.size > 1 and not bool(np.all(arr[1:] >= arr[:-1])):
                 raise ValueError("values: is_sorted=True but the values are not in ascending order")
         else:
-            arr = np.sort(arr)
+            arr = np.sort(arr, kind="stable")
         self.values = arr
         self.n = int(arr.size)
         self._finite = bool(np.isfinite(arr).all())
         self._internals = _scipy_internals() if self._finite else None
-        # the reference's own empirical CDF at its values: ks_2samp's first half, every call
-        self._self_cdf = arr.searchsorted(arr, "right") / self.n if self._internals else None
+        # the reference's own empirical CDF at its values, ks_2samp's first half (made on
+        # the first KS test)
+        self._self_cdf: np.ndarray | None = None
         self._std: float | None = None
 
     @property
@@ -240,41 +249,62 @@ class SortedReference:
     def _fast(self, cur: np.ndarray) -> bool:
         return self._internals is not None and bool(np.isfinite(cur).all())
 
-    def ks_2samp(self, current) -> tuple[float, float]:
-        """Two-sided two-sample KS test: ``(statistic, p_value)`` as scipy's ``ks_2samp``."""
+    @staticmethod
+    def _sorted(cur: np.ndarray, current_sorted) -> np.ndarray:
+        """``current`` in ascending order, stable: the caller's copy when given (checked)."""
+        if current_sorted is None:
+            return np.sort(cur, kind="stable")
+        arr = np.asarray(current_sorted, dtype=float).ravel()
+        if arr.size != cur.size:
+            raise ValueError(f"current_sorted: has {arr.size} values, current has {cur.size}")
+        if not bool(np.all(arr[1:] >= arr[:-1])):
+            raise ValueError("current_sorted: the values are not in ascending order")
+        return arr
+
+    def _std_floor(self, reference_std: float | None, std_floor: float) -> float:
+        if not std_floor > 0:
+            raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
+        return self.std if reference_std is None else float(reference_std)
+
+    def ks_2samp(self, current, *, current_sorted=None) -> tuple[float, float]:
+        """Two-sided two-sample KS test: ``(statistic, p_value)`` as scipy's ``ks_2samp``.
+
+        ``current_sorted``, optional, is ``current`` already sorted (ascending; checked).
+        """
         cur = _sample(current, "current")
         if not self._fast(cur):
             return self._scipy_ks(cur)
-        return self._ks(cur, np.sort(cur))
+        return self._ks(self._sorted(cur, current_sorted))
 
     def normalised_wasserstein(self, current, *, reference_std: float | None = None,
-                               std_floor: float = REFERENCE_STD_FLOOR) -> float:
+                               std_floor: float = REFERENCE_STD_FLOOR,
+                               current_sorted=None) -> float:
         """:func:`normalised_wasserstein` of the reference and ``current``, equal bit for bit.
 
-        ``reference_std`` defaults to :attr:`std`.
+        ``reference_std`` defaults to :attr:`std`. ``current_sorted``, optional, is
+        ``np.sort(current, kind="stable")`` when the caller already has it (ascending order
+        is checked; stability matters only for the sign of a zero distance between
+        ``-0.0`` and ``0.0``).
         """
         cur = _sample(current, "current")
-        if not std_floor > 0:
-            raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
-        std = self.std if reference_std is None else float(reference_std)
+        std = self._std_floor(reference_std, std_floor)
         if not self._fast(cur):
             return normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
-        return _normalise(self._wasserstein(cur, np.sort(cur)), std, std_floor)
+        return _normalise(self._wasserstein(self._sorted(cur, current_sorted)), std, std_floor)
 
     def compare(self, current, *, reference_std: float | None = None,
-                std_floor: float = REFERENCE_STD_FLOOR) -> ReferenceComparison:
+                std_floor: float = REFERENCE_STD_FLOOR,
+                current_sorted=None) -> ReferenceComparison:
         """:meth:`ks_2samp` and :meth:`normalised_wasserstein` together, ``current`` sorted once."""
         cur = _sample(current, "current")
-        if not std_floor > 0:
-            raise ValueError(f"std_floor: must be > 0, got {std_floor!r}")
-        std = self.std if reference_std is None else float(reference_std)
+        std = self._std_floor(reference_std, std_floor)
         if not self._fast(cur):
             stat, p = self._scipy_ks(cur)
             w_norm = normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
             return ReferenceComparison(stat, p, w_norm)
-        cur_sorted = np.sort(cur)
-        stat, p = self._ks(cur, cur_sorted)
-        w_norm = _normalise(self._wasserstein(cur, cur_sorted), std, std_floor)
+        cur_sorted = self._sorted(cur, current_sorted)
+        stat, p = self._ks(cur_sorted)
+        w_norm = _normalise(self._wasserstein(cur_sorted), std, std_floor)
         return ReferenceComparison(stat, p, w_norm)
 
     def _scipy_ks(self, cur: np.ndarray) -> tuple[float, float]:
@@ -283,11 +313,13 @@ class SortedReference:
         res = stats.ks_2samp(self.values, cur)
         return float(res.statistic), float(res.pvalue)
 
-    def _ks(self, cur: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float]:
+    def _ks(self, cur_sorted: np.ndarray) -> tuple[float, float]:
         # scipy evaluates cdf1 - cdf2 at every value of both samples; the same differences,
         # split into the reference's values (its own CDF cached) and the current ones.
         ref = self.values
-        n1, n2 = self.n, int(cur.size)
+        n1, n2 = self.n, int(cur_sorted.size)
+        if self._self_cdf is None:
+            self._self_cdf = ref.searchsorted(ref, "right") / n1
         at_ref = self._self_cdf - cur_sorted.searchsorted(ref, "right") / n2
         at_cur = ref.searchsorted(cur_sorted, "right") / n1 - cur_sorted.searchsorted(cur_sorted, "right") / n2
         max_s = max(at_ref.max(), at_cur.max())
@@ -306,19 +338,26 @@ class SortedReference:
                 _exact_cache[key] = found
             success, d, prob = found
             if not success:  # scipy warns and switches to the asymptotic p-value
-                return self._scipy_ks(cur)
+                return self._scipy_ks(cur_sorted)
         else:
             m, n = sorted([float(n1), float(n2)], reverse=True)
             prob = kstwo.sf(d, np.round(m * n / (m + n)))
         return float(np.float64(d)), float(np.clip(prob, 0, 1))
 
-    def _wasserstein(self, cur: np.ndarray, cur_sorted: np.ndarray) -> float:
-        # scipy's _cdf_distance(1, ...) with the reference already sorted
-        ref = self.values
-        all_values = np.concatenate((ref, cur))
-        all_values.sort(kind="mergesort")
-        deltas = np.diff(all_values)
-        points = all_values[:-1]
-        u_cdf = ref.searchsorted(points, "right") / self.n
-        v_cdf = cur_sorted.searchsorted(points, "right") / cur.size
-        return self._internals[1](np.abs(u_cdf - v_cdf), deltas)
+    def _wasserstein(self, cur_sorted: np.ndarray) -> float:
+        """``scipy.stats.wasserstein_distance(values, current)`` from the stable sorts.
+
+        scipy merges both samples with a stable sort; a stable sort of the two sorted runs
+        gives the same array (equal values keep reference-then-current order) in linear
+        time. scipy then counts, by binary search, the values of each sample up to each
+        merged value. Where the next merged value is larger that count is the running
+        count of the merge; where it ties, the step ``delta`` is a zero, so the term
+        ``|U - V| * delta`` is the same signed zero whichever count is used.
+        """
+        n1, n2 = self.n, int(cur_sorted.size)
+        both = np.concatenate((self.values, cur_sorted))
+        order = np.argsort(both, kind="stable")  # two sorted runs: linear time
+        deltas = np.diff(both[order])
+        u_idx = np.cumsum(order < n1)[:-1]
+        v_idx = np.arange(1, n1 + n2) - u_idx
+        return self._internals[1](np.abs(u_idx / n1 - v_idx / n2), deltas)
