@@ -347,7 +347,7 @@ def summarise(
     models: dict[str, Any] = {}
     for name, cfg in scenario.models.items():
         code = model_cats.index(name) if name in model_cats else -2
-        rows = np.flatnonzero(warm & (model_codes == code))  # gathered once: no full-length mask per KPI
+        rows = np.flatnonzero(warm & (model_codes == code))  # found once: no full-length mask per KPI
         k = int(rows.size)
         status = status_all[rows]
         counts = np.bincount(status, minlength=len(STATUS_NAMES)) if k else np.zeros(len(STATUS_NAMES), int)
@@ -359,7 +359,7 @@ def summarise(
             if cfg.replicas
             else math.nan
         )
-        kept = rows[status != DROPPED]
+        kept = rows[status != DROPPED] if counts[DROPPED] else rows
         lat = latency_all[kept]  # a copy: the percentiles below partition it in place
         mean_latency = float(lat.mean()) if lat.size else math.nan
         p50, p95, p99 = _percentiles(lat, (50, 95, 99))
