@@ -194,12 +194,12 @@ class SortedReference:
     operations, and scipy's own routines for the KS p-value (the exact one below 10 001
     values per sample, memoised on the sample sizes and the integer statistic, the only
     things it depends on; Smirnov's asymptotic one above). What is saved is the per-call
-    work: sorting the reference and its own empirical CDF (done once here), scipy's
-    argument handling (axis, NaN policy, broadcasting), most of the cost at a few hundred
-    values, and, for Wasserstein, scipy's sort and binary searches over both samples,
-    replaced by a linear merge of the two sorted samples with running counts. A caller
-    that already sorted the current sample passes it as ``current_sorted`` and it is not
-    sorted again. A sample holding a NaN or an infinity, an exact p-value scipy cannot
+    work: sorting the reference (done once here), scipy's argument handling (axis, NaN
+    policy, broadcasting), most of the cost at a few hundred values, and scipy's sorts
+    and binary searches over both samples, replaced by one linear merge of the two
+    sorted samples with running counts, which :meth:`compare` shares between the two
+    statistics. A caller that already sorted the current sample passes it as
+    ``current_sorted`` and it is not sorted again. A sample holding a NaN or an infinity, an exact p-value scipy cannot
     compute, or a scipy without these routines goes to scipy itself.
 
     Parameters
@@ -234,10 +234,10 @@ class SortedReference:
         self.n = int(arr.size)
         self._finite = bool(np.isfinite(arr).all())
         self._internals = _scipy_internals() if self._finite else None
-        # the reference's own empirical CDF at its values, ks_2samp's first half (made on
-        # the first KS test)
-        self._self_cdf: np.ndarray | None = None
         self._std: float | None = None
+        # 1, 2, ..., merged size: the positions of the last merge, reused while the
+        # current sample's size stays the same (fixed-size windows)
+        self._counts = np.empty(0, dtype=np.int64)
 
     @property
     def std(self) -> float:
@@ -246,14 +246,19 @@ class SortedReference:
             self._std = float(np.std(self.values))
         return self._std
 
-    def _fast(self, cur: np.ndarray) -> bool:
-        return self._internals is not None and bool(np.isfinite(cur).all())
+    def _sorted_fast(self, cur: np.ndarray, current_sorted) -> np.ndarray | None:
+        """``current`` in ascending order (stable) when the fast path applies, else None.
 
-    @staticmethod
-    def _sorted(cur: np.ndarray, current_sorted) -> np.ndarray:
-        """``current`` in ascending order, stable: the caller's copy when given (checked)."""
+        Without ``current_sorted`` the sort comes first: NaN sorts last, so the sample is
+        finite exactly when its first value is above -inf and its last below +inf.
+        """
+        if self._internals is None:
+            return None
         if current_sorted is None:
-            return np.sort(cur, kind="stable")
+            arr = np.sort(cur, kind="stable")
+            return arr if -math.inf < arr[0] and arr[-1] < math.inf else None
+        if not bool(np.isfinite(cur).all()):
+            return None
         arr = np.asarray(current_sorted, dtype=float).ravel()
         if arr.size != cur.size:
             raise ValueError(f"current_sorted: has {arr.size} values, current has {cur.size}")
@@ -272,9 +277,10 @@ class SortedReference:
         ``current_sorted``, optional, is ``current`` already sorted (ascending; checked).
         """
         cur = _sample(current, "current")
-        if not self._fast(cur):
+        cur_sorted = self._sorted_fast(cur, current_sorted)
+        if cur_sorted is None:
             return self._scipy_ks(cur)
-        return self._ks(self._sorted(cur, current_sorted))
+        return self._ks(*self._merge(cur_sorted), cur_sorted)
 
     def normalised_wasserstein(self, current, *, reference_std: float | None = None,
                                std_floor: float = REFERENCE_STD_FLOOR,
@@ -288,24 +294,25 @@ class SortedReference:
         """
         cur = _sample(current, "current")
         std = self._std_floor(reference_std, std_floor)
-        if not self._fast(cur):
+        cur_sorted = self._sorted_fast(cur, current_sorted)
+        if cur_sorted is None:
             return normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
-        return _normalise(self._wasserstein(self._sorted(cur, current_sorted)), std, std_floor)
+        return _normalise(self._wasserstein(*self._merge(cur_sorted)), std, std_floor)
 
     def compare(self, current, *, reference_std: float | None = None,
                 std_floor: float = REFERENCE_STD_FLOOR,
                 current_sorted=None) -> ReferenceComparison:
-        """:meth:`ks_2samp` and :meth:`normalised_wasserstein` together, ``current`` sorted once."""
+        """:meth:`ks_2samp` and :meth:`normalised_wasserstein` together, from one merge."""
         cur = _sample(current, "current")
         std = self._std_floor(reference_std, std_floor)
-        if not self._fast(cur):
+        cur_sorted = self._sorted_fast(cur, current_sorted)
+        if cur_sorted is None:
             stat, p = self._scipy_ks(cur)
             w_norm = normalised_wasserstein(self.values, cur, reference_std=std, std_floor=std_floor)
             return ReferenceComparison(stat, p, w_norm)
-        cur_sorted = self._sorted(cur, current_sorted)
-        stat, p = self._ks(cur_sorted)
-        w_norm = _normalise(self._wasserstein(cur_sorted), std, std_floor)
-        return ReferenceComparison(stat, p, w_norm)
+        diffs, steps = self._merge(cur_sorted)
+        stat, p = self._ks(diffs, steps, cur_sorted)
+        return ReferenceComparison(stat, p, _normalise(self._wasserstein(diffs, steps), std, std_floor))
 
     def _scipy_ks(self, cur: np.ndarray) -> tuple[float, float]:
         from scipy import stats
@@ -313,51 +320,73 @@ class SortedReference:
         res = stats.ks_2samp(self.values, cur)
         return float(res.statistic), float(res.pvalue)
 
-    def _ks(self, cur_sorted: np.ndarray) -> tuple[float, float]:
-        # scipy evaluates cdf1 - cdf2 at every value of both samples; the same differences,
-        # split into the reference's values (its own CDF cached) and the current ones.
-        ref = self.values
+    def _merge(self, cur_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One linear merge of the two sorted samples: ``(diffs, steps)``.
+
+        scipy sorts the two samples together with a stable sort; a stable sort of the two
+        sorted runs gives the same array (equal values: the reference's first, each
+        sample in its own order) in linear time. Walking it with running counts ``u``
+        (reference values so far) and ``v`` (current ones), ``diffs`` is
+        ``u / n1 - v / n2`` at every merged position and ``steps`` the differences of
+        consecutive merged values, the two things both statistics are made of.
+        """
+        n1 = self.n
+        both = np.concatenate((self.values, cur_sorted))
+        if self._counts.size != both.size:
+            self._counts = np.arange(1, both.size + 1)
+        order = np.argsort(both, kind="stable")  # two sorted runs: linear time
+        merged = both[order]
+        u = np.cumsum(order < n1)
+        return u / n1 - (self._counts - u) / int(cur_sorted.size), merged[1:] - merged[:-1]
+
+    def _ks(self, diffs: np.ndarray, steps: np.ndarray, cur_sorted: np.ndarray) -> tuple[float, float]:
+        """The two-sided ``ks_2samp`` of scipy, from the merge.
+
+        scipy evaluates ``cdf1 - cdf2`` at every value of both samples, the CDFs being the
+        counts of values up to it (``searchsorted(..., "right")``) over the sizes. At the
+        last of a run of equal merged values (a nonzero step follows, or the end) the
+        running counts are those counts, so ``diffs`` there holds the same set of values,
+        computed by the same divisions; its extremes are scipy's. The last position gives
+        ``1.0 - 1.0 = 0.0``, so the maximum is >= 0 and the minimum <= 0: scipy's
+        ``clip(-min, 0, 1)`` changes nothing where it decides the statistic.
+        """
         n1, n2 = self.n, int(cur_sorted.size)
-        if self._self_cdf is None:
-            self._self_cdf = ref.searchsorted(ref, "right") / n1
-        at_ref = self._self_cdf - cur_sorted.searchsorted(ref, "right") / n2
-        at_cur = ref.searchsorted(cur_sorted, "right") / n1 - cur_sorted.searchsorted(cur_sorted, "right") / n2
-        max_s = max(at_ref.max(), at_cur.max())
-        min_s = np.clip(-min(at_ref.min(), at_cur.min()), 0, 1)
+        run_ends = np.empty(diffs.size, dtype=bool)
+        np.not_equal(steps, 0.0, out=run_ends[:-1])
+        run_ends[-1] = True
+        at_values = diffs[run_ends]
+        max_s = at_values.max()
+        min_s = -at_values.min()
         d = min_s if min_s > max_s else max_s
         exact, _, kstwo = self._internals
         if max(n1, n2) <= _KS_MAX_EXACT_N:
             g = math.gcd(n1, n2)
-            h = int(np.round(d * ((n1 // g) * n2)))
+            h = round(float(d) * ((n1 // g) * n2))  # np.round: halves to even, as round()
             key = (n1, n2, h)
             found = _exact_cache.get(key)
             if found is None:
-                found = exact(n1, n2, g, d, "two-sided")
+                success, d_exact, prob = exact(n1, n2, g, d, "two-sided")
+                if success:
+                    prob = float(np.clip(prob, 0, 1))
+                found = (success, d_exact, prob)
                 if len(_exact_cache) >= _EXACT_CACHE_MAX:
                     _exact_cache.clear()
                 _exact_cache[key] = found
             success, d, prob = found
             if not success:  # scipy warns and switches to the asymptotic p-value
                 return self._scipy_ks(cur_sorted)
-        else:
-            m, n = sorted([float(n1), float(n2)], reverse=True)
-            prob = kstwo.sf(d, np.round(m * n / (m + n)))
+            return float(d), prob
+        m, n = sorted([float(n1), float(n2)], reverse=True)
+        prob = kstwo.sf(d, np.round(m * n / (m + n)))
         return float(np.float64(d)), float(np.clip(prob, 0, 1))
 
-    def _wasserstein(self, cur_sorted: np.ndarray) -> float:
-        """``scipy.stats.wasserstein_distance(values, current)`` from the stable sorts.
+    def _wasserstein(self, diffs: np.ndarray, steps: np.ndarray) -> float:
+        """``scipy.stats.wasserstein_distance(values, current)`` from the merge.
 
-        scipy merges both samples with a stable sort; a stable sort of the two sorted runs
-        gives the same array (equal values keep reference-then-current order) in linear
-        time. scipy then counts, by binary search, the values of each sample up to each
-        merged value. Where the next merged value is larger that count is the running
-        count of the merge; where it ties, the step ``delta`` is a zero, so the term
-        ``|U - V| * delta`` is the same signed zero whichever count is used.
+        scipy sorts both samples together stably (the merge) and counts, by binary search,
+        the values of each sample up to each merged value but the last. Where the next
+        merged value is larger that count is the running count of the merge; where it
+        ties, the step is a zero, so the term ``|U - V| * step`` is the same signed zero
+        whichever count is used.
         """
-        n1, n2 = self.n, int(cur_sorted.size)
-        both = np.concatenate((self.values, cur_sorted))
-        order = np.argsort(both, kind="stable")  # two sorted runs: linear time
-        deltas = np.diff(both[order])
-        u_idx = np.cumsum(order < n1)[:-1]
-        v_idx = np.arange(1, n1 + n2) - u_idx
-        return self._internals[1](np.abs(u_idx / n1 - v_idx / n2), deltas)
+        return self._internals[1](np.abs(diffs[:-1]), steps)
