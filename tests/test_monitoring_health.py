@@ -270,13 +270,24 @@ def test_sketch_add_many_rejects_nan_and_infinity_before_adding():
 
 
 def _health_state(mon: HealthMonitor):
-    out = {"n_total": mon.n_total, "n_late": mon.n_late, "counts": list(mon._total.counts),
-           "sketch": _sketch_state(mon._total.sketch)}
+    out = {"n_total": mon.n_total, "n_late": mon.n_late, "counts": list(mon._counts)}
     if mon.kind == "time":
         out["head"] = mon._head
         out["ids"] = list(mon._ids)
-        out["cells"] = [(list(c.counts), _sketch_state(c.sketch)) for c in mon._cells]
+        buckets = [(list(b.counts), b.zero, sorted([*b.keys, *(k for c in b.chunks for k in c.tolist())]))
+                   for b in mon._buckets]
+        out["buckets"] = buckets
+        out["latencies"] = mon._lat.state()
+        # the running totals are the sums of the buckets
+        keys: dict[int, int] = {}
+        for _, _, ks in buckets:
+            for k in ks:
+                keys[k] = keys.get(k, 0) + 1
+        zeros = sum(z for _, z, _ in buckets)
+        assert out["latencies"] == (keys, zeros, sum(keys.values()) + zeros)
+        assert out["counts"] == [sum(c[i] for c, _, _ in buckets) for i in range(4)]
     else:
+        out["sketch"] = _sketch_state(mon._sketch)
         out["ring"] = (mon._ring_len, mon._ring_head, list(mon._ring_t), list(mon._ring_code),
                        [None if x != x else x for x in mon._ring_lat])
     return out
@@ -384,3 +395,107 @@ def test_observe_many_rejects_bad_input_before_recording():
     with pytest.raises(ValueError, match="latency_ms"):
         small.observe_many(np.zeros(3), np.zeros(3, dtype=int), np.array([1.0, -1.0, 1.0]))
     assert small.n_total == 3 and small.snapshot(0.5).errors == 1
+
+
+def _window_sketch(t, codes, lat, first_bucket, alpha, latency_codes=(0, 1, 2)):
+    """A LogHistogramSketch of the latencies a time window from ``first_bucket`` on holds."""
+    sketch = LogHistogramSketch(alpha)
+    for ti, ci, li in zip(t.tolist(), codes.tolist(), lat.tolist(), strict=True):
+        if math.floor(ti) >= first_bucket and ci in latency_codes and li == li:
+            sketch.add(li)
+    return sketch
+
+
+@pytest.mark.parametrize("batched", [False, True])
+@pytest.mark.parametrize("alpha", [0.01, 0.001, 0.2])
+def test_time_window_quantiles_are_the_sketch_of_the_window_bit_for_bit(alpha, batched, monkeypatch):
+    # the dense running total answers what a LogHistogramSketch of the window's latencies answers
+    monkeypatch.setattr(health, "_MIN_BATCH", 1)
+    rng = np.random.default_rng(23)
+    qs = (0.0, 0.001, 0.3, 0.5, 0.95, 0.99, 0.9999, 1.0)
+    mon = HealthMonitor(window_s=8.0, bucket_s=1.0, quantiles=qs, relative_accuracy=alpha)
+    t_all, c_all, l_all = [], [], []
+    compared = 0
+    for step in range(60):
+        n = int(rng.integers(0, 200))
+        t = np.sort(step + rng.uniform(-2.0, 1.0, n))  # some a little late
+        codes = rng.choice(4, n, p=[0.85, 0.06, 0.05, 0.04])
+        # decades of latencies, zeros, tiny ones that count as zero, and ties
+        lat = np.where(rng.random(n) < 0.1, 0.0, rng.lognormal(2.0, 3.0, n))
+        lat[rng.random(n) < 0.05] = 1e-12
+        lat[rng.random(n) < 0.1] = 40.0
+        lat[codes == 3] = np.nan
+        if batched:
+            mon.observe_many(t, codes, lat)
+        else:
+            for ti, ci, li in zip(t.tolist(), codes.tolist(), lat.tolist(), strict=True):
+                mon.observe(ti, STATUSES[ci], li)
+        t_all.append(t)
+        c_all.append(codes)
+        l_all.append(lat)
+        if step % 3 == 0:
+            now = step + 0.999
+            snap = mon.snapshot(now)
+            t_cat = np.concatenate(t_all)
+            # late elements are those whose bucket was out of the window when they came;
+            # here a batch is at most 2 s late and the window is 8 s, so none is
+            assert mon.n_late == 0
+            ref = _window_sketch(t_cat, np.concatenate(c_all), np.concatenate(l_all), step - 7, alpha)
+            want = ref.quantiles((0.5, 0.95, 0.99, *qs))
+            got = [snap.latency_p50_ms, snap.latency_p95_ms, snap.latency_p99_ms,
+                   *(v for _, v in snap.latency_quantiles_ms)]
+            assert snap.n_latency == ref.count
+            assert got == want or (ref.count == 0 and all(math.isnan(v) for v in got))
+            compared += ref.count > 0
+    assert compared > 15
+    pos, zeros, n = mon._lat.state()
+    assert zeros > 0 and len(pos) > 20 and n == sum(pos.values()) + zeros
+
+
+def test_wide_key_range_moves_to_a_sparse_sketch_with_the_same_answers(monkeypatch):
+    # latencies over 300 decades at 0.1 % accuracy span about 345,000 keys: too many for the dense array
+    monkeypatch.setattr(health, "_MIN_BATCH", 1)
+    rng = np.random.default_rng(5)
+    mon = HealthMonitor(window_s=5.0, bucket_s=1.0, relative_accuracy=0.001, quantiles=(0.5, 1.0))
+    one = HealthMonitor(window_s=5.0, bucket_s=1.0, relative_accuracy=0.001, quantiles=(0.5, 1.0))
+    snaps = []
+    for step in range(20):
+        n = 150
+        t = np.sort(step + rng.uniform(0.0, 1.0, n))
+        codes = rng.choice(4, n, p=[0.9, 0.04, 0.03, 0.03])
+        lat = rng.lognormal(3.0, 0.5, n)
+        if step == 6:
+            codes[:3] = 0
+            lat[:3] = (1e-8, 1e150, 0.0)
+        lat[codes == 3] = np.nan
+        _feed_both(one, mon, t, codes, lat)
+        assert _health_state(mon) == _health_state(one)
+        if step >= 6:
+            assert mon._lat.sparse is not None and one._lat.sparse is not None
+        else:
+            assert mon._lat.sparse is None and mon._lat.counts.size <= health._MAX_COLUMNS
+        snap = mon.snapshot(step + 0.9)
+        assert _same_snapshot(snap, one.snapshot(step + 0.9))
+        snaps.append(snap)
+    assert snaps[6].latency_quantiles_ms[-1][1] == pytest.approx(1e150, rel=0.001)
+    assert snaps[12].latency_quantiles_ms[-1][1] < 1e3  # the huge latency expired with its bucket
+    assert mon._lat.sparse.count == mon._lat.n == snaps[-1].n_latency
+
+
+def test_dense_total_grows_both_ways_and_keeps_its_counts():
+    hist = health._KeyHistogram(0.01)
+    hist.add_keys(np.array([100, 101, 101], dtype=np.int64))
+    lo, width = hist.lo, hist.counts.size
+    assert lo <= 100 and lo + width > 101 and width <= health._MAX_COLUMNS
+    hist.add_key(lo - 500)  # below the range
+    hist.add_keys(np.array([lo + width + 1000], dtype=np.int64))  # above it
+    hist.add_zero(2)
+    assert hist.state() == ({100: 1, 101: 2, lo - 500: 1, lo + width + 1000: 1}, 2, 7)
+    hist.remove(np.array([101, lo - 500], dtype=np.int64), 1)
+    assert hist.state() == ({100: 1, 101: 1, lo + width + 1000: 1}, 1, 4)
+    ref = LogHistogramSketch(0.01)
+    ref.add_counts([1, 1, 1, 0], [100, 101, lo + width + 1000, 0], [1, 1, 1, 1])
+    qs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    # ranks 0, 0, 1, 2, 3 of (zero, key 100, key 101, the high key)
+    want = [0.0, 0.0, ref._value(100), ref._value(101), ref._value(lo + width + 1000)]
+    assert hist.quantiles(qs) == ref.quantiles(qs) == want

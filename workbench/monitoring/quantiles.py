@@ -120,12 +120,14 @@ class LogHistogramSketch:
         value, as :meth:`add` does.
         """
         xs = np.asarray(values, dtype=np.float64).ravel()
-        if np.isnan(xs).any():
-            raise ValueError("values: NaN cannot be added to a quantile sketch")
-        if np.isinf(xs).any():
+        if not np.isfinite(xs).all():
+            if np.isnan(xs).any():
+                raise ValueError("values: NaN cannot be added to a quantile sketch")
             raise OverflowError("values: an infinite value cannot be added to a quantile sketch")
         bound = self.min_value
         pos = xs > bound
+        if pos.all():  # every value above the zero bucket (latencies, usually): no masks
+            return np.ones(xs.size, dtype=np.int8), self._keys_many(xs)
         neg = xs < -bound
         keys = np.zeros(xs.size, dtype=np.int64)
         keys[pos] = self._keys_many(xs[pos])
