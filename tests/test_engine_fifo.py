@@ -635,6 +635,30 @@ def test_the_kernel_is_chosen_by_set_kernel_then_the_environment(kernel, monkeyp
 
 @once
 @needs_numba
+def test_a_batch_loads_the_compiled_kernel_once_it_adds_up_to_a_large_run(monkeypatch):
+    """prepare_kernel: a batch under the threshold changes nothing; one over it loads the compiled loop."""
+    set_kernel(None)
+    monkeypatch.delenv(fifo.KERNEL_ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "workbench.engine.fifo_compiled", raising=False)
+    assert fifo.prepare_kernel(fifo.COMPILED_MIN_REQUESTS - 1) == "python"
+    assert "workbench.engine.fifo_compiled" not in sys.modules
+    assert fifo.prepare_kernel(fifo.COMPILED_MIN_REQUESTS) == "compiled"
+    assert "workbench.engine.fifo_compiled" in sys.modules
+    assert fifo.default_kernel(10) == "compiled"  # every later run of the process
+    # a kernel chosen by hand or by the environment wins
+    set_kernel("python")
+    assert fifo.prepare_kernel(1e9) == "python"
+    set_kernel(None)
+    monkeypatch.setenv(fifo.KERNEL_ENV, "python")
+    assert fifo.prepare_kernel(1e9) == "python"
+    monkeypatch.delenv(fifo.KERNEL_ENV)
+    monkeypatch.setattr(fifo, "compiled_available", lambda: False)
+    monkeypatch.delitem(sys.modules, "workbench.engine.fifo_compiled", raising=False)
+    assert fifo.prepare_kernel(1e9) == "python"  # without numba
+
+
+@once
+@needs_numba
 def test_numba_is_imported_only_when_a_compiled_pool_is_built():
     """Not by ``import workbench``, nor by a small run on the fast engine: only by a compiled pool."""
     code = (

@@ -166,7 +166,7 @@ def prepare_kernel(total_requests: float) -> str:
     """
     if (_kernel_choice is None and not os.environ.get(KERNEL_ENV, "").strip() and compiled_available()
             and total_requests >= COMPILED_MIN_REQUESTS):
-        from . import fifo_compiled  # noqa: F401 - loading it is the point
+        importlib.import_module(f"{__package__}.fifo_compiled")  # loading it is the point
 
     return default_kernel(0)
 
