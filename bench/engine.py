@@ -44,7 +44,6 @@ import gc
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -53,12 +52,12 @@ import time
 import tracemalloc
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import simpy
+from targets import Row, machine_info, markdown_table, report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -72,57 +71,6 @@ KERNELS = ("python", "compiled")
 MMC_REPLICAS = 10
 MMC_RATE_PER_S = 180.0
 MMC_MEAN_SERVICE_MS = 50.0
-
-
-@dataclass
-class Row:
-    """One line of the final table; ``met`` is None for figures without a target."""
-
-    workload: str
-    baseline: str
-    measured: str
-    ratio: str
-    target: str
-    met: bool | None
-
-
-def _met(ok: bool | None) -> str:
-    return "-" if ok is None else ("yes" if ok else "NO")
-
-
-def report(row: Row, rows: list[Row]) -> None:
-    """Print ``row`` as a "measured / target / met?" line and keep it for the table."""
-    rows.append(row)
-    print(f"  {row.workload}: {row.measured} vs {row.baseline} = {row.ratio} / target {row.target} / "
-          f"met? {_met(row.met)}", flush=True)
-
-
-def markdown_table(rows: list[Row]) -> str:
-    """The rows as a markdown table for the README."""
-    lines = ["| workload | baseline | measured | ratio | target | met |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r.workload} | {r.baseline} | {r.measured} | {r.ratio} | {r.target} | {_met(r.met)} |"
-              for r in rows]
-    return "\n".join(lines)
-
-
-def machine_info() -> str:
-    """CPU count, CPU model, load, and the versions that matter to the timings."""
-    from workbench.engine.fifo import compiled_available
-
-    numba = "not installed"
-    if compiled_available():
-        import numba as numba_module
-
-        numba = numba_module.__version__
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model}), load average {os.getloadavg()[0]:.2f}; "
-            f"python {platform.python_version()}, numpy {np.__version__}, simpy {simpy.__version__}, "
-            f"numba {numba}")
 
 
 # ----------------------------------------------------------------------------- workloads
@@ -397,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     seed, n_req, repeats = args.seed, args.requests, args.repeats
     from workbench.engine.fast import supports
 
-    print(machine_info())
+    print(machine_info(numpy=np.__version__, simpy=simpy.__version__))
     print(f"CPU seconds (time.process_time) of one workbench.run, median of {repeats} alternating repeats, "
           f"gc.collect() before each; every variant warmed up once untimed\n")
     rows: list[Row] = []
@@ -480,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"{mb / ref_mb:.2f}x reference", f"<= {TARGET_MB_PER_MILLION:g} MB/M",
                        mb <= TARGET_MB_PER_MILLION), rows)
 
-    print("\n" + machine_info() + f"; CPU time, median of {repeats}\n")
+    print("\n" + machine_info(numpy=np.__version__, simpy=simpy.__version__) + f"; CPU time, median of {repeats}\n")
     print(markdown_table(rows))
     return 0
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from targets import Row, machine_info, markdown_table, report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "progressive_bad_candidate.toml"
@@ -58,44 +58,11 @@ TARGET_COMPARE_S = 10.0
 PANEL_KINDS = ("canary", "progressive", "blue_green", "ab")
 
 
-def machine_info() -> str:
-    """CPU count, CPU model, load, and the versions that matter to the timings."""
+def _machine() -> str:
     import dask
     import numpy as np
 
-    from workbench.engine.fifo import compiled_available
-
-    numba = "not installed"
-    if compiled_available():
-        import numba as numba_module
-
-        numba = numba_module.__version__
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model}), load average {os.getloadavg()[0]:.2f}; "
-            f"python {platform.python_version()}, numpy {np.__version__}, numba {numba}, dask {dask.__version__}")
-
-
-def _met(ok: bool | None) -> str:
-    return "-" if ok is None else ("yes" if ok else "NO")
-
-
-def report(row: tuple[str, str, str, str, str, bool | None], rows: list) -> None:
-    """Print ``row`` (workload, baseline, measured, ratio, target, met) and keep it for the table."""
-    rows.append(row)
-    workload, baseline, measured, ratio, target, met = row
-    print(f"  {workload}: {measured} vs {baseline} = {ratio} / target {target} / met? {_met(met)}", flush=True)
-
-
-def markdown_table(rows: list) -> str:
-    """The rows as a markdown table for the README."""
-    lines = ["| workload | baseline | measured | ratio | target | met |", "|---|---|---|---|---|---|"]
-    lines += [f"| {w} | {b} | {m} | {r} | {t} | {_met(ok)} |" for w, b, m, r, t, ok in rows]
-    return "\n".join(lines)
+    return machine_info(numpy=np.__version__, dask=dask.__version__)
 
 
 # ----------------------------------------------------------------------------- (7) the sweep command
@@ -324,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.seeds, args.compare_seeds, args.repeats) < 1:
         p.error("--seeds, --compare-seeds and --repeats must be at least 1")
     cores = os.cpu_count() or 1
-    print(machine_info())
+    print(_machine())
     print(f"wall time, median of {args.repeats}; ideal = the same runs in this process without Dask / {cores} cores\n")
     rows: list = []
 
@@ -340,11 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     walls = [w for w, _ in timed]
     wall = statistics.median(walls)
     cluster_s = statistics.median(cluster_seconds(cores) for _ in range(args.repeats))
-    report((f"Dask local cluster of {cores} workers, start and close", "-", f"{cluster_s:.1f} s", "-",
+    report(Row(f"Dask local cluster of {cores} workers, start and close", "-", f"{cluster_s:.1f} s", "-",
             "(context)", None), rows)
-    report(("workbench validate progressive_bad_candidate (process start and imports)", "-", f"{start_s:.1f} s",
+    report(Row("workbench validate progressive_bad_candidate (process start and imports)", "-", f"{start_s:.1f} s",
             "-", "(context)", None), rows)
-    report((f"workbench sweep progressive_bad_candidate --seeds {args.seeds}, {cores} cores",
+    report(Row(f"workbench sweep progressive_bad_candidate --seeds {args.seeds}, {cores} cores",
             f"ideal {ideal_s:.1f} s (serial {ideal_s * cores:.1f} s)", f"{wall:.1f} s", f"{wall / ideal_s:.2f}x ideal",
             f"<= {TARGET_SWEEP_S:g} s", wall <= TARGET_SWEEP_S), rows)
 
@@ -363,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     print("  calls, wall (CPU of this process and its workers): "
           + ", ".join(f"{w:.1f} s ({c:.1f} s)" for w, c in timed) + f"; {where}")
     wall = statistics.median(walls)
-    report((f"panel compare, {len(kinds)} strategies x {args.compare_seeds} seeds",
+    report(Row(f"panel compare, {len(kinds)} strategies x {args.compare_seeds} seeds",
             f"ideal {ideal_s:.1f} s (serial {ideal_s * cores:.1f} s)",
             f"{wall:.1f} s", f"{wall / ideal_s:.2f}x ideal", f"<= {TARGET_COMPARE_S:g} s",
             wall <= TARGET_COMPARE_S), rows)
@@ -371,14 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     print("  on a cluster started and warmed beforehand, wall (CPU of this process and its workers): "
           + ", ".join(f"{w:.1f} s ({c:.1f} s)" for w, c in timed))
     wall = statistics.median(w for w, _ in timed)
-    report((f"panel compare, {len(kinds)} strategies x {args.compare_seeds} seeds, on a warm {cores}-worker cluster",
+    report(Row(f"panel compare, {len(kinds)} strategies x {args.compare_seeds} seeds, on a warm {cores}-worker cluster",
             f"ideal {ideal_s:.1f} s", f"{wall:.1f} s", f"{wall / ideal_s:.2f}x ideal", "(context)", None), rows)
 
     same = True
     if args.throughput:
         print()
         same = throughput(args)
-    print("\n" + machine_info() + f"; wall time, median of {args.repeats}\n")
+    print("\n" + _machine() + f"; wall time, median of {args.repeats}\n")
     print(markdown_table(rows))
     return 0 if same else 1
 
