@@ -369,7 +369,7 @@ def test_pools_sharing_one_set_of_columns_write_only_their_own_rows(kernel_name)
     for cut in [*np.sort(rng.uniform(0, times[-1], 20)).tolist(), math.inf]:
         for pool, mine in zip(pools, ids, strict=True):
             seq = pool.mark()
-            used = pool.serve(mine[mine >= pool._seen_hi], until_s=cut, until_seq=seq)
+            used = pool.serve(mine[mine >= pool.served_until], until_s=cut, until_seq=seq)
             assert used >= 0
             pool.advance(cut, seq)
             pool.result()
@@ -551,7 +551,7 @@ def test_both_kernels_agree_when_resumed_in_pieces(case):
         new_capacity = None if capacity is None else int(rng.integers(1, 2 * capacity + 2))
         for pool in pools:
             seq = pool.mark()
-            used = pool.serve(ids[pool._seen_hi:], until_s=float(cut), until_seq=seq)
+            used = pool.serve(ids[pool.served_until:], until_s=float(cut), until_seq=seq)
             pool.advance(float(cut), seq)
             pool.account(float(cut))
             pool.set_capacity(new_capacity, float(cut))
@@ -561,7 +561,7 @@ def test_both_kernels_agree_when_resumed_in_pieces(case):
         assert sorted(python.in_service) == sorted(compiled.in_service)
         _same_results(python.result(), compiled.result())
     for pool in pools:
-        pool.serve(ids[pool._seen_hi:])
+        pool.serve(ids[pool.served_until:])
         pool.advance()
     _same_results(pools[0].result(), pools[1].result())
     assert not np.any(pools[1].result().status == PENDING)

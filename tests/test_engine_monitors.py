@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import workbench
-from workbench.engine import Simulation, monitors
+from workbench.engine import Simulation
 from workbench.engine.results import build_result
 from workbench.monitoring import health
 from workbench.strategies import Strategy
@@ -136,12 +136,11 @@ def _same_rows(a, b) -> bool:
         for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("min_batch", [1, 96])  # numpy for every batch, or only for large ones
+@pytest.mark.parametrize("min_batch", [1, health._MIN_BATCH])  # numpy for every batch, or only for large ones
 @pytest.mark.parametrize("detectors", [[], [{"name": "cusum", "signal": "latency_ms", "model": "candidate"},
                                             {"name": "page_hinkley", "signal": "error", "model": "candidate"}]])
 def test_on_outcomes_in_batches_equals_on_outcome_one_by_one(detectors, min_batch, monkeypatch):
     monkeypatch.setattr(health, "_MIN_BATCH", min_batch)
-    monkeypatch.setattr(monitors, "_BATCH_MIN", min_batch)
     scenario = workbench.load_scenario(WATCHED).with_overrides({"monitoring.detectors": detectors})
     sims = []
     for _ in range(2):

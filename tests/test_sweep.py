@@ -634,10 +634,10 @@ def test_a_sweep_directory_never_mixes_two_sweeps(tmp_path):
 def test_short_runs_go_to_dask_in_chunks_of_about_the_same_requests():
     base = load_scenario(BAD, overrides=BAD_SHORT)
     todo = [(SimpleNamespace(key=str(k)), base) for k in range(100)]
-    per_run = expected_arrivals(base)
+    assert expected_arrivals(base) == 40 * 720  # 28,800 requests a run: 13 fit in a 400k-request task
     chunks = executors_mod._chunks(todo, threads=2)
-    size = max(1, min(int(executors_mod._TASK_REQUESTS // per_run), 100 // 8))
-    assert [len(c) for c in chunks[:-1]] == [size] * (len(chunks) - 1) and sum(map(len, chunks)) == 100
+    # ... but 100 runs on 2 threads make at least 8 tasks: 12 runs each, then the last 4
+    assert [len(c) for c in chunks] == [12] * 8 + [4]
     assert [t for c in chunks for t in c] == todo  # in order, each once
     long = base.with_overrides({"duration_s": 10 * executors_mod._TASK_REQUESTS / base.traffic.rate_per_s})
     assert {len(c) for c in executors_mod._chunks([(t, long) for t, _ in todo], threads=2)} == {1}

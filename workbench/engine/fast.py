@@ -401,16 +401,12 @@ class FastSimulation(ControlPlane):
             hi = lo + int(np.searchsorted(self._clock_s[lo:], until_s, side="left"))
         else:
             hi = ctx.n
-        kernels = self._kernels
         if hi > lo:
             codes = self._route(lo, hi)
-            if len(kernels) == 1:
-                kernels[0].serve(np.arange(lo, hi))
-            else:
-                for m, kernel in enumerate(kernels):
-                    ids = np.flatnonzero(codes == m)
-                    if ids.size:
-                        kernel.serve(ids + lo)
+            for m, kernel in enumerate(self._kernels):
+                ids = np.flatnonzero(codes == m)
+                if ids.size:
+                    kernel.serve(ids + lo)
             ctx.arrived = hi
         for m, kernel in enumerate(self._all_kernels):
             if stamp is None:

@@ -372,7 +372,6 @@ class FifoPool:
         self._ids: np.ndarray | None = None
         self._served = 0  # requests served so far
         self._final = 0  # positions below this have final results
-        self._seen_hi = 0  # one past the last request id served
         self._init_state()
 
     def _init_state(self) -> None:
@@ -467,7 +466,13 @@ class FifoPool:
             if self._ids is None:
                 self._ids = np.arange(max(2 * self._served, 16), dtype=np.int64)  # positions so far were ids
             self._store_ids(np.arange(lo_id, hi_id + 1, dtype=np.int64) if new is None else new)
-        self._seen_hi = max(self._seen_hi, hi_id + 1)
+
+    @property
+    def served_until(self) -> int:
+        """One past the last request id served so far (0 before any); the next ``ids`` start here."""
+        if not self._served:
+            return 0
+        return self._served if self._ids is None else int(self._ids[self._served - 1]) + 1
 
     def _store_ids(self, new: np.ndarray) -> None:
         """Append ``new`` to the served ids (the array grows by doubling)."""

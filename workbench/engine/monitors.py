@@ -31,7 +31,6 @@ __all__ = ["MonitorHub", "Alert"]
 
 # Below this many outcomes on_outcomes calls on_outcome for each (numpy's fixed cost per
 # call, about 80 us, is more than the loop's 1.3 us per outcome; measured).
-_BATCH_MIN = 96
 
 HEALTH_COLUMNS = [
     "time_s", "model", "n", "errors", "timeouts", "dropped", "error_rate", "timeout_rate",
@@ -116,13 +115,13 @@ class MonitorHub:
         requests in one :meth:`~workbench.monitoring.health.HealthMonitor.observe_many`
         (dropped requests without a latency). With such detectors every request goes
         through :meth:`on_outcome` in order: a detection can raise an alert and roll
-        back, which reads the candidate's health as of that request. So do batches of
-        fewer than 96 requests, for which the loop is faster than numpy's set-up.
+        back, which reads the candidate's health as of that request. (A small batch
+        is looped by ``observe_many`` itself, where that is quicker than numpy.)
         """
         models = np.asarray(models)
         if not models.size:
             return
-        if self._latency_detectors or models.size < _BATCH_MIN:
+        if self._latency_detectors:
             for i, m, t, code, lat in zip(np.asarray(rows).tolist(), models.tolist(), np.asarray(end_s).tolist(),
                                           np.asarray(status).tolist(), np.asarray(latency_ms).tolist(), strict=True):
                 self.on_outcome(i, m, t, code, lat)
