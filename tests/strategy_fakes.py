@@ -200,6 +200,10 @@ class FakeContext:
     def converted(self, request_id: int, model: str) -> bool:
         return bool(self.conversions(request_id, model))
 
+    def user_activity(self, top: int = 100_000) -> tuple[np.ndarray, np.ndarray, float]:
+        # no heavy users known: every request is spread thinly (a cohort sends its weight)
+        return np.zeros(0, dtype=np.int64), np.zeros(0), 1.0
+
     # ------------------------------------------------------------------ driving a strategy
     def start(self, strategy: Strategy, ctx: Any = None) -> Strategy:
         """Start ``strategy`` on this context (or on ``ctx``, a view of it) and return it."""

@@ -35,7 +35,7 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
 SEEDS = (1, 2, 3)
 MAX_DURATION_S = 1800.0  # longer shipped scenarios are cut to this, to keep the test short
 FAST_SCENARIOS = {
-    "ab_test", "autoscaling_diurnal", "baseline", "blue_green_switch", "canary_latency_spike", "capacity_crunch",
+    "ab_test", "abn_three_models", "autoscaling_diurnal", "baseline", "blue_green_switch", "canary_latency_spike", "capacity_crunch",
     "concept_drift", "data_drift", "error_burst", "feature_store_outage", "gradual_data_drift",
     "interleaving_recommenders", "latency_spike",
     "progressive_bad_candidate", "progressive_good_candidate", "shadow_candidate_crashes", "silent_concept_drift",

@@ -11,6 +11,7 @@ from scipy import stats
 import workbench
 from workbench.engine import generate_traffic
 from workbench.engine.traffic import ramp_factor, rate_at, true_signal
+from workbench.scenario import ScenarioError
 
 
 def test_arrivals_are_poisson():
@@ -153,3 +154,79 @@ def test_guided_inverse_cdf_gives_searchsorted_for_every_draw(users, skew):
     u[k:k + 4096] = np.arange(4096) / 4096.0  # exactly on slice edges
     u[-3:] = [0.0, np.nextafter(1.0, 0.0), np.nextafter(cdf[0], 0.0)]
     assert np.array_equal(inverse_cdf_ranks(cdf, u), np.searchsorted(cdf, u, side="right"))
+
+
+# ----------------------------------------------------------------------------- replayed trace
+TRACE = {"name": "t", "duration_s": 1200, "models": {"legacy": {}},
+         "traffic": {"pattern": "trace", "trace_rates_per_s": [10, 40, 0, 20], "trace_step_s": 100}}
+
+
+def test_trace_rate_is_piecewise_constant_and_repeats():
+    sc = workbench.load_scenario(TRACE)
+    assert sc.traffic.rate_per_s == 17.5 and sc.traffic.peak_rate_per_s == 40.0  # the trace's mean and max
+    t = np.array([0.0, 99.9, 100.0, 250.0, 399.0, 400.0, 1150.0])
+    np.testing.assert_array_equal(rate_at(sc, t), [10.0, 10.0, 40.0, 0.0, 20.0, 10.0, 20.0])
+    # a given rate_per_s scales the whole curve to that mean, keeping its shape
+    doubled = sc.with_overrides({"traffic.rate_per_s": 35.0})
+    np.testing.assert_array_equal(rate_at(doubled, t), 2 * rate_at(sc, t))
+    assert doubled.traffic.peak_rate_per_s == 80.0
+
+
+def test_trace_arrivals_replay_the_rates_within_poisson_error():
+    sc = workbench.load_scenario(TRACE)
+    tr = generate_traffic(sc, seed=3)
+    counts, _ = np.histogram(tr.time_s, bins=np.arange(0, 1201, 100))
+    expected = np.tile([1000.0, 4000.0, 0.0, 2000.0], 3)
+    assert np.all(counts[expected == 0] == 0)
+    busy = expected > 0
+    chi2 = float(np.sum((counts[busy] - expected[busy]) ** 2 / expected[busy]))
+    assert chi2 < stats.chi2.ppf(0.999, df=int(busy.sum()))  # Poisson counts: chi-square with one df per step
+
+
+def test_a_shorter_trace_run_is_the_beginning_of_a_longer_one():
+    sc = workbench.load_scenario(TRACE)
+    long = generate_traffic(sc, seed=4)
+    short = generate_traffic(sc.with_overrides({"duration_s": 500}), seed=4)
+    np.testing.assert_array_equal(long.time_s[: short.n], short.time_s)
+
+
+@pytest.mark.parametrize(
+    ("traffic", "expected"),
+    [
+        ({"pattern": "trace"}, "traffic.trace_rates_per_s: is required for pattern = 'trace'"),
+        ({"pattern": "trace", "trace_rates_per_s": []}, "traffic.trace_rates_per_s: list should have at least 1 item"),
+        ({"pattern": "trace", "trace_rates_per_s": [1.0, -2.0]}, "traffic.trace_rates_per_s[1]: must be >= 0"),
+        ({"pattern": "trace", "trace_rates_per_s": [0, 0]}, "traffic.trace_rates_per_s: the mean rate must be positive"),
+        ({"pattern": "trace", "trace_rates_per_s": [1.0, "2"]}, "traffic.trace_rates_per_s[1]: expected a finite number"),
+        ({"pattern": "trace", "trace_rates_per_s": [1.0], "trace_step_s": 0},
+         "traffic.trace_step_s: input should be greater than 0"),
+        ({"pattern": "diurnal", "trace_rates_per_s": [1.0]}, "traffic.trace_rates_per_s: is only for pattern = 'trace'"),
+        ({"pattern": "trace", "trace_rates_per_s": [1.0, 1e9]}, "traffic.rate_per_s: rate x duration_s gives"),
+    ],
+)
+def test_bad_traces_name_the_field(traffic, expected):
+    with pytest.raises(ScenarioError) as info:
+        workbench.load_scenario({"name": "t", "duration_s": 600, "models": {"legacy": {}}, "traffic": traffic})
+    assert expected in str(info.value), str(info.value)
+
+
+def test_both_engines_agree_on_a_trace_with_empirical_latencies():
+    from workbench.engine import Simulation, build_result
+    from workbench.engine.fast import FastSimulation, supports
+    from workbench.outputs import dumps_strict
+
+    latency = {"dist": "empirical", "probabilities": [0.1, 0.5, 0.9, 0.99], "quantiles_ms": [15.0, 30.0, 70.0, 160.0]}
+    sc = workbench.load_scenario({
+        "name": "calibrated", "duration_s": 300,
+        "traffic": {"pattern": "trace", "trace_rates_per_s": [20, 60, 35], "trace_step_s": 60, "users": 500},
+        "models": {"legacy": {"latency": latency, "replicas": 2, "timeout_ms": 400, "error_rate": 0.01},
+                   "candidate": {"latency": {**latency, "quantiles_ms": [18.0, 36.0, 80.0, 200.0]}, "replicas": 1}},
+        "strategy": {"kind": "ab", "candidate_fraction": 0.3},
+    })
+    assert supports(sc) is None
+    ref = build_result(Simulation(sc, 2).run())
+    fast = build_result(FastSimulation(sc, 2).run())
+    pd.testing.assert_frame_equal(ref.requests, fast.requests, check_exact=True)
+    pd.testing.assert_frame_equal(ref.events, fast.events, check_exact=True)
+    assert dumps_strict(ref.summary.to_dict(), sort_keys=True) == dumps_strict(fast.summary.to_dict(), sort_keys=True)
+    assert set(ref.requests.status) >= {"ok", "timeout"}  # queueing happened: the comparison says something

@@ -22,19 +22,19 @@ TINY = {"name": "tiny", "duration_s": 40, "traffic": {"rate_per_s": 20, "users":
 
 # compare(BAD, ["canary", "progressive", "shadow"], seed=5, overrides=SHORT), as the
 # single-seed table has always been (bad_users_candidate is the one column added since)
-RECORDED = {
+RECORDED = {  # canary and progressive weights are shares of requests (the default split)
     "strategy": ["canary", "progressive", "shadow"], "kind": ["canary", "progressive", "shadow"],
-    "seed": [5, 5, 5], "requests": [28763, 28763, 28763], "candidate_requests": [726, 2693, 0],
-    "candidate_users": [259, 718, 0], "bad_requests_legacy": [59, 57, 60],
-    "bad_requests_candidate": [33, 103, 0], "errors_candidate": [33, 103, 0],
+    "seed": [5, 5, 5], "requests": [28763, 28763, 28763], "candidate_requests": [1412, 3019, 0],
+    "candidate_users": [591, 1035, 0], "bad_requests_legacy": [57, 54, 60],
+    "bad_requests_candidate": [50, 82, 0], "errors_candidate": [50, 82, 0],
     "timeouts_candidate": [0, 0, 0], "slo_breaches_candidate": [0, 0, 0],
     "time_to_detect_s": [math.nan, 60.0, math.nan], "time_to_rollback_s": [math.nan, 120.0, math.nan],
     "rollback_time_s": [math.nan, 540.0, math.nan], "time_to_full_rollout_s": [math.nan] * 3,
     "time_degraded_s": [300.0, 120.0, 0.0], "final_state": ["running", "rolled_back", "running"],
-    "prediction_mae": [0.2516629309754936, 0.24950957992485417, 0.2525511790514822],
-    "conversion_rate": [0.0770434238431318, 0.07718249139519522, 0.07700865695511595],
-    "error_rate": [0.0031985536974585404, 0.005562702082536592, 0.002086013280951222],
-    "latency_p99_ms": [119.16153017491528, 119.52172028875573, 119.78873652888302],
+    "prediction_mae": [0.2510844527968575, 0.24875093311888044, 0.2525511790514822],
+    "conversion_rate": [0.07697389006710009, 0.07721725828321108, 0.07700865695511595],
+    "error_rate": [0.003720057017696346, 0.004728296770156104, 0.002086013280951222],
+    "latency_p99_ms": [119.41349508704403, 118.9718969320539, 119.78873652888302],
     "shadow_agreement": [math.nan, math.nan, 0.7998485613326602],
 }
 

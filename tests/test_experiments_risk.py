@@ -35,7 +35,9 @@ FALSE_ALARM = {
     "name": "false-alarm", "duration_s": 70, "traffic": {"rate_per_s": 40, "users": 20000},
     "models": {"legacy": {"error_rate": P, "replicas": 8, "timeout_ms": 5000},
                "candidate": {"error_rate": P, "replicas": 8, "timeout_ms": 5000}},
-    "strategy": {"kind": "progressive", "steps": [{"weight": 50, "pause_s": 60}, {"weight": 100}],
+    # a user cohort (the seeds' windows as first recorded); the expected rate below is computed
+    # from each seed's own window size, whichever way the split is drawn
+    "strategy": {"kind": "progressive", "split": "users", "steps": [{"weight": 50, "pause_s": 60}, {"weight": 100}],
                  "interval_s": 60, "failure_limit": 0,
                  "gates": [{"metric": "error_rate", "threshold": T, "direction": "max",
                             "min_samples": 100}]},

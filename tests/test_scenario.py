@@ -310,7 +310,7 @@ def _two(**models_candidate) -> dict:
                     ],
                 },
             ),
-            "strategy.steps[1].weight: must be greater than the previous step's weight",
+            "strategy.steps[1].weight: must be at least the previous step's weight",
         ),
         (
             with_changes(
@@ -329,9 +329,9 @@ def _two(**models_candidate) -> dict:
         (
             with_changes(
                 TWO_MODELS,
-                strategy={"kind": "progressive", "steps": [{"weight": 10}, {"weight": 50}]},
+                strategy={"kind": "progressive", "steps": [{"weight": 10}, {"weight": 10}]},
             ),
-            "strategy.steps[0].pause_s: is required on every step but the last",
+            "strategy.steps[0].pause_s: a step that neither waits nor analyses must change the weight",
         ),
         (
             with_changes(TWO_MODELS, strategy={"kind": "progressive", "steps": []}),
@@ -364,7 +364,7 @@ def _two(**models_candidate) -> dict:
         (with_changes(MINIMAL, duration_s="long"), "duration_s: expected a number, got text 'long'"),
         (
             with_changes(MINIMAL, traffic={"pattern": "spiky"}),
-            "traffic.pattern: input should be 'constant', 'diurnal' or 'bursty'",
+            "traffic.pattern: input should be 'constant', 'diurnal', 'bursty' or 'trace'",
         ),
         (
             with_changes(MINIMAL, traffic={"features": {}}),

@@ -20,6 +20,7 @@ from workbench.scenario import (
     ScenarioError,
     load_scenario,
 )
+from workbench.scenario.latency import EmpiricalLatency
 
 SPECS = [
     LognormalLatency(median_ms=40, p99_ms=120),
@@ -52,7 +53,7 @@ def _reference_draws(spec, n, rng):
 
 def test_every_distribution_of_the_union_implements_the_interface():
     kinds = typing.get_args(typing.get_args(Latency)[0])
-    assert set(kinds) == {LognormalLatency, ExponentialLatency, ConstantLatency}
+    assert set(kinds) == {LognormalLatency, ExponentialLatency, ConstantLatency, EmpiricalLatency}
     for kind in kinds:
         assert issubclass(kind, LatencyDistribution)
         assert kind.sample is not LatencyDistribution.sample
@@ -146,3 +147,110 @@ def test_out_of_range_latencies_name_the_field(latency, expected):
     with pytest.raises(ScenarioError) as info:
         load_scenario({"name": "s", "duration_s": 60, "models": {"legacy": {"latency": latency}}})
     assert f"models.legacy.{expected}" in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=repr)
+@pytest.mark.parametrize("p", [0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 1.0])
+def test_quantile_matches_scipy(spec, p):
+    dist = _frozen(spec)
+    want = spec.ms if dist is None else dist.ppf(p)
+    assert spec.quantile(p) == pytest.approx(want, rel=1e-12)
+
+
+def test_quantile_refuses_a_probability_outside_0_1():
+    with pytest.raises(ValueError, match="p: must be a probability"):
+        LognormalLatency(median_ms=40, p99_ms=120).quantile(1.5)
+
+
+# ----------------------------------------------------------------------------- empirical
+TABLE = EmpiricalLatency(probabilities=[0.5, 0.9, 0.99], quantiles_ms=[41.0, 80.0, 140.0])
+
+
+def _lognormal_table(spec: LognormalLatency, ps) -> EmpiricalLatency:
+    return EmpiricalLatency(probabilities=ps, quantiles_ms=[spec.quantile(p) for p in ps])
+
+
+def test_empirical_table_of_a_lognormal_is_that_lognormal():
+    spec = LognormalLatency(median_ms=40, p99_ms=120)
+    table = _lognormal_table(spec, [0.1, 0.5, 0.9, 0.99])
+    for p in (1e-6, 0.01, 0.3, 0.5, 0.95, 0.999, 1 - 1e-9):  # between the knots and in both tails
+        assert table.quantile(p) == pytest.approx(spec.quantile(p), rel=1e-12)
+    assert table.mean_ms == pytest.approx(spec.mean_ms, rel=1e-12)
+    # the same standard normal draws, so the same service times (up to rounding)
+    np.testing.assert_allclose(table.sample(1000, np.random.default_rng(7)),
+                               spec.sample(1000, np.random.default_rng(7)), rtol=1e-12)
+
+
+def test_empirical_quantiles_at_the_knots_between_and_beyond():
+    assert [TABLE.quantile(p) for p in (0.5, 0.9, 0.99)] == [41.0, 80.0, 140.0]
+    assert TABLE.median_ms == 41.0 and TABLE.p99_ms == pytest.approx(140.0, rel=1e-14)
+    z = stats.norm.ppf
+    # between 0.9 and 0.99: ln q linear in the normal score
+    frac = (z(0.95) - z(0.9)) / (z(0.99) - z(0.9))
+    assert TABLE.quantile(0.95) == pytest.approx(80.0 * (140.0 / 80.0) ** frac, rel=1e-12)
+    # below 0.5: the lognormal through (0.5, 41) and (0.9, 80); above 0.99: through (0.9, 80) and (0.99, 140)
+    lower_sigma = math.log(80 / 41) / z(0.9)
+    assert TABLE.quantile(0.1) == pytest.approx(41.0 * math.exp(lower_sigma * z(0.1)), rel=1e-12)
+    upper_sigma = math.log(140 / 80) / (z(0.99) - z(0.9))
+    assert TABLE.quantile(0.999) == pytest.approx(140.0 * math.exp(upper_sigma * (z(0.999) - z(0.99))), rel=1e-12)
+    assert TABLE.quantile(0.0) == 0.0 and TABLE.quantile(1.0) == math.inf
+
+
+def test_empirical_mean_is_the_integral_of_the_quantile_function():
+    from scipy import integrate
+
+    # E[X] = int_0^1 Q(u) du = int Q(Phi(z)) phi(z) dz
+    want, _ = integrate.quad(lambda z: TABLE.quantile(stats.norm.cdf(z)) * stats.norm.pdf(z), -8, 8,
+                             points=[0.0, stats.norm.ppf(0.9), stats.norm.ppf(0.99)], limit=200)
+    assert TABLE.mean_ms == pytest.approx(want, rel=1e-8)
+
+
+def test_empirical_sample_agrees_with_its_quantiles_and_mean():
+    x = TABLE.sample(400_000, np.random.default_rng(3))
+    # sample quantile standard error sqrt(p (1 - p) / n) / density: below 0.5% at these sizes
+    for p in (0.1, 0.5, 0.9, 0.95, 0.99):
+        assert np.quantile(x, p) == pytest.approx(TABLE.quantile(p), rel=0.01)
+    assert x.mean() == pytest.approx(TABLE.mean_ms, rel=0.01)
+
+
+def test_empirical_flat_ends_clamp_the_tails():
+    flat = EmpiricalLatency(probabilities=[0.1, 0.5, 0.9, 0.99], quantiles_ms=[20.0, 20.0, 50.0, 50.0])
+    x = flat.sample(10_000, np.random.default_rng(1))
+    assert x.min() == pytest.approx(20.0, rel=1e-12) and x.max() == pytest.approx(50.0, rel=1e-12)
+    assert flat.quantile(0.0) == 20.0 and flat.quantile(1.0) == 50.0
+
+
+def test_empirical_scaled_multiplies_the_quantiles():
+    out = TABLE.scaled(2.0)
+    assert out.quantiles_ms == (82.0, 160.0, 280.0) and out.probabilities == TABLE.probabilities
+    assert out.mean_ms == pytest.approx(2 * TABLE.mean_ms, rel=1e-12)
+    with pytest.raises(ValueError, match="factor"):
+        TABLE.scaled(-1.0)
+
+
+def test_empirical_latency_reads_from_toml(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nduration_s = 60\n[models.legacy.latency]\ndist = "empirical"\n'
+                    "probabilities = [0.5, 0.9, 0.99]\nquantiles_ms = [41, 80.0, 140.0]\n")
+    assert load_scenario(path).models["legacy"].latency == TABLE
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"probabilities": [0.5, 0.9], "quantiles_ms": [41.0]}, "quantiles_ms: list should have at least 2 items"),
+        ({"probabilities": [0.5, 0.9, 0.99], "quantiles_ms": [41.0, 80.0]}, "quantiles_ms: has 2 values; probabilities has 3"),
+        ({"probabilities": [0.5, 1.0], "quantiles_ms": [41.0, 80.0]}, "probabilities[1]: must be strictly between 0 and 1"),
+        ({"probabilities": [0.9, 0.5], "quantiles_ms": [41.0, 80.0]}, "probabilities[1]: must be greater than the one before"),
+        ({"probabilities": [0.5, 0.9], "quantiles_ms": [41.0, 30.0]}, "quantiles_ms[1]: must be at least the one before"),
+        ({"probabilities": [0.5, 0.9], "quantiles_ms": [0.0, 30.0]}, "quantiles_ms[0]: must be in (0, 3.6e+06] ms"),
+        ({"probabilities": [0.5, 0.9], "quantiles_ms": [41.0, True]}, "quantiles_ms[1]: expected a number, got True"),
+        ({"probabilities": ["0.5", 0.9], "quantiles_ms": [41.0, 80.0]}, "probabilities[0]: expected a number"),
+        ({"probabilities": [0.5, 0.51], "quantiles_ms": [1.0, 1e6]}, "quantiles_ms: the upper tail"),
+    ],
+)
+def test_bad_empirical_tables_name_the_field(table, expected):
+    with pytest.raises(ScenarioError) as info:
+        load_scenario({"name": "s", "duration_s": 60,
+                       "models": {"legacy": {"latency": {"dist": "empirical", **table}}}})
+    assert f"models.legacy.latency.{expected}" in str(info.value), str(info.value)

@@ -54,7 +54,7 @@ def test_override_inside_progressive_steps():
     s = load_scenario(raw, overrides={"strategy.steps[1].weight": 50})
     assert [st_.weight for st_ in s.strategy.steps] == [5.0, 50.0, 100.0]
     err = raises_scenario_error(raw, overrides={"strategy.steps[1].weight": 1})
-    assert "strategy.steps[1].weight: must be greater than the previous step's weight" in str(err)
+    assert "strategy.steps[1].weight: must be at least the previous step's weight" in str(err)
 
 
 def test_override_with_a_whole_table_switches_kind():

@@ -13,9 +13,9 @@ BASE = {"name": "presets", "duration_s": 600, "models": {"legacy": {}, "candidat
 
 GATES = [
     {"metric": "error_rate", "threshold": 0.02, "direction": "max", "relative_to_legacy": False,
-     "min_samples": 50},
+     "min_samples": 50, "name": ""},
     {"metric": "latency_p99_ms", "threshold": 1.5, "direction": "max", "relative_to_legacy": True,
-     "min_samples": 50},
+     "min_samples": 50, "name": ""},
 ]
 
 # kind -> {field: preset value} for every field where the preset departs from the schema's
@@ -30,8 +30,8 @@ DIFFERS_FROM_SCHEMA = {
     "bandit": {},
 }
 REQUIRED = {
-    "progressive": {"steps": [{"weight": 5.0, "pause_s": 300.0}, {"weight": 25.0, "pause_s": 300.0},
-                              {"weight": 50.0, "pause_s": 300.0}, {"weight": 100.0, "pause_s": None}]},
+    "progressive": {"steps": [{"weight": w, "pause_s": pause, "manual": False, "analysis": []}
+                              for w, pause in ((5.0, 300.0), (25.0, 300.0), (50.0, 300.0), (100.0, None))]},
 }
 
 

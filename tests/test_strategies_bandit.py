@@ -381,3 +381,90 @@ def test_reference_run_with_batched_updates_moves_traffic_off_a_failing_candidat
     s = r.summary.strategy.to_dict()
     assert s["better_arm"] == "legacy" and s["updates"] == 20
     assert r.tables["bandit"].candidate_share.iloc[-5:].mean() < 0.1
+
+
+# ---------------------------------------------------------------------------------- several candidates
+LAT = {"dist": "lognormal", "median_ms": 40, "p99_ms": 120}
+THREE = ("legacy", "good", "poor")
+
+
+def started3(seed=0, **table):
+    strategy, _ = build({"kind": "bandit", "arms": ["good", "poor"], **table},
+                        models={m: {"latency": LAT} for m in THREE})
+    ctx = FakeContext(seed=seed, models=THREE)
+    ctx.start(strategy)
+    return strategy, ctx
+
+
+@pytest.mark.parametrize("table", [{"algorithm": "thompson"}, {"algorithm": "epsilon_greedy", "epsilon": 0.1}],
+                         ids=["thompson", "epsilon_greedy"])
+def test_three_arms_allocation_moves_to_the_best_arm_and_keeps_the_guardrail(table):
+    strategy, ctx = started3(seed=3, min_legacy_share=0.1, **table)
+    routed = play(strategy, ctx, 6000, {"legacy": 0.5, "good": 0.9, "poor": 0.3})
+    late = routed[3000:]
+    assert (late == "good").mean() > 0.75
+    assert stats.binomtest(int((late == "legacy").sum()), late.size, 0.1, alternative="less").pvalue > 0.001
+    s = strategy.summary()
+    assert s["better_arm"] == "good" and [s[f"routed_{m}"] for m in THREE] == [int((routed == m).sum()) for m in THREE]
+    assert set(s) >= {f"reward_rate_{m}" for m in THREE}
+    report = s["arm_comparison"]
+    assert report["expected_shares"] is None and math.isnan(report["srm_p_value"]) and not report["srm_mismatch"]
+    assert "adaptive" in report["srm_note"]
+    assert [c["candidate"] for c in report["candidates"]] == ["good", "poor"]
+
+
+def test_three_arms_exploration_coin_picks_each_arm_uniformly():
+    strategy, _ = started3()
+    u = np.random.default_rng(0).random(30_000)
+    arms = strategy._coin_arms(u)
+    assert arms.tolist()[:200] == [strategy._coin_arm(x) for x in u[:200].tolist()]
+    assert stats.chisquare(np.bincount(arms, minlength=3)).pvalue > 0.001
+    assert strategy._coin_arm(0.0) == 2 and strategy._coin_arm(0.999999) == 0  # two arms: candidate for u < 0.5
+
+
+@pytest.mark.parametrize("config", [{"algorithm": "thompson"}, {"algorithm": "epsilon_greedy", "epsilon": 0.6}],
+                         ids=["thompson", "epsilon_greedy"])
+def test_three_arms_route_batch_equals_route_request_by_request(config):
+    (one, ctx_one), (batch, ctx_batch) = (started3(seed=7, update_interval_s=5.0, **config) for _ in range(2))
+    rng = np.random.default_rng(8)
+    n = 5000
+    cuts = np.unique(np.concatenate([[0, n], rng.integers(0, n, 40)])).tolist()
+    features = np.zeros((n, 1))
+    success_p = {"legacy": 0.5, "good": 0.8, "poor": 0.2}
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        expected = [one.route(Request(i, 0.01 * i, i, features)) for i in range(lo, hi)]
+        got = batch.route_batch(np.arange(lo, hi), 0.01 * np.arange(lo, hi), np.arange(lo, hi), features)
+        assert got.tolist() == expected
+        for i, model in enumerate(expected):
+            status = OK if rng.random() < success_p[model] else ERROR
+            for s in (one, batch):
+                s.on_outcome(lo + i, model, 0.01 * (lo + i) + 0.02, status, 30.0)
+        for s in (one, batch):
+            s.tick(0.01 * hi)
+    assert repr(one.summary()) == repr(batch.summary())
+    table = one.tables()["bandit"]
+    assert table.equals(batch.tables()["bandit"])
+    assert list(table.columns) == ["time_s", "batch_size", "pulls_legacy", "successes_legacy", "pulls_good",
+                                   "successes_good", "pulls_poor", "successes_poor", "routed_legacy",
+                                   "routed_good", "routed_poor", "candidate_share"]
+    assert ctx_one.rng.random() == ctx_batch.rng.random()
+
+
+def test_two_arm_bandit_keeps_its_table_columns_and_summary_fields():
+    strategy, ctx = started(seed=1, update_interval_s=1.0)
+    play(strategy, ctx, 200, {"legacy": 0.5, "candidate": 0.7})
+    strategy.tick(5.0)
+    assert tuple(strategy.tables()["bandit"].columns) == UPDATE_COLUMNS
+    assert "arm_comparison" not in strategy.summary() and strategy.outcomes is None
+
+
+def test_three_arm_bandit_run_reports_each_candidate_against_legacy():
+    r = workbench.run({
+        "name": "bandit3", "duration_s": 240, "seed": 4, "traffic": {"rate_per_s": 30},
+        "models": {"legacy": {"latency": LAT}, "good": {"latency": LAT},
+                   "poor": {"latency": LAT, "error_rate": 0.2}},
+        "strategy": {"kind": "bandit", "arms": ["good", "poor"], "update_interval_s": 10},
+    }, engine="fast")
+    arms = r.summary.arms
+    assert arms.expected_shares is None and arms.flagged == ("poor",)
+    assert arms.counts == tuple(r.summary.models[m].requests for m in THREE)

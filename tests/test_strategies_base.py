@@ -25,11 +25,11 @@ def test_fake_context_implements_every_protocol_member():
     ctx = FakeContext()
     assert PROTOCOL_NAMES == {
         "rng", "models", "slo_latency_ms", "scenario", "now_s", "rolled_back",
-        "emit", "rollback", "window", "window_values", "converted",
+        "emit", "rollback", "window", "window_values", "converted", "user_activity",
     }
     for name in PROTOCOL_NAMES:
         assert hasattr(ctx, name), name
-    for name in ("emit", "rollback", "window", "window_values", "converted"):
+    for name in ("emit", "rollback", "window", "window_values", "converted", "user_activity"):
         assert callable(getattr(ctx, name)) and callable(getattr(StrategyContext, name))
     assert isinstance(ctx.rng, np.random.Generator)
     assert ctx.models == ("legacy", "candidate") and ctx.now_s == 0.0 and not ctx.rolled_back

@@ -74,12 +74,12 @@ def test_canary_ramp_keeps_users_and_per_request_mixes():
     assert early and not (early & late_legacy)
     steps = r.events[r.events.kind == "step"]
     assert list(steps.time_s) == [600.0, 1200.0]
-    mixed = workbench.run(scen("canary_latency_spike"), overrides={"duration_s": 1250, "strategy.per_request": True})
+    mixed = workbench.run(scen("canary_latency_spike"), overrides={"duration_s": 1250, "strategy.split": "requests"})
     assert mixed.summary.strategy.get("share_users_saw_both") > 0.05
 
 
 def test_cohort_canary_routes_exactly_the_cohort_and_users_keep_their_model():
-    strategy, ctx = started({"kind": "canary", "candidate_fraction": 0.1, "salt": "c-1"})
+    strategy, ctx = started({"kind": "canary", "candidate_fraction": 0.1, "salt": "c-1", "split": "users"})
     users = np.random.default_rng(0).integers(0, 3000, 15_000).tolist()
     cohort = Cohort("c-1")
     seen: dict[int, set] = {}
@@ -115,7 +115,7 @@ def test_per_request_canary_randomises_requests_so_users_see_both():
 def test_schedule_steps_at_their_times_and_only_when_the_weight_changes():
     schedule = [{"at_s": 0, "weight": 5}, {"at_s": 600, "weight": 10}, {"at_s": 900, "weight": 10},
                 {"at_s": 1200, "weight": 50}]
-    strategy, ctx = started({"kind": "canary", "candidate_fraction": 0.05, "schedule": schedule, "salt": "r"})
+    strategy, ctx = started({"kind": "canary", "candidate_fraction": 0.05, "schedule": schedule, "salt": "r", "split": "users"})
     # the point at 0 s is announced at start even though the weight does not change
     assert [(e.time_s, e.details["weight"]) for e in ctx.of_kind("step")] == [(0.0, 5.0)]
     cohort = Cohort("r")
@@ -130,7 +130,8 @@ def test_schedule_steps_at_their_times_and_only_when_the_weight_changes():
     ctx.arrive(1300.0, 1)
     steps = ctx.of_kind("step")
     assert [(e.time_s, e.details["weight"]) for e in steps] == [(0.0, 5.0), (600.0, 10.0), (1200.0, 50.0)]
-    assert steps[1].reason == "canary weight 5% -> 10%" and steps[1].model == "candidate"
+    assert steps[1].reason == "canary weight 5% -> 10% (5.17% of 4000 requests went to the candidate at 5%)"
+    assert steps[1].model == "candidate" and steps[1].details["requests"] == 4000
     assert strategy.summary()["final_weight"] == 50.0
     # ramped users saw legacy first, then the candidate
     user_1_moved = 1 not in at10 and cohort.contains(1, 50.0)
@@ -146,3 +147,16 @@ def test_canary_summary_without_traffic():
 def test_canary_schedule_must_increase():
     with pytest.raises(workbench.ScenarioError, match=r"strategy.schedule\[1\].at_s"):
         build({"kind": "canary", "schedule": [{"at_s": 10, "weight": 5}, {"at_s": 10, "weight": 10}]})
+
+
+def test_a_ramp_reports_the_share_of_requests_each_weight_sent():
+    r = workbench.run(scen("canary_latency_spike"), overrides={"duration_s": 1250, "strategy.split": "requests"})
+    steps = r.events[r.events.kind == "step"]
+    ramp = steps[steps.time_s > 0]
+    assert ramp.time_s.tolist() == [600.0, 1200.0]
+    # the request split sends its weight of requests: 5% until minute 10, then 10%
+    for previous, (_, row) in zip((5.0, 10.0), ramp.iterrows(), strict=True):
+        d = json.loads(row["details"])
+        sd = 100 * (previous / 100 * (1 - previous / 100) / d["requests"]) ** 0.5
+        assert abs(d["realised_share"] - previous) < 3 * sd
+        assert f"went to the candidate at {previous:g}%" in row["reason"]

@@ -29,7 +29,7 @@ def scen(name):
 def progressive(seed=0, scenario=False, **table):
     config = {"kind": "progressive", "interval_s": 30,
               "steps": [{"weight": 10, "pause_s": 60}, {"weight": 50, "pause_s": 60}, {"weight": 100}],
-              "gates": [ERROR_GATE]}
+              "gates": [ERROR_GATE], "split": "users"}
     config.update(table)
     strategy, sc = build(config)
     ctx = FakeContext(seed=seed, scenario=sc if scenario else None)
@@ -51,7 +51,7 @@ def test_start_announces_the_first_step():
     strategy, ctx = progressive()
     (event,) = ctx.events
     assert (event.kind, event.reason, event.model, event.time_s) == ("step", "step 1/3: weight 10%", "candidate", 0.0)
-    assert event.details == {"step": 1, "weight": 10.0}
+    assert event.details == {"step": 1, "weight": 10.0, "split": "users"}
     assert strategy.tick_interval_s == 30.0 and strategy.candidate_weight() == 10.0
 
 
@@ -145,11 +145,16 @@ def test_inconclusive_analyses_hold_the_step_without_failing(window):
     assert strategy.summary()["final_state"] == "running" and strategy.inconclusives == 6
 
 
-def test_no_gates_and_no_judge_never_pass_a_step():
+def test_without_gates_judge_or_analysis_steps_advance_on_their_pauses_and_say_so():
+    # Argo's semantics: a step with no analysis waits its pause and goes on
     strategy, ctx = progressive(gates=[])
-    run_ticks(strategy, ctx, [GOOD] * 5)
-    assert strategy.step_index == 0
-    assert ctx.of_kind("analysis")[0].reason == "step 1 (10%): inconclusive: no gates configured"
+    assert strategy.tick_interval_s == 60.0  # the pauses' common divisor
+    (planning,) = ctx.of_kind("planning")
+    assert "no gates, judge or analysis" in planning.reason
+    ctx.tick(60.0)
+    assert strategy.step_index == 1 and ctx.of_kind("analysis") == []
+    ctx.tick(120.0)
+    assert strategy.summary()["final_state"] == "promoted" and strategy.summary()["promoted_at_s"] == 120.0
 
 
 def test_inconclusive_can_be_treated_as_fail_or_pass():
@@ -221,7 +226,8 @@ def test_step_plan_flags_steps_too_short_to_detect_the_error_gate():
     sc = ctx.scenario
     base = sc.models["legacy"].error_rate
     expected = canary_step_duration_s(sc.traffic.rate_per_s, 1.0, baseline_rate=base, effect=0.02 - base)
-    assert strategy.plan == [{"step": 1, "weight": 1.0, "pause_s": 60.0, "needed_s": pytest.approx(expected)}]
+    assert strategy.plan == [{"step": 1, "weight": 1.0, "request_share": 1.0, "pause_s": 60.0,
+                              "needed_s": pytest.approx(expected)}]
     (planning,) = ctx.of_kind("planning")
     assert planning.time_s == 0.0 and "needs" in planning.reason
     assert strategy.summary()["step_plan"] == strategy.plan
@@ -284,6 +290,18 @@ def test_blue_green_rolls_back_past_the_failure_limit():
                                                 "gate_failed", "rollback"]
     ctx.tick(480.0)
     assert len(ctx.of_kind("gate_failed")) == 3  # no analysis after the rollback
+
+
+@pytest.mark.parametrize(("policy", "rolled_back_at"), [("hold", None), ("fail", 360.0), ("pass", None)])
+def test_blue_green_inconclusive_policy(policy, rolled_back_at):
+    # Flagger's "no values" is a failed check: inconclusive = "fail" counts it
+    strategy, ctx = blue_green(failure_limit=1, inconclusive=policy)
+    ctx.arrive(300.0, 1)
+    run_ticks(strategy, ctx, [FEW, FEW, BAD], start_s=330.0)
+    assert [rb.time_s for rb in ctx.rollbacks] == ([rolled_back_at] if rolled_back_at else [])
+    treated = [e.details["treated_as"] for e in ctx.events if e.kind in ("analysis", "gate_failed")]
+    expected = {"hold": "inconclusive", "fail": "fail", "pass": "pass"}[policy]
+    assert treated[:2] == [expected, expected]
 
 
 def test_blue_green_without_gates_never_analyses():
@@ -359,7 +377,7 @@ def test_progressive_plans_step_durations_with_the_power_helper():
         "duration_s": 600, "strategy.steps": [{"weight": 1, "pause_s": 60}, {"weight": 100}]})
     plan = r.summary.strategy.get("step_plan")
     expected = canary_step_duration_s(40, 1, baseline_rate=0.002, effect=0.02 - 0.002)
-    assert plan == [{"step": 1, "weight": 1.0, "pause_s": 60.0, "needed_s": pytest.approx(expected)}]
+    assert plan == [{"step": 1, "weight": 1.0, "request_share": 1.0, "pause_s": 60.0, "needed_s": pytest.approx(expected)}]
     warn = r.events[r.events.kind == "planning"]
     assert len(warn) == 1 and "needs" in warn.reason.iloc[0]
     ok = workbench.run(scen("progressive_good_candidate"), overrides={"duration_s": 600})

@@ -160,3 +160,53 @@ def test_strategy_outcome_reads_details_by_name(summaries):
     assert StrategyOutcome.from_dict(flat) == st
     for key, value in st.details.items():
         assert st.get(key) == value and flat[key] == value
+
+
+# ---------------------------------------------------------------------------------- A/B/n report
+def test_candidate_comparisons_are_holm_corrected_as_statsmodels_does():
+    import numpy as np
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportions_ztest
+
+    from workbench.stats.corrections import compare_with_legacy
+
+    rng = np.random.default_rng(2)
+    latency = {"legacy": rng.lognormal(3.7, 0.5, 3000), "a": rng.lognormal(3.72, 0.5, 1500),
+               "b": rng.lognormal(3.6, 0.6, 1500), "c": rng.lognormal(3.7, 0.5, 1500)}
+    errors = {"legacy": (30, 3000), "a": (22, 1500), "b": (15, 1500), "c": (31, 1500)}
+    rows = compare_with_legacy(errors, latency)
+    raw_err = [proportions_ztest([errors[m][0], 30], [errors[m][1], 3000])[1] for m in "abc"]
+    raw_lat = [stats.ttest_ind(latency[m], latency["legacy"], equal_var=False).pvalue for m in "abc"]
+    assert [r.error_p_value for r in rows] == pytest.approx(raw_err, rel=1e-9)
+    assert [r.latency_p_value for r in rows] == pytest.approx(raw_lat, rel=1e-9)
+    assert [r.error_adjusted_p for r in rows] == pytest.approx(multipletests(raw_err, method="holm")[1], rel=1e-9)
+    assert [r.latency_adjusted_p for r in rows] == pytest.approx(multipletests(raw_lat, method="holm")[1], rel=1e-9)
+    assert [r.latency_diff_ms for r in rows] == pytest.approx(
+        [latency[m].mean() - latency["legacy"].mean() for m in "abc"], rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def abn(scenarios_dir) -> RunSummary:
+    return workbench.run(scenarios_dir / "abn_three_models.toml", engine="fast").summary
+
+
+def test_abn_report_round_trips_and_prints_one_line_per_candidate(abn):
+    from workbench.summary import ArmComparison, CandidateComparison
+
+    arms = abn.arms
+    assert isinstance(arms, ArmComparison) and all(isinstance(c, CandidateComparison) for c in arms.candidates)
+    assert ArmComparison.from_dict(strict_loads(json.dumps(arms.to_dict()))) == arms
+    back = RunSummary.from_json(abn.to_json())
+    assert back.arms == arms and same(strict_loads(back.to_json()), strict_loads(abn.to_json()))
+    text = format_summary(abn).splitlines()
+    table = text[text.index(next(line for line in text if line.startswith("candidates vs legacy"))) + 1:]
+    assert len(table) == 1 + len(arms.candidates)  # header and one line per candidate
+    assert table[1].split()[0] == "faster" and table[1].split()[-1] == "better"
+    assert table[2].split()[0] == "flaky" and table[2].split()[-1] == "worse"
+    md = format_summary(abn, markdown=True)
+    assert "| flaky |" in md and "holm-adjusted" in md
+
+
+def test_a_two_arm_summary_has_no_abn_report(summaries):
+    assert summaries["ab_test"].arms is None and "arm_comparison" not in summaries["ab_test"].strategy.details

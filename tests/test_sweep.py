@@ -102,6 +102,16 @@ def test_summarise_values_t_interval_matches_scipy():
     assert one.mean == 5.0 and math.isnan(one.lower)
 
 
+def test_summarise_values_clips_the_lower_bound_of_a_non_negative_quantity():
+    users_hurt = [0.0, 0.0, 0.0, 0.0, 200.0]  # skewed: scipy's t interval reaches below zero
+    lo, hi = stats.t.interval(0.95, 4, loc=40.0, scale=stats.sem(users_hurt))
+    assert lo < 0
+    s = summarise_values(users_hurt)
+    assert (s.lower, s.upper) == (0.0, pytest.approx(hi))
+    signed = summarise_values([-1.0, 0.0, 0.0, 0.0, 200.0])  # a quantity that can be negative keeps its bound
+    assert signed.lower < 0
+
+
 # --------------------------------------------------------------------------- grid
 def test_sweep_tasks_grid_order_and_stable_keys():
     tasks, cols = sweep_tasks([3, 1], {"a.x": [2, 1.5], "b": ["p", "q"]})
@@ -185,6 +195,23 @@ def test_bad_candidate_detection_rate_and_delay_distribution():
     assert big["time_to_rollback_s_median"] == pytest.approx(np.median(ttr))
     assert big["blast_radius_requests_mean"] == pytest.approx(hit["bad_requests_candidate"].mean())
     assert big["blast_radius_requests_mean"] > none["blast_radius_requests_mean"]
+
+
+def test_a_rollback_before_the_fault_is_a_false_alarm_not_a_detection():
+    # strategy_kpis leaves time_to_rollback_s undefined (NaN) when the rollback came before the
+    # candidate's fault began; such a run caught nothing
+    runs = pd.DataFrame({
+        "final_state": ["rolled_back", "rolled_back", "rolled_back", "promoted"],
+        "time_to_detect_s": [float("nan"), 60.0, 120.0, float("nan")],
+        "time_to_rollback_s": [float("nan"), 120.0, 180.0, float("nan")],
+        "bad_requests_candidate": [3, 40, 55, 90],
+        "time_to_full_rollout_s": [float("nan")] * 3 + [900.0],
+        "candidate_faults": [1, 1, 1, 1],
+    })
+    row = operating_characteristics(runs).iloc[0]
+    assert (row["rollbacks"], row["rollbacks_before_fault"]) == (3, 1)
+    assert row["detection_rate"] == 0.5  # 2 of 4 runs caught the fault after it began
+    assert row["time_to_rollback_s_n"] == 2
 
 
 def test_same_seeds_identical_with_one_worker_and_two_and_cluster_closes(monkeypatch):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -487,6 +488,118 @@ def cmd_validate(args) -> int:
     return status
 
 
+def _write_or_print(text: str, out: str | None) -> None:
+    """Write ``text`` to ``out`` atomically, or print it when no file is given."""
+    if out:
+        from .outputs import atomic_write_text, escape_control
+
+        atomic_write_text(out, text)
+        print(f"wrote {escape_control(out)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_import(args) -> int:
+    """``workbench import argo|flagger SPEC [TEMPLATE ...]``: a scenario rehearsing the team's rollout."""
+    from pathlib import Path
+
+    from .outputs import escape_control
+
+    templates = [Path(t) for t in args.templates]
+    base = Path(args.base) if args.base else None
+    metric_map = Path(args.metric_map) if args.metric_map else None
+    if args.tool == "argo":
+        from .rollouts import from_argo
+
+        scenario, warnings = from_argo(Path(args.spec), templates, base=base, metric_map=metric_map)
+    else:
+        from .rollouts import from_flagger
+
+        scenario, warnings = from_flagger(Path(args.spec), templates, base=base, no_values=args.no_values,
+                                          metric_map=metric_map)
+    for warning in warnings:
+        print(f"warning: {escape_control(warning)}", file=sys.stderr)
+    _write_or_print(scenario.to_toml(), args.out)
+    return 0
+
+
+def cmd_export(args) -> int:
+    """``workbench export argo|flagger SCENARIO``: the scenario's rollout as the tool's YAML."""
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.tool == "argo":
+        from .rollouts import to_argo
+
+        text = to_argo(scenario)
+    else:
+        from .rollouts import to_flagger
+
+        text = to_flagger(scenario)
+    _write_or_print(text, args.out)
+    return 0
+
+
+def _quantile_file(text: str) -> tuple[float, str]:
+    """``P=FILE`` of ``--prometheus-quantile``."""
+    prob, sep, path = text.partition("=")
+    try:
+        p = float(prob)
+    except ValueError:
+        p = math.nan
+    if not sep or not path or not 0 < p < 1:
+        raise argparse.ArgumentTypeError(f"expected P=FILE with 0 < P < 1, got {text!r}")
+    return p, path
+
+
+def cmd_calibrate(args) -> int:
+    """``workbench calibrate``: a scenario whose traffic and latency match a request log or a Prometheus export."""
+    from .ops.calibrate import calibrate, calibrate_prometheus
+    from .outputs import escape_control
+
+    if args.prometheus_rate:
+        if args.log or not args.prometheus_quantile:
+            print("error: calibrate: give either LOG or --prometheus-rate with --prometheus-quantile", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        cal = calibrate_prometheus(args.prometheus_rate, dict(args.prometheus_quantile),
+                                   errors=args.prometheus_errors, base=args.base, pattern=args.pattern,
+                                   period_s=args.period_s, latency_unit=args.latency_unit or "s", name=args.name)
+    else:
+        if not args.log or not args.time_col or not args.latency_col:
+            print("error: calibrate: give LOG with --time-col and --latency-col (or a Prometheus export)",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        cal = calibrate(args.log, time_col=args.time_col, latency_col=args.latency_col, status_col=args.status_col,
+                        model_col=args.model_col, latency_unit=args.latency_unit or "ms", base=args.base,
+                        pattern=args.pattern, step_s=args.step_s, period_s=args.period_s, name=args.name)
+    for line in cal.summary().splitlines():
+        print(escape_control(line), file=sys.stderr)
+    _write_or_print(cal.scenario.to_toml(), args.out)
+    return 0
+
+
+def cmd_plan(args) -> int:
+    """``workbench plan``: the fastest progressive rollout that meets both risk limits, re-checked on fresh seeds."""
+    from .experiments.plan import plan
+    from .outputs import escape_control
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    result = plan(scenario, bad=args.bad, max_false_rollback=args.max_false_rollback,
+                  min_detection=args.min_detection, seeds=args.seeds, recheck_seeds=args.recheck_seeds,
+                  workers=args.workers, progress=not args.quiet)
+    print(escape_control(result.summary()))
+    if args.export == "argo":
+        text = result.to_argo()
+    elif args.export == "flagger":
+        text = result.to_flagger()
+    else:
+        text = result.to_toml()
+    if args.out or args.export:
+        _write_or_print(text, args.out)
+    return 0 if result.meets_constraints else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (each sets ``func``, the function to run)."""
     parser = _Parser(prog="workbench", description="Rehearse ML model rollouts on a simulation.")
@@ -559,6 +672,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-s", type=float, default=60.0)
     p.add_argument("--retention-s", type=float, default=None, help="keep only the last N simulated seconds")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("import", help="a scenario that rehearses an Argo Rollout or a Flagger Canary")
+    p.add_argument("tool", choices=["argo", "flagger"])
+    p.add_argument("spec", help="the Rollout or Canary YAML")
+    p.add_argument("templates", nargs="*", help="AnalysisTemplate or MetricTemplate YAML files")
+    p.add_argument("--base", default=None,
+                   help="scenario TOML giving traffic, models and faults to rehearse on (default: a minimal one)")
+    p.add_argument("--metric-map", default=None, metavar="FILE",
+                   help="TOML or JSON table: metric name (or a piece of its query) -> simulated measure")
+    p.add_argument("--no-values", choices=["fail", "hold"], default="fail",
+                   help="flagger: a check with no data fails (Flagger's behaviour, default) or holds")
+    p.add_argument("-o", "--out", default=None, help="scenario TOML to write (default: print it)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="a scenario's rollout as Argo Rollouts or Flagger YAML")
+    p.add_argument("tool", choices=["argo", "flagger"])
+    p.add_argument("scenario")
+    p.add_argument("-o", "--out", default=None, help="YAML file to write (default: print it)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("calibrate", help="a scenario with the traffic and latency of a request log or Prometheus export")
+    p.add_argument("log", nargs="?", help="request log: .csv, .parquet or .jsonl, one row per request")
+    p.add_argument("--time-col", help="arrival time column (epoch s or ms, or ISO timestamps)")
+    p.add_argument("--latency-col", help="latency column")
+    p.add_argument("--status-col", default=None, help="status column: ok/error/timeout or HTTP codes")
+    p.add_argument("--model-col", default=None, help="model column (two values: legacy and candidate)")
+    p.add_argument("--latency-unit", choices=["ms", "s"], default=None,
+                   help="unit of the latencies (default: ms for a log, s for Prometheus)")
+    p.add_argument("--pattern", choices=["trace", "diurnal"], default="trace",
+                   help="replay the observed rate curve (trace) or fit a daily cycle (diurnal)")
+    p.add_argument("--step-s", type=float, default=60.0, help="width of the rate curve's steps (default 60)")
+    p.add_argument("--period-s", type=float, default=86_400.0,
+                   help="period of the diurnal cycle to fit (default one day; the data must cover it)")
+    p.add_argument("--prometheus-rate", default=None, metavar="JSON",
+                   help="Prometheus range-query export (matrix) of the request rate")
+    p.add_argument("--prometheus-quantile", action="append", type=_quantile_file, metavar="P=JSON",
+                   help="a histogram_quantile export, e.g. 0.99=p99.json (repeat for each quantile)")
+    p.add_argument("--prometheus-errors", default=None, metavar="JSON", help="export of the error rate (per second)")
+    p.add_argument("--base", default=None, help="scenario TOML whose models, strategy and faults to keep")
+    p.add_argument("--name", default=None, help="the scenario's name")
+    p.add_argument("-o", "--out", default=None, help="scenario TOML to write (default: print it)")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("plan", help="search step schedules for the fastest rollout within risk limits",
+                       description="Search progressive step schedules on paired seeds for a good and a bad "
+                                   "candidate; print the Pareto set and the fastest plan that meets both limits, "
+                                   "re-checked on fresh seeds. Exits 1 when no plan meets the limits.")
+    p.add_argument("scenario", help="scenario TOML with a progressive strategy (its candidate is the good one)")
+    p.add_argument("--bad", action="append", required=True, metavar="PATH=VALUE",
+                   help="override that makes the candidate bad, e.g. 'faults[0].error_rate=0.05' (repeatable)")
+    p.add_argument("--max-false-rollback", type=float, default=0.01,
+                   help="largest acceptable rate of rolling back the good candidate (default %(default)s)")
+    p.add_argument("--min-detection", type=float, default=0.95,
+                   help="smallest acceptable rate of catching the bad candidate (default %(default)s)")
+    p.add_argument("--seeds", type=_positive, default=200, help="search seeds (default %(default)s)")
+    p.add_argument("--recheck-seeds", type=_positive, default=None,
+                   help="fresh seeds the recommendation is re-checked on (default: as many as --seeds)")
+    p.add_argument("--workers", type=_workers, default=None, help="local worker processes for large searches")
+    p.add_argument("--export", choices=["argo", "flagger"], default=None,
+                   help="write the recommended plan as Argo Rollouts or Flagger YAML instead of a scenario")
+    p.add_argument("-o", "--out", default=None, help="file for the recommended plan (scenario TOML or --export YAML)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("validate", help="check scenario files")
     p.add_argument("scenarios", nargs="+")

@@ -47,7 +47,10 @@ __all__ = [
     "MonitoringOutcome",
     "ShadowKpis",
     "SampleRatioCheck",
+    "CandidateComparison",
+    "ArmComparison",
     "format_summary",
+    "format_arms",
 ]
 
 
@@ -243,6 +246,91 @@ class SampleRatioCheck(_Record):
     before_rollback_only: bool
 
 
+@dataclass(frozen=True)
+class CandidateComparison(_Record):
+    """One candidate against legacy in an A/B/n run (differences are candidate - legacy).
+
+    Error rate (error, timeout and dropped over requests; two-proportion z test) and
+    mean latency of served requests (Welch), over the requests after the warm-up;
+    ``*_adjusted_p`` are corrected across the candidates. ``verdict``: ``worse``,
+    ``better``, ``inconclusive`` or ``no data``.
+    """
+
+    candidate: str
+    n_legacy: int
+    n_candidate: int
+    error_rate_legacy: float
+    error_rate_candidate: float
+    error_rate_diff: float
+    error_p_value: float
+    error_adjusted_p: float
+    mean_latency_legacy_ms: float
+    mean_latency_candidate_ms: float
+    latency_diff_ms: float
+    latency_p_value: float
+    latency_adjusted_p: float
+    verdict: str
+
+
+@dataclass(frozen=True)
+class ArmComparison(_Record):
+    """The A/B/n report of an ``ab`` or ``bandit`` run with several candidates.
+
+    ``counts`` are the units (``requests``, or ``users`` of a sticky split) each arm
+    was assigned, legacy first; ``srm_p_value`` is the chi-square check of them
+    against ``expected_shares`` (mismatch at p < 0.001). A bandit has no planned
+    split: ``expected_shares`` is None, the p-value NaN and ``srm_note`` says why.
+    ``candidates`` compares each candidate with legacy, p-values corrected across
+    the candidates by ``correction`` at level ``alpha``.
+    """
+
+    arms: tuple[str, ...]
+    unit: str
+    counts: tuple[int, ...]
+    expected_shares: tuple[float, ...] | None
+    srm_p_value: float
+    srm_mismatch: bool
+    srm_note: str
+    alpha: float
+    correction: str
+    candidates: tuple[CandidateComparison, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (the ``arm_comparison`` entry of the strategy's details)."""
+        out = super().to_dict()
+        out["candidates"] = [c.to_dict() for c in self.candidates]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ArmComparison:
+        """Build from :meth:`to_dict` output or its JSON form."""
+        shares = data.get("expected_shares")
+        return cls(
+            arms=tuple(str(a) for a in data["arms"]),
+            unit=str(data["unit"]),
+            counts=tuple(int(c) for c in data["counts"]),
+            expected_shares=None if shares is None else tuple(_float(x) for x in shares),
+            srm_p_value=_float(data.get("srm_p_value")),
+            srm_mismatch=bool(data.get("srm_mismatch", False)),
+            srm_note=str(data.get("srm_note", "")),
+            alpha=_float(data["alpha"]),
+            correction=str(data["correction"]),
+            candidates=tuple(CandidateComparison.from_dict(c) for c in data["candidates"]),
+        )
+
+    def get(self, candidate: str) -> CandidateComparison:
+        """The comparison of one candidate with legacy."""
+        for c in self.candidates:
+            if c.candidate == candidate:
+                return c
+        raise KeyError(candidate)
+
+    @property
+    def flagged(self) -> tuple[str, ...]:
+        """The candidates significantly worse than legacy (after the correction)."""
+        return tuple(c.candidate for c in self.candidates if c.verdict == "worse")
+
+
 _SECTIONS: dict[str, type] = {
     "validation": ValidationOutcome,
     "monitoring": MonitoringOutcome,
@@ -277,6 +365,15 @@ class RunSummary:
     monitoring: MonitoringOutcome | None = None
     shadow: ShadowKpis | None = None
     srm: SampleRatioCheck | None = None
+
+    @property
+    def arms(self) -> ArmComparison | None:
+        """The A/B/n report of an ``ab`` or ``bandit`` run with several candidates, else None.
+
+        Read from the strategy's details (``strategy.arm_comparison`` in ``summary.json``).
+        """
+        data = self.strategy.details.get("arm_comparison")
+        return None if data is None else ArmComparison.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, the layout of ``summary.json``; absent optional sections are left out."""
@@ -361,15 +458,54 @@ def _fmt(value: Any, spec: str) -> str:
     return spec.format(value).replace("%", "") + ("%" if spec.endswith("%}") else "")
 
 
-def format_summary(summary: RunSummary, markdown: bool = False) -> str:
-    """The per-model table of a summary, as aligned text or markdown."""
-    header = ["model"] + [label for _, label, _ in _COLUMNS]
-    rows = [header]
-    for name, m in summary.models.items():
-        rows.append([name] + [_fmt(getattr(m, key), spec) for key, _, spec in _COLUMNS])
+def _table(rows: list[list[str]], markdown: bool) -> str:
+    """Rows (the first is the header) as right-aligned text columns or a markdown table."""
     if markdown:
         out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
         out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
         return "\n".join(out)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
+
+
+def _p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3g}"
+
+
+def _signed(value: float, spec: str) -> str:
+    return "-" if math.isnan(value) else spec.format(value)
+
+
+def format_arms(arms: ArmComparison, markdown: bool = False) -> str:
+    """The A/B/n report: one line per candidate against legacy (and a bandit's note on sample ratios)."""
+    # an A/B split's sample-ratio check over all arms is the run's own SRM line; a bandit has none
+    srm = "" if arms.expected_shares is not None else (
+        f"; sample ratio ({arms.unit}) {list(arms.counts)}: {arms.srm_note or 'not checked'}")
+    title = (f"candidates vs legacy ({arms.correction}-adjusted p across {len(arms.candidates)} "
+             f"candidates, alpha {arms.alpha:g}){srm}")
+    rows = [["candidate", "requests", "err %", "d err pts", "p adj", "mean ms", "d ms", "p adj", "verdict"]]
+    for c in arms.candidates:
+        rows.append([
+            c.candidate, str(c.n_candidate), _fmt(c.error_rate_candidate, "{:.2%}"),
+            _signed(100 * c.error_rate_diff, "{:+.2f}"), _p(c.error_adjusted_p),
+            _fmt(c.mean_latency_candidate_ms, "{:.1f}"), _signed(c.latency_diff_ms, "{:+.1f}"),
+            _p(c.latency_adjusted_p), c.verdict,
+        ])
+    return title + "\n" + ("\n" if markdown else "") + _table(rows, markdown)
+
+
+def format_summary(summary: RunSummary, markdown: bool = False) -> str:
+    """The per-model table of a summary, as aligned text or markdown.
+
+    An A/B/n run (several candidates) adds its report below: the sample-ratio check
+    and one line per candidate against legacy (:func:`format_arms`).
+    """
+    header = ["model"] + [label for _, label, _ in _COLUMNS]
+    rows = [header]
+    for name, m in summary.models.items():
+        rows.append([name] + [_fmt(getattr(m, key), spec) for key, _, spec in _COLUMNS])
+    text = _table(rows, markdown)
+    arms = summary.arms
+    if arms is not None:
+        text += "\n\n" + format_arms(arms, markdown)
+    return text

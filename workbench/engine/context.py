@@ -199,6 +199,12 @@ class RunContext:
             "business": self.conversions(labelled, model),
         }
 
+    def user_activity(self, top: int = 100_000) -> tuple[np.ndarray, np.ndarray, float]:
+        """The most active users' ids and request probabilities, and the rest's (for step planning)."""
+        from .traffic import user_activity
+
+        return user_activity(self.scenario, self.seed, top)
+
     def converted(self, request_id: int, model: str) -> bool:
         """Whether request ``request_id`` served by ``model`` converted (business KPI)."""
         return bool(self.conversions(np.array([request_id]), model)[0])

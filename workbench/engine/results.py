@@ -250,7 +250,7 @@ def shadow_kpis(shadow: pd.DataFrame, tolerance: float) -> ShadowKpis:
 def ab_sample_ratio(
     requests: pd.DataFrame, scenario: Scenario, rollback_time_s: float | None = None
 ) -> SampleRatioCheck:
-    """Sample-ratio-mismatch check of an A/B split (chi-square, flag at p < 0.001).
+    """Sample-ratio-mismatch check of an A/B (or A/B/n) split over all arms (chi-square, flag at p < 0.001).
 
     A sticky split assigns users, so the check counts users; otherwise requests. After
     a rollback the split is intentionally broken, so only earlier arrivals count.
@@ -259,20 +259,22 @@ def ab_sample_ratio(
 
     if rollback_time_s is not None:
         requests = requests[requests["time_s"] < rollback_time_s]
-    frac = scenario.strategy.candidate_fraction
-    if scenario.strategy.sticky:
+    st = scenario.strategy
+    models, shares = st.arm_models, st.arm_shares  # legacy first; every arm of an A/B/n split
+    if st.sticky:
         first = requests.drop_duplicates("user_id")
-        counts = (int((first["model"] == "legacy").sum()), int((first["model"] == "candidate").sum()))
+        counts = tuple(int((first["model"] == m).sum()) for m in models)
         unit = "users"
     else:
-        counts = (int((requests["model"] == "legacy").sum()), int((requests["model"] == "candidate").sum()))
+        counts = tuple(int((requests["model"] == m).sum()) for m in models)
         unit = "requests"
-    if 0.0 < frac < 1.0 and sum(counts):
-        res = srm_test(list(counts), [1 - frac, frac])
+    planned = [k for k, share in enumerate(shares) if share > 0]
+    if len(planned) >= 2 and sum(counts):
+        res = srm_test([counts[k] for k in planned], [shares[k] for k in planned])
         p, mismatch = float(res.p_value), bool(res.mismatch)
     else:
         p, mismatch = math.nan, False
-    return SampleRatioCheck(unit=unit, counts=counts, expected_shares=(1 - frac, frac), p_value=p,
+    return SampleRatioCheck(unit=unit, counts=counts, expected_shares=tuple(shares), p_value=p,
                             mismatch=mismatch, before_rollback_only=rollback_time_s is not None)
 
 

@@ -1,4 +1,4 @@
-"""Traffic: Poisson arrivals (constant, diurnal, bursty), returning users, features, labels.
+"""Traffic: Poisson arrivals (constant, diurnal, bursty, a replayed trace), returning users, features, labels.
 
 Everything that does not depend on routing is drawn up front, vectorised, from
 its own named stream, so that changing the strategy or a model never changes the
@@ -17,7 +17,7 @@ from ..rng import stream
 from ..scenario import ConceptDrift, DataDrift, FeatureSpec, Scenario
 
 __all__ = ["Traffic", "generate_traffic", "draw_feature", "inverse_cdf_ranks", "rate_at", "ramp_factor",
-           "true_signal"]
+           "trace_rates", "true_signal"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,25 @@ def rate_at(scenario: Scenario, t_s: np.ndarray, burst_on: np.ndarray | None = N
         if burst_on is None:
             raise ValueError("bursty rate needs the burst indicator")
         return np.where(burst_on, tr.rate_per_s * tr.burst_multiplier, tr.rate_per_s)
+    if tr.pattern == "trace":
+        return trace_rates(tr.trace_rates_per_s, tr.trace_step_s, t_s) * tr.trace_scale
     return np.full_like(t_s, tr.rate_per_s)
+
+
+def trace_rates(rates_per_s, step_s: float, t_s: np.ndarray) -> np.ndarray:
+    """The rate of a piecewise-constant trace at times ``t_s``, repeating past its end.
+
+    ``rates_per_s[k]`` holds on ``[k * step_s, (k + 1) * step_s)``; at ``t >= len * step_s``
+    the trace starts again (step ``floor(t / step_s) mod len``).
+
+    Examples
+    --------
+    >>> trace_rates([1.0, 5.0, 2.0], 10.0, np.array([0.0, 9.9, 10.0, 25.0, 30.0, 41.0])).tolist()
+    [1.0, 1.0, 5.0, 2.0, 1.0, 5.0]
+    """
+    table = np.asarray(rates_per_s, dtype=float)
+    steps = np.floor_divide(np.asarray(t_s, dtype=float), step_s).astype(np.int64)
+    return table[steps % table.size]
 
 
 def _burst_windows(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -124,14 +142,34 @@ def _zipf_users(scenario: Scenario, n: int, rng: np.random.Generator, seed: int)
     narrow = np.int32 if tr.users <= np.iinfo(np.int32).max else np.int64
     if tr.user_skew == 0:
         return rng.integers(0, tr.users, size=n).astype(narrow)
-    weights = 1.0 / np.arange(1, tr.users + 1) ** tr.user_skew
-    cdf = np.cumsum(weights)
+    cdf = np.cumsum(_activity_weights(tr.users, tr.user_skew))
     cdf /= cdf[-1]
     ranks = inverse_cdf_ranks(cdf, rng.uniform(size=n))
     ranks = np.minimum(ranks, tr.users - 1)
     # the most active users are not simply the smallest ids
     perm = stream(seed, "users:permutation").permutation(tr.users).astype(narrow)
     return perm[ranks]
+
+
+def _activity_weights(users: int, skew: float) -> np.ndarray:
+    """Unnormalised activity of the users by rank: ``1 / k ** skew``."""
+    return 1.0 / np.arange(1, users + 1) ** skew
+
+
+def user_activity(scenario: Scenario, seed: int, top: int = 100_000) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ``top`` most active users' ids and request probabilities, and the probability of the rest.
+
+    A planner asks what share of requests a user cohort sends; the few heaviest users
+    carry most of the answer, the rest are spread thinly enough to count at their mean.
+    """
+    tr = scenario.traffic
+    k = min(top, tr.users)
+    if tr.user_skew == 0:
+        return np.arange(k, dtype=np.int64), np.full(k, 1.0 / tr.users), 1.0 - k / tr.users
+    weights = _activity_weights(tr.users, tr.user_skew)
+    total = float(weights.sum())
+    perm = stream(seed, "users:permutation").permutation(tr.users)
+    return perm[:k].astype(np.int64), weights[:k] / total, float(weights[k:].sum()) / total
 
 
 _GUIDED_MAX_POINTS = 1 << 18  # above this, building the guide table costs more than it saves

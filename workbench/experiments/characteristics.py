@@ -91,7 +91,9 @@ def _check_confidence(confidence: float) -> float:
 def summarise_values(values: Iterable[float], confidence: float = 0.95) -> DistributionSummary:
     """Mean with a Student-t interval, median and p90 of the finite values (NaN dropped).
 
-    One value gives a mean without interval (NaN bounds); none gives all NaN.
+    One value gives a mean without interval (NaN bounds); none gives all NaN. When no
+    value is negative (users hurt, seconds to detect), the interval's lower bound is
+    clipped at 0: a skewed count's t interval would otherwise reach below zero.
 
     Examples
     --------
@@ -109,6 +111,8 @@ def summarise_values(values: Iterable[float], confidence: float = 0.95) -> Distr
     if n >= 2:
         se = float(x.std(ddof=1)) / math.sqrt(n)
         lower, upper = t_interval(mean, se, n - 1, confidence)
+        if x.min() >= 0:  # counts and durations: no negative bound for a quantity that cannot be negative
+            lower = max(lower, 0.0)
     else:
         lower = upper = math.nan
     return DistributionSummary(n, mean, lower, upper, float(np.median(x)),
@@ -227,7 +231,9 @@ def _group_row(g: pd.DataFrame, confidence: float) -> dict[str, Any]:
     state = g["final_state"].astype(str)
     rolled = (state == "rolled_back").to_numpy()
     ttr = pd.to_numeric(g["time_to_rollback_s"], errors="coerce").to_numpy(dtype=float)
-    before_fault = rolled & (ttr < 0) if not good else np.zeros(len(g), dtype=bool)
+    # a bad candidate rolled back with no time from its fault (NaN: the rollback came first) or a
+    # negative one was rolled back before the fault began: a false alarm, not a detection
+    before_fault = rolled & ~(ttr >= 0) if not good else np.zeros(len(g), dtype=bool)
     n = len(g)
     row: dict[str, Any] = {
         "runs": n,

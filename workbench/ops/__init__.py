@@ -1,7 +1,7 @@
 """Operations around the models.
 
-Horizontal autoscaling, dependency graphs and their failure propagation, and
-structured-log analysis.
+Horizontal autoscaling, dependency graphs and their failure propagation,
+structured-log analysis, and scenarios calibrated from a service's request log.
 """
 
 from .autoscaling import (
@@ -13,12 +13,13 @@ from .autoscaling import (
     resource_summary,
     samples_to_frame,
 )
+from .calibrate import Calibration, calibrate, calibrate_prometheus, read_prometheus_matrix
 from .dependencies import AffectedNodes, DependencyCycle, DependencyMonitor, widest_path
 from .logs import LogAnalyzer, LogReport, StructuredLogWriter, requests_to_log_records
 
 __all__ = [
-    "AffectedNodes", "DependencyCycle", "DependencyMonitor", "HorizontalAutoscaler",
+    "AffectedNodes", "Calibration", "DependencyCycle", "DependencyMonitor", "HorizontalAutoscaler",
     "LogAnalyzer", "LogReport", "ResourceSample", "ScalingDecision", "StructuredLogWriter",
-    "hpa_desired_replicas", "replica_seconds", "requests_to_log_records", "resource_summary",
+    "calibrate", "calibrate_prometheus", "hpa_desired_replicas", "read_prometheus_matrix", "replica_seconds", "requests_to_log_records", "resource_summary",
     "samples_to_frame", "widest_path",
 ]

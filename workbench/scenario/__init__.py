@@ -28,6 +28,7 @@ from __future__ import annotations
 from ..limits import MAX_ARRIVALS, MAX_DURATION_S, MAX_TICKS
 from .base import MAX_MAGNITUDE, MAX_NESTING, FrozenDict, ReadOnlyDict, StrictModel, nesting_depth
 from .errors import MAX_SHOWN_ERRORS, FieldError, ScenarioError, format_error
+from .expressions import Condition, ConditionError, parse_condition
 from .faults import (
     MAX_MULTIPLIER,
     ConceptDrift,
@@ -43,6 +44,7 @@ from .latency import (
     MAX_LATENCY_MS,
     MAX_LATENCY_SPREAD,
     ConstantLatency,
+    EmpiricalLatency,
     ExponentialLatency,
     Latency,
     LatencyDistribution,
@@ -56,6 +58,9 @@ from .schema import Scenario, validate_mapping
 from .serving import AutoscalingConfig, DependencyConfig, ModelConfig, ServiceConfig
 from .strategies import (
     ABStrategy,
+    AnalysisMeasure,
+    AnalysisMetric,
+    AnalysisTemplate,
     BanditStrategy,
     BlueGreenStrategy,
     CanaryStrategy,
@@ -68,6 +73,7 @@ from .strategies import (
     RampPoint,
     ShadowStrategy,
     SingleStrategy,
+    Split,
     Step,
     StrategyConfig,
 )
@@ -107,6 +113,7 @@ __all__ = [
     "LatencyDistribution",
     "LognormalLatency",
     "ExponentialLatency",
+    "EmpiricalLatency",
     "ConstantLatency",
     "Latency",
     "AutoscalingConfig",
@@ -135,6 +142,13 @@ __all__ = [
     "JudgeMetric",
     "KayentaMetricOptions",
     "JudgeConfig",
+    "Split",
+    "AnalysisMeasure",
+    "AnalysisMetric",
+    "AnalysisTemplate",
+    "Condition",
+    "ConditionError",
+    "parse_condition",
     "ProgressiveStrategy",
     "ShadowStrategy",
     "BlueGreenStrategy",

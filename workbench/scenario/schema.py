@@ -96,13 +96,26 @@ class Scenario(StrictModel):
         return self
 
     def _check_models(self) -> None:
-        """A ``legacy`` model, identifier names, and a ``candidate`` for every strategy but ``single``."""
+        """A ``legacy`` model, identifier names, and the candidates the strategy serves.
+
+        ``ab`` and ``bandit`` serve every model in their ``arms``; the other strategies
+        but ``single`` serve the model named ``candidate``.
+        """
         if "legacy" not in self.models:
             raise FieldError("models.legacy", "a model named 'legacy' is required")
         for name in self.models:
             if not re.fullmatch(IDENTIFIER, name):
                 raise FieldError(f"models.{name}", "model names must be identifiers")
-        if self.strategy.kind != "single" and "candidate" not in self.models:
+        if self.strategy.kind in ("ab", "bandit"):
+            for i, arm in enumerate(self.strategy.arms):
+                if arm in self.models:
+                    continue
+                if arm == "candidate":  # the default arm: the message every other strategy gives
+                    raise FieldError(
+                        "models.candidate", f"strategy {self.strategy.kind!r} needs a model named 'candidate'"
+                    )
+                raise FieldError(f"strategy.arms[{i}]", f"unknown model {arm!r} (every arm must be a model)")
+        elif self.strategy.kind != "single" and "candidate" not in self.models:
             raise FieldError(
                 "models.candidate", f"strategy {self.strategy.kind!r} needs a model named 'candidate'"
             )
@@ -244,9 +257,27 @@ class Scenario(StrictModel):
         """Names of the traffic's features, in column order."""
         return list(self.traffic.features)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal content: the same values, however written (20 or 20.0, a default spelled out or not)."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.to_mapping() == other.to_mapping()
+
+    __hash__ = StrictModel.__hash__  # frozen fields: equal content, equal hash
+
     def to_mapping(self) -> dict[str, Any]:
         """The scenario as a plain mapping (defaults filled in), loadable again."""
         return self.model_dump(mode="json", exclude={"source_path"})
+
+    def to_toml(self, *, full: bool = False) -> str:
+        """The scenario as TOML text that :func:`~workbench.scenario.load_scenario` reads back equal.
+
+        Only fields that differ from their defaults are written (and every ``kind`` and
+        ``dist`` tag), so the file reads like one written by hand; ``full`` writes all.
+        """
+        from .toml import dump_toml, minimal_mapping
+
+        return dump_toml(self.to_mapping() if full else minimal_mapping(self))
 
     def content_hash(self) -> str:
         """A stable hash of the scenario's content (for the run registry)."""

@@ -17,6 +17,7 @@ from .errors import FieldError
 __all__ = [
     "SingleStrategy",
     "ABStrategy",
+    "Split",
     "RampPoint",
     "CanaryStrategy",
     "Step",
@@ -24,6 +25,9 @@ __all__ = [
     "JudgeMetric",
     "KayentaMetricOptions",
     "JudgeConfig",
+    "AnalysisMeasure",
+    "AnalysisMetric",
+    "AnalysisTemplate",
     "ProgressiveStrategy",
     "ShadowStrategy",
     "BlueGreenStrategy",
@@ -41,12 +45,98 @@ class SingleStrategy(StrictModel):
 
 
 class ABStrategy(StrictModel):
-    """Random split: ``candidate_fraction`` of requests (or of users when ``sticky``)."""
+    """Random split between legacy and one or more candidate models (A/B/n).
+
+    ``arms`` names the candidate models, in order; legacy is always arm 0.
+    ``weights`` gives the percent of requests (of users when ``sticky``) per arm,
+    legacy first, summing to 100. Without it legacy gets ``1 - candidate_fraction``
+    and the candidates share ``candidate_fraction`` equally, so one candidate is the
+    classic A/B test. With ``weights``, ``candidate_fraction`` is the candidates' total
+    share (leave it out, or give the same value).
+    """
 
     kind: Literal["ab"] = "ab"
     candidate_fraction: float = Field(default=0.5, ge=0, le=1)
     sticky: bool = False
     salt: str = "ab"
+    arms: tuple[str, ...] = ("candidate",)
+    weights: tuple[float, ...] | None = None
+
+    @staticmethod
+    def check_arms(arms: tuple[str, ...]) -> tuple[str, ...]:
+        """Candidate models of an ``ab`` or ``bandit`` strategy: at least one, distinct, never legacy."""
+        if not arms:
+            raise ValueError("name at least one candidate model")
+        for i, arm in enumerate(arms):
+            if arm == "legacy":
+                raise FieldError(f"[{i}]", "legacy is always arm 0: list only the candidate models")
+            if arm in arms[:i]:
+                raise FieldError(f"[{i}]", f"duplicate arm {arm!r}")
+        return arms
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return cls.check_arms(v)
+
+    @model_validator(mode="after")
+    def _weights(self) -> ABStrategy:
+        """Weights: one per arm, each 0..100, summing to 100; ``candidate_fraction`` follows them."""
+        if self.weights is None:
+            return self
+        w = self.weights
+        if len(w) != len(self.arms) + 1:
+            raise FieldError("weights", f"give one weight per arm, legacy first: {len(self.arms) + 1} "
+                                        f"(legacy and {len(self.arms)} candidates), got {len(w)}")
+        for i, x in enumerate(w):
+            if not 0 <= x <= 100:
+                raise FieldError(f"weights[{i}]", "must be between 0 and 100 (percent)")
+        if not math.isclose(math.fsum(w), 100.0, rel_tol=0, abs_tol=1e-6):
+            raise FieldError("weights", f"must sum to 100 (percent), got {math.fsum(w):g}")
+        fraction = math.fsum(w[1:]) / 100.0
+        if "candidate_fraction" in self.model_fields_set:
+            if not math.isclose(self.candidate_fraction, fraction, rel_tol=0, abs_tol=1e-9):
+                raise FieldError("candidate_fraction", f"the weights give the candidates {fraction:g}; "
+                                                      "leave candidate_fraction out or make it match")
+        else:
+            object.__setattr__(self, "candidate_fraction", fraction)
+        return self
+
+    @property
+    def arm_models(self) -> tuple[str, ...]:
+        """Every arm's model, legacy first."""
+        return ("legacy", *self.arms)
+
+    @property
+    def arm_shares(self) -> tuple[float, ...]:
+        """Every arm's planned share (fractions summing to 1), legacy first.
+
+        Exactly ``(1 - candidate_fraction, candidate_fraction)`` for the classic split.
+        """
+        if self.weights is not None:
+            return tuple(x / 100.0 for x in self.weights)
+        f = self.candidate_fraction
+        return (1 - f, *(f / len(self.arms) for _ in self.arms))
+
+
+# how a weight splits traffic: a seeded draw per request (Argo Rollouts' setWeight and
+# Flagger's stepWeight are shares of requests) or sticky user cohorts (Flagger's
+# sessionAffinity: a user keeps their model, but heavy users make the request share
+# differ from the weight)
+Split = Literal["requests", "users"]
+
+
+def _per_request_alias(data):
+    """Accept the older ``per_request = true/false`` as ``split = "requests"/"users"``."""
+    if isinstance(data, dict) and "per_request" in data:
+        data = dict(data)
+        per_request = data.pop("per_request")
+        if "split" in data:
+            raise FieldError("per_request", "give either split or per_request, not both")
+        if not isinstance(per_request, bool):
+            raise FieldError("per_request", f"must be true or false, got {per_request!r}")
+        data["split"] = "requests" if per_request else "users"
+    return data
 
 
 class RampPoint(StrictModel):
@@ -57,17 +147,23 @@ class RampPoint(StrictModel):
 
 
 class CanaryStrategy(StrictModel):
-    """A cohort of users (stable hash of salt and user id, basis points) sees the candidate.
+    """A share of traffic sees the candidate: ``candidate_fraction`` of requests, or of users.
 
-    ``schedule`` optionally ramps the weight: ``[{at_s = 0, weight = 5}, {at_s = 600, weight = 10}]``.
-    ``per_request = true`` randomises every request instead (users then see both models).
+    ``split = "requests"`` (default) draws every request (users then see both models);
+    ``split = "users"`` keeps a sticky cohort (stable hash of salt and user id, basis
+    points), so a user never switches model but the request share follows the cohort's
+    activity. ``schedule`` optionally ramps the weight:
+    ``[{at_s = 0, weight = 5}, {at_s = 600, weight = 10}]``. The older
+    ``per_request = true/false`` reads as ``split = "requests"/"users"``.
     """
 
     kind: Literal["canary"] = "canary"
     candidate_fraction: float = Field(default=0.05, ge=0, le=1)
     schedule: tuple[RampPoint, ...] = Field(default_factory=tuple)
-    per_request: bool = False
+    split: Split = "requests"
     salt: str = "canary"
+
+    _alias = model_validator(mode="before")(_per_request_alias)
 
     @field_validator("schedule")
     @classmethod
@@ -79,10 +175,19 @@ class CanaryStrategy(StrictModel):
 
 
 class Step(StrictModel):
-    """One progressive step: send ``weight`` percent to the candidate for ``pause_s``."""
+    """One progressive step: send ``weight`` percent to the candidate, then wait.
 
-    weight: float = Field(gt=0, le=100)
+    In order: the step's inline ``analysis`` (names of ``strategy.analysis_templates``)
+    runs to completion (Argo's ``analysis`` step), then the step waits ``pause_s``
+    seconds, then, when ``manual``, for a person to promote it (Argo's ``pause: {}``;
+    the simulated person answers after the strategy's ``manual_pause_s``). With gates
+    or a judge, the step also needs a passing analysis at or after ``pause_s``.
+    """
+
+    weight: float = Field(ge=0, le=100)
     pause_s: float | None = Field(default=None, gt=0)
+    manual: bool = False
+    analysis: tuple[str, ...] = Field(default_factory=tuple)
 
 
 class Gate(StrictModel):
@@ -97,6 +202,7 @@ class Gate(StrictModel):
 
     metric: Literal[
         "error_rate",
+        "success_rate",
         "latency_p50_ms",
         "latency_p95_ms",
         "latency_p99_ms",
@@ -107,6 +213,7 @@ class Gate(StrictModel):
     direction: Literal["max", "min"] = "max"
     relative_to_legacy: bool = False
     min_samples: int = Field(default=50, ge=1)
+    name: str = ""  # as the imported spec called it (Flagger's metric name), for export and events
 
 
 # the per-request values the engine hands a judge (see StrategyContext.window_values)
@@ -178,16 +285,117 @@ class JudgeConfig(StrictModel):
         return self
 
 
+# what a simulated analysis query returns, per model: the share of requests that
+# failed (errors, timeouts, drops) or succeeded, latency quantiles, label-based metrics
+AnalysisMeasure = Literal[
+    "error_rate",
+    "success_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "prediction_mae",
+    "business_rate",
+]
+
+
+class AnalysisMetric(StrictModel):
+    """One metric of an analysis template, with Argo Rollouts' measurement semantics.
+
+    The simulated query reads ``measure`` of ``model``'s requests over the last
+    ``window_s`` seconds (all since the analysis started when unset) and returns a
+    vector: ``[value]``, or ``[]`` when fewer than ``min_samples`` requests completed
+    (a series with no data). Conditions are evaluated on it as ``result``
+    (see :mod:`workbench.scenario.expressions`).
+
+    Measurements start ``initial_delay_s`` after the analysis and repeat every
+    ``interval_s``, ``count`` times (without ``interval_s``: once; without ``count``:
+    until the analysis ends). A measurement is Successful, Failed, Inconclusive or
+    Error (a condition that cannot be evaluated, e.g. ``result[0]`` of no data). The
+    metric fails when failed measurements exceed ``failure_limit``, is inconclusive
+    when inconclusive ones exceed ``inconclusive_limit``, and errs when consecutive
+    errors exceed ``consecutive_error_limit`` (Argo's default 4). ``dry_run`` metrics
+    are measured and reported but never decide. ``scale`` multiplies the value before
+    the conditions see it (0.001 when the query reports latency in seconds).
+    ``provider`` and ``query`` keep the spec's provider and query for export.
+    """
+
+    name: str = Field(min_length=1)
+    measure: AnalysisMeasure
+    model: Literal["candidate", "legacy"] = "candidate"
+    window_s: float | None = Field(default=None, gt=0)
+    min_samples: int = Field(default=1, ge=1)
+    interval_s: float | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, ge=1)
+    initial_delay_s: float = Field(default=0.0, ge=0)
+    success_condition: str = ""
+    failure_condition: str = ""
+    failure_limit: int = Field(default=0, ge=-1)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    scale: float = Field(default=1.0, gt=0)
+    dry_run: bool = False
+    provider: str = "prometheus"
+    query: str = ""
+
+    @model_validator(mode="after")
+    def _conditions(self) -> AnalysisMetric:
+        from .expressions import ConditionError, parse_condition
+
+        for field in ("success_condition", "failure_condition"):
+            text = getattr(self, field)
+            if text:
+                try:
+                    parse_condition(text)
+                except ConditionError as exc:
+                    raise FieldError(field, str(exc)) from None
+        return self
+
+
+class AnalysisTemplate(StrictModel):
+    """A named set of metrics measured together (Argo's AnalysisTemplate)."""
+
+    metrics: tuple[AnalysisMetric, ...] = Field(min_length=1)
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, v: tuple[AnalysisMetric, ...]) -> tuple[AnalysisMetric, ...]:
+        names = [m.name for m in v]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise FieldError(f"[{i}].name", f"metric {name!r} appears twice")
+        return v
+
+
 class ProgressiveStrategy(StrictModel):
     """Argo/Flagger-style progressive delivery with analysis, gates and rollback.
 
-    Each analysis covers the current step since it started, or only the last
-    ``window_s`` seconds of it when set. A last step of weight 100 without
-    ``pause_s`` is the promotion itself; with ``pause_s`` it is a bake period at 100%
-    whose relative gates compare with legacy's previous-step window.
+    Two kinds of analysis, which may be combined:
+
+    * ``gates`` and ``judge`` (Flagger's checks): every ``interval_s`` the current
+      step since it started (or its last ``window_s`` seconds) is analysed; a step
+      advances on a passing analysis once its ``pause_s`` has passed, failed analyses
+      count towards ``failure_limit`` and inconclusive ones follow ``inconclusive``.
+    * ``analysis_templates`` (Argo Rollouts' AnalysisTemplates): templates named in
+      ``background_analysis`` run from step ``background_starting_step`` until
+      promotion; templates named in a step's ``analysis`` run inline and block the
+      step. A Failed or Error analysis aborts (rolls back); an Inconclusive one
+      pauses the rollout, which then follows ``inconclusive`` (``hold``: a person
+      resumes it after ``manual_pause_s``; ``fail``: abort; ``pass``: go on).
+
+    ``rollback_on = "next_check"`` rolls back at the check after the one that took the
+    failures past the limit, before analysing it: Flagger compares its failed checks
+    with ``threshold`` at the start of each interval, so its rollback comes one
+    interval after the last failed check.
+
+    Without gates or a judge, steps advance on their pauses alone, as Argo's do.
+    ``split`` says whether weights are shares of requests (default) or of users.
+    A last step of weight 100 without ``pause_s`` is the promotion itself; with
+    ``pause_s`` it is a bake period at 100% whose relative gates compare with
+    legacy's previous-step window.
     """
 
     kind: Literal["progressive"] = "progressive"
+    split: Split = "requests"
     steps: tuple[Step, ...] = Field(min_length=1)
     interval_s: float = Field(default=60.0, gt=0)
     window_s: float | None = Field(default=None, gt=0)
@@ -197,18 +405,41 @@ class ProgressiveStrategy(StrictModel):
     consecutive: bool = True
     inconclusive: Literal["hold", "fail", "pass"] = "hold"
     inconclusive_limit: int | None = Field(default=None, ge=0)
+    rollback_on: Literal["failure", "next_check"] = "failure"
+    analysis_templates: FrozenDict[str, AnalysisTemplate] = Field(default_factory=ReadOnlyDict)
+    background_analysis: tuple[str, ...] = Field(default_factory=tuple)
+    background_starting_step: int = Field(default=1, ge=1)
+    manual_pause_s: float = Field(default=600.0, gt=0)
     salt: str = "progressive"
 
     @field_validator("steps")
     @classmethod
     def _increasing(cls, v: list[Step]) -> list[Step]:
         for i in range(1, len(v)):
-            if v[i].weight <= v[i - 1].weight:
-                raise FieldError(f"[{i}].weight", "must be greater than the previous step's weight")
+            if v[i].weight < v[i - 1].weight:
+                raise FieldError(f"[{i}].weight", "must be at least the previous step's weight")
         for i, s in enumerate(v[:-1]):
-            if s.pause_s is None:
-                raise FieldError(f"[{i}].pause_s", "is required on every step but the last")
+            if s.pause_s is None and not s.manual and not s.analysis and v[i + 1].weight == s.weight:
+                raise FieldError(f"[{i}].pause_s", "a step that neither waits nor analyses must change the weight")
         return v
+
+    @model_validator(mode="after")
+    def _templates(self) -> ProgressiveStrategy:
+        names = set(self.analysis_templates)
+        for i, step in enumerate(self.steps):
+            for name in step.analysis:
+                if name not in names:
+                    raise FieldError(f"steps[{i}].analysis", f"unknown analysis template {name!r}")
+        for name in self.background_analysis:
+            if name not in names:
+                raise FieldError("background_analysis", f"unknown analysis template {name!r}")
+        if self.background_analysis and self.background_starting_step > len(self.steps):
+            raise FieldError("background_starting_step", f"must be at most the number of steps ({len(self.steps)})")
+        return self
+
+    def uses_checks(self) -> bool:
+        """Whether steps are analysed by gates or a judge every ``interval_s``."""
+        return bool(self.gates) or self.judge.kind != "threshold"
 
 
 class ShadowStrategy(StrictModel):
@@ -224,7 +455,16 @@ class BlueGreenStrategy(StrictModel):
     """All traffic to legacy, switch to the candidate at ``switch_s``; gates may roll back.
 
     Analyses every ``interval_s`` look at the last ``window_s`` seconds of green; relative
-    gates compare with blue's last ``window_s`` before the switch.
+    gates compare with blue's last ``window_s`` before the switch. An inconclusive
+    analysis (too few samples, no data) holds (changes nothing), fails (counts towards
+    ``failure_limit``, as Flagger's "no values") or passes, by ``inconclusive``.
+
+    Argo Rollouts' ``blueGreen``: ``switch_s`` is ``autoPromotionSeconds`` (with
+    ``auto_promotion = false`` a person promotes after ``manual_pause_s``);
+    ``pre_promotion_analysis`` templates run from the start and must succeed before the
+    switch (green has no production traffic then: a template that reads the candidate
+    sees no values), ``post_promotion_analysis`` templates run after it and roll back
+    on failure. ``split`` is accepted for symmetry: a switch moves every request.
     """
 
     kind: Literal["blue_green"] = "blue_green"
@@ -233,6 +473,21 @@ class BlueGreenStrategy(StrictModel):
     window_s: float = Field(default=120.0, gt=0)
     gates: tuple[Gate, ...] = Field(default_factory=tuple)
     failure_limit: int = Field(default=0, ge=0)
+    inconclusive: Literal["hold", "fail", "pass"] = "hold"
+    split: Split = "requests"
+    auto_promotion: bool = True
+    manual_pause_s: float = Field(default=600.0, gt=0)
+    analysis_templates: FrozenDict[str, AnalysisTemplate] = Field(default_factory=ReadOnlyDict)
+    pre_promotion_analysis: tuple[str, ...] = Field(default_factory=tuple)
+    post_promotion_analysis: tuple[str, ...] = Field(default_factory=tuple)
+
+    @model_validator(mode="after")
+    def _templates(self) -> BlueGreenStrategy:
+        for field in ("pre_promotion_analysis", "post_promotion_analysis"):
+            for name in getattr(self, field):
+                if name not in self.analysis_templates:
+                    raise FieldError(field, f"unknown analysis template {name!r}")
+        return self
 
 
 class BanditStrategy(StrictModel):
@@ -241,7 +496,9 @@ class BanditStrategy(StrictModel):
     ``update_interval_s = 0`` (default) updates the arms' counts with every reward as it
     arrives. A positive ``update_interval_s`` buffers the rewards and applies them every
     ``update_interval_s`` seconds, as deployed bandits update their posteriors in
-    batches; between two updates the allocation is fixed.
+    batches; between two updates the allocation is fixed. ``arms`` names the candidate
+    models (legacy is always arm 0); Thompson sampling and epsilon-greedy pick among
+    all arms, and the guardrail keeps ``min_legacy_share`` on legacy.
     """
 
     kind: Literal["bandit"] = "bandit"
@@ -252,6 +509,17 @@ class BanditStrategy(StrictModel):
     prior_alpha: float = Field(default=1.0, gt=0)
     prior_beta: float = Field(default=1.0, gt=0)
     update_interval_s: float = Field(default=0.0, ge=0)
+    arms: tuple[str, ...] = ("candidate",)
+
+    @field_validator("arms")
+    @classmethod
+    def _arms(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return ABStrategy.check_arms(v)
+
+    @property
+    def arm_models(self) -> tuple[str, ...]:
+        """Every arm's model, legacy first."""
+        return ("legacy", *self.arms)
 
 
 class InterleavingStrategy(StrictModel):

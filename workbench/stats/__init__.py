@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "bayesian": ("BayesianResult", "beta_binomial", "normal_lift"),
     "comparison": ("ComparisonReport", "ModelComparison"),
-    "corrections": ("CorrectionResult", "MetricDecision", "adjust_p_values"),
+    "corrections": ("CandidateComparison", "CorrectionResult", "MetricDecision", "adjust_p_values",
+                    "compare_with_legacy"),
     "distances": ("ReferenceComparison", "SortedReference", "jensen_shannon",
                   "normalised_wasserstein", "population_stability_index"),
     "frequentist": ("BootstrapResult", "EffectResult", "MannWhitneyResult", "bootstrap_ci",
@@ -43,7 +44,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
-    "BayesianResult", "BootstrapResult", "ComparisonReport", "CorrectionResult", "EffectResult",
+    "BayesianResult", "BootstrapResult", "CandidateComparison", "ComparisonReport", "CorrectionResult",
+    "EffectResult", "compare_with_legacy",
     "GateJudge", "GroupSequentialBounds", "JudgeVerdict", "KayentaJudge", "KayentaMetric",
     "MSPRT", "MSPRTResult", "MannWhitneyResult", "MetricClassification", "MetricDecision",
     "ModelComparison", "RateEstimate", "ReferenceComparison", "SRMResult", "SequentialJudge",
@@ -61,7 +63,13 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .bayesian import BayesianResult, beta_binomial, normal_lift
     from .comparison import ComparisonReport, ModelComparison
-    from .corrections import CorrectionResult, MetricDecision, adjust_p_values
+    from .corrections import (
+        CandidateComparison,
+        CorrectionResult,
+        MetricDecision,
+        adjust_p_values,
+        compare_with_legacy,
+    )
     from .distances import (
         ReferenceComparison,
         SortedReference,

@@ -1,5 +1,9 @@
 """Bandit routing: Thompson sampling (Beta-Bernoulli) or epsilon-greedy, with late rewards.
 
+The arms are legacy and one or more candidate models (``arms``); Thompson sampling
+draws one Beta per arm and takes the highest, epsilon-greedy explores an arm chosen
+uniformly.
+
 The reward of a request is 1 when it was ``ok`` within the latency SLO (known when
 it finishes) or, with ``reward = "conversion"``, when the user converted (known when
 the label arrives; a failed request is a zero reward as soon as it fails). A guardrail keeps at least ``min_legacy_share`` of traffic on
@@ -22,25 +26,28 @@ import pandas as pd
 
 from ..scenario import BanditStrategy
 from .base import OK, Request, Strategy
+from .simple import ArmOutcomes, arm_comparison
 
-__all__ = ["Bandit", "UPDATE_COLUMNS"]
+__all__ = ["Bandit", "UPDATE_COLUMNS", "update_columns"]
 
 ARMS = ("legacy", "candidate")
-_ARM_NAMES = np.array(ARMS)
 BLOCK_ROWS = 1024  # rows of (guard, explore) uniforms drawn at once from the strategy's stream
 
-# the ``bandit`` table: one row per update tick
-UPDATE_COLUMNS = (
-    "time_s",  # the tick's time
-    "batch_size",  # rewards applied at this tick
-    "pulls_legacy",  # counts after the update
-    "successes_legacy",
-    "pulls_candidate",
-    "successes_candidate",
-    "routed_legacy",  # requests routed since the previous tick
-    "routed_candidate",
-    "candidate_share",  # routed_candidate / (routed_legacy + routed_candidate), NaN when none
-)
+
+def update_columns(models: tuple[str, ...] = ARMS) -> tuple[str, ...]:
+    """The columns of the ``bandit`` table for arms ``models`` (legacy first).
+
+    ``time_s`` (the tick's time), ``batch_size`` (rewards applied at this tick), then
+    ``pulls_<model>`` and ``successes_<model>`` for each arm (counts after the update),
+    ``routed_<model>`` for each arm (requests routed since the previous tick) and
+    ``candidate_share`` (the candidates' share of those, NaN when none).
+    """
+    counts = [f"{kind}_{m}" for m in models for kind in ("pulls", "successes")]
+    return ("time_s", "batch_size", *counts, *(f"routed_{m}" for m in models), "candidate_share")
+
+
+# the ``bandit`` table of a legacy-and-candidate bandit: one row per update tick
+UPDATE_COLUMNS = update_columns(ARMS)
 
 
 class Bandit(Strategy):
@@ -65,9 +72,13 @@ class Bandit(Strategy):
         # outcomes always (a failed request is a zero-reward pull at once); labels for conversions
         self.wants_outcomes = True
         self.wants_labels = config.reward == "conversion"
-        self.successes = [0, 0]
-        self.trials = [0, 0]
-        self.routed = [0, 0]
+        self.models = config.arm_models  # legacy is arm 0
+        self._names = np.array(self.models)
+        self._arm = {m: k for k, m in enumerate(self.models)}
+        n = self.n_arms = len(self.models)
+        self.successes = [0] * n
+        self.trials = [0] * n
+        self.routed = [0] * n
         self._block: np.ndarray | None = None
         self._pos = 0
         self.update_interval_s = float(config.update_interval_s)
@@ -75,12 +86,20 @@ class Bandit(Strategy):
             self.batch_routing = True
             self.tick_interval_s = self.update_interval_s
         # rewards waiting for the next update tick (batched updates only)
-        self._pending_successes = [0, 0]
-        self._pending_trials = [0, 0]
-        self._routed_at_update = [0, 0]
+        self._pending_successes = [0] * n
+        self._pending_trials = [0] * n
+        self._routed_at_update = [0] * n
         self.updates = 0  # ticks that applied at least one reward
         self.applied = 0  # rewards applied at those ticks
         self._update_rows: list[tuple] = []
+        self.outcomes: ArmOutcomes | None = None  # several candidates: each arm's outcomes for the report
+
+    def start(self, ctx) -> None:
+        """Start; with several candidates, also collect each arm's outcomes for the report."""
+        super().start(ctx)
+        if self.n_arms > 2:
+            scenario = getattr(ctx, "scenario", None)
+            self.outcomes = ArmOutcomes(self.models, scenario.warmup_s if scenario is not None else 0.0)
 
     # ------------------------------------------------------------------ routing
     def _refill(self) -> None:
@@ -96,37 +115,47 @@ class Bandit(Strategy):
         return row
 
     def _posterior(self) -> tuple[list[float], list[float]]:
-        """Beta parameters (alpha, beta) of legacy and the candidate, from the applied counts."""
+        """Beta parameters (alpha, beta) of every arm (legacy first), from the applied counts."""
         a = self.config.prior_alpha
         b = self.config.prior_beta
         s, t = self.successes, self.trials
-        return [a + s[0], a + s[1]], [b + t[0] - s[0], b + t[1] - s[1]]
+        return [a + s[k] for k in range(self.n_arms)], [b + t[k] - s[k] for k in range(self.n_arms)]
 
     def _greedy_arm(self) -> int:
-        """The arm with the higher observed reward rate (an untried arm counts as best; ties: legacy)."""
+        """The arm with the highest observed reward rate (an untried arm counts as best; ties: the first)."""
         means = [
             (self.successes[k] / self.trials[k]) if self.trials[k] else float("inf")
-            for k in (0, 1)
+            for k in range(self.n_arms)
         ]
-        return int(means[1] > means[0])
+        return int(np.argmax(means))
+
+    def _coin_arm(self, u: float) -> int:
+        """The arm an exploring request takes from its coin ``u``: each arm with probability 1/n.
+
+        The last arm for the lowest ``u``, down to legacy for the highest, so with two
+        arms the candidate is ``u < 0.5``.
+        """
+        return self.n_arms - 1 - min(int(u * self.n_arms), self.n_arms - 1)
 
     def route(self, request: Request) -> str:
         """The guardrail share goes to legacy; other requests to the arm the algorithm picks."""
         cfg = self.config
+        if self.outcomes is not None:
+            self.outcomes.routed(request.request_id, request.time_s)
         u_guard, u_explore = self._draws()
         if u_guard < cfg.min_legacy_share:
             arm = 0
         elif cfg.algorithm == "thompson":
             alpha, beta = self._posterior()
             theta = self.ctx.rng.beta(alpha, beta)
-            arm = int(theta[1] > theta[0])
+            arm = int(np.argmax(theta))  # ties: the first (legacy)
         else:
             if u_explore < cfg.epsilon:
-                arm = int(self._draws()[0] < 0.5)
+                arm = self._coin_arm(self._draws()[0])
             else:
                 arm = self._greedy_arm()
         self.routed[arm] += 1
-        return ARMS[arm]
+        return self.models[arm]
 
     def route_batch(
         self, request_ids: np.ndarray, times_s: np.ndarray, user_ids: np.ndarray, features: np.ndarray
@@ -141,6 +170,8 @@ class Bandit(Strategy):
         pair do). Valid whenever no reward is applied during the batch, which
         ``batch_routing`` guarantees between two ticks.
         """
+        if self.outcomes is not None:
+            self.outcomes.routed_batch(request_ids, times_s)
         k = len(request_ids)
         arms = np.zeros(k, dtype=np.intp)
         if k:
@@ -148,10 +179,9 @@ class Bandit(Strategy):
                 self._thompson_batch(arms)
             else:
                 self._greedy_batch(arms)
-        n_candidate = int(np.count_nonzero(arms))
-        self.routed[0] += k - n_candidate
-        self.routed[1] += n_candidate
-        return _ARM_NAMES[arms]
+        for j, count in enumerate(np.bincount(arms, minlength=self.n_arms).tolist()):
+            self.routed[j] += count
+        return self._names[arms]
 
     def _thompson_batch(self, arms: np.ndarray) -> None:
         """Fill ``arms``: one block row per request, one Beta pair for each outside the guardrail."""
@@ -167,9 +197,9 @@ class Bandit(Strategy):
             self._pos = hi
             free = np.flatnonzero(self._block[lo:hi, 0] >= guard)
             if free.size:
-                shape = (free.size, 2)
+                shape = (free.size, self.n_arms)
                 theta = rng.beta(np.broadcast_to(alpha, shape), np.broadcast_to(beta, shape))
-                arms[done + free] = theta[:, 1] > theta[:, 0]
+                arms[done + free] = np.argmax(theta, axis=1)
             done += hi - lo
 
     def _greedy_batch(self, arms: np.ndarray) -> None:
@@ -203,14 +233,19 @@ class Bandit(Strategy):
             spill = bool(explore[-1]) and coins[-1] >= u.shape[0]
             if spill:
                 coins = coins[:-1]
-            seg[np.flatnonzero(explore)[:coins.size]] = u[coins, 0] < 0.5
+            seg[np.flatnonzero(explore)[:coins.size]] = self._coin_arms(u[coins, 0])
             self._pos = lo + int(starts[-1]) + 1 + int(explore[-1])
             if spill:
                 self._refill()
-                seg[-1] = int(self._block[0, 0] < 0.5)
+                seg[-1] = self._coin_arm(self._block[0, 0])
                 self._pos = 1
             arms[done:done + m] = seg
             done += m
+
+    def _coin_arms(self, u: np.ndarray) -> np.ndarray:
+        """:meth:`_coin_arm` of each of ``u``."""
+        n = self.n_arms
+        return n - 1 - np.minimum((u * n).astype(np.intp), n - 1)
 
     # ------------------------------------------------------------------ rewards
     def _count(self, k: int, success: int) -> None:
@@ -228,7 +263,9 @@ class Bandit(Strategy):
         With conversion rewards only a failure counts here (a zero reward); ``ok``
         requests wait for their label.
         """
-        k = 0 if model == "legacy" else 1
+        k = self._arm[model]
+        if self.outcomes is not None:
+            self.outcomes.add(request_id, model, time_s, status, latency_ms)
         if self.wants_labels:
             if status != OK:
                 self._count(k, 0)  # no answer, no conversion; ok requests wait for their label
@@ -237,78 +274,81 @@ class Bandit(Strategy):
 
     def on_label(self, request_id: int, model: str, time_s: float, prediction: float, label: float) -> None:
         """Count a labelled request as a pull, rewarded when the user converted."""
-        k = 0 if model == "legacy" else 1
+        k = self._arm[model]
         self._count(k, int(self.ctx.converted(request_id, model)))
 
     def tick(self, now_s: float) -> None:
         """Apply the rewards buffered since the last update and record the update (batched updates only)."""
         if not self.batch_routing:
             return
-        batch = self._pending_trials[0] + self._pending_trials[1]
-        for k in (0, 1):
+        n = self.n_arms
+        batch = sum(self._pending_trials)
+        for k in range(n):
             self.trials[k] += self._pending_trials[k]
             self.successes[k] += self._pending_successes[k]
-        self._pending_trials = [0, 0]
-        self._pending_successes = [0, 0]
+        self._pending_trials = [0] * n
+        self._pending_successes = [0] * n
         if batch:
             self.updates += 1
             self.applied += batch
-        routed = [self.routed[k] - self._routed_at_update[k] for k in (0, 1)]
+        routed = [self.routed[k] - self._routed_at_update[k] for k in range(n)]
         self._routed_at_update = list(self.routed)
-        total = routed[0] + routed[1]
-        share = routed[1] / total if total else float("nan")
-        self._update_rows.append((float(now_s), batch, self.trials[0], self.successes[0], self.trials[1],
-                                  self.successes[1], routed[0], routed[1], share))
+        total = sum(routed)
+        share = (total - routed[0]) / total if total else float("nan")
+        counts = [c for k in range(n) for c in (self.trials[k], self.successes[k])]
+        self._update_rows.append((float(now_s), batch, *counts, *routed, share))
 
     # ------------------------------------------------------------------ reporting
     def candidate_weight(self) -> float:
-        """Share of requests routed to the candidate so far, in percent."""
+        """Share of requests routed to the candidates so far, in percent."""
         total = sum(self.routed)
-        return 100.0 * self.routed[1] / total if total else 0.0
+        return 100.0 * (total - self.routed[0]) / total if total else 0.0
 
     def tables(self) -> dict[str, Any]:
         """With batched updates, ``tables['bandit']``: one row per update tick (see ``UPDATE_COLUMNS``)."""
         if not self.batch_routing:
             return {}
-        columns = list(zip(*self._update_rows, strict=True)) or [()] * len(UPDATE_COLUMNS)
+        names = update_columns(self.models)
+        columns = list(zip(*self._update_rows, strict=True)) or [()] * len(names)
         frame = pd.DataFrame({
             name: np.asarray(values, dtype=np.float64 if name in ("time_s", "candidate_share") else np.int64)
-            for name, values in zip(UPDATE_COLUMNS, columns, strict=True)
+            for name, values in zip(names, columns, strict=True)
         })
         return {"bandit": frame}
 
     def summary(self) -> dict[str, Any]:
-        """Pulls and reward rates per arm, the better arm and the regret.
+        """Pulls and reward rates per arm, the best arm and the regret.
 
+        ``routed_<model>`` and ``reward_rate_<model>`` for every arm, legacy first.
         Reward rates count every reward received, including those still waiting for
         an update at the end of the run. With batched updates, also the interval,
         the updates that applied rewards, their mean size and the rewards left
-        waiting (``pending_rewards``).
+        waiting (``pending_rewards``). With several candidates, also
+        ``arm_comparison``: each candidate against legacy (see
+        :func:`~workbench.strategies.simple.arm_comparison`), without a sample-ratio
+        check, since the allocation is adaptive.
         """
         out = super().summary()
-        successes = [self.successes[k] + self._pending_successes[k] for k in (0, 1)]
-        trials = [self.trials[k] + self._pending_trials[k] for k in (0, 1)]
-        means = [successes[k] / trials[k] if trials[k] else float("nan") for k in (0, 1)]
+        n = self.n_arms
+        successes = [self.successes[k] + self._pending_successes[k] for k in range(n)]
+        trials = [self.trials[k] + self._pending_trials[k] for k in range(n)]
+        means = [successes[k] / trials[k] if trials[k] else float("nan") for k in range(n)]
         best = int(np.nanargmax(means)) if not all(np.isnan(means)) else 0
-        # regret against always choosing the better arm, with the arms' observed reward rates
+        # regret against always choosing the best arm, with the arms' observed reward rates
         regret = sum(
-            self.routed[k] * (means[best] - means[k]) for k in (0, 1) if not np.isnan(means[k])
+            self.routed[k] * (means[best] - means[k]) for k in range(n) if not np.isnan(means[k])
         )
-        out.update(
-            algorithm=self.config.algorithm,
-            reward=self.config.reward,
-            routed_legacy=self.routed[0],
-            routed_candidate=self.routed[1],
-            reward_rate_legacy=means[0],
-            reward_rate_candidate=means[1],
-            better_arm=ARMS[best],
-            regret=float(regret),
-        )
+        out.update(algorithm=self.config.algorithm, reward=self.config.reward)
+        out.update({f"routed_{m}": self.routed[k] for k, m in enumerate(self.models)})
+        out.update({f"reward_rate_{m}": means[k] for k, m in enumerate(self.models)})
+        out.update(better_arm=self.models[best], regret=float(regret))
         if self.batch_routing:
             out.update(
                 update_interval_s=self.update_interval_s,
                 updates=self.updates,
                 mean_batch_size=self.applied / self.updates if self.updates else float("nan"),
-                pending_rewards=self._pending_trials[0] + self._pending_trials[1],
+                pending_rewards=sum(self._pending_trials),
             )
+        if self.outcomes is not None:
+            out["arm_comparison"] = arm_comparison(self.outcomes, tuple(self.routed), "requests")
         return out

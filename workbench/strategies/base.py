@@ -82,8 +82,13 @@ class WindowMetrics:
     business_rate: float
     slo_breaches: int
 
+    @property
+    def success_rate(self) -> float:
+        """The share of requests that succeeded: ``1 - error_rate`` (NaN with no requests)."""
+        return 1.0 - self.error_rate
+
     def get(self, metric: str) -> float:
-        """The value of field ``metric`` as a float."""
+        """The value of field ``metric`` (or of ``success_rate``) as a float."""
         return float(getattr(self, metric))
 
     @property
@@ -126,6 +131,9 @@ class StrategyContext(Protocol):
         self, model: str, start_s: float, end_s: float | None = None
     ) -> dict[str, np.ndarray]:
         """Per-request values of ``model`` in the window, keyed by metric (for judges)."""
+
+    def user_activity(self, top: int = 100_000) -> tuple[np.ndarray, np.ndarray, float]:
+        """The ``top`` most active users' ids and request probabilities, and the rest's in all."""
 
     def converted(self, request_id: int, model: str) -> bool:
         """Whether request ``request_id`` served by ``model`` converted (business KPI)."""

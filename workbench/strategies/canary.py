@@ -76,7 +76,7 @@ class Cohort:
 
 
 class Canary(Strategy):
-    """Route a user cohort (or, with ``per_request``, a random share of requests) to the candidate.
+    """Route a random share of requests (or, with ``split = "users"``, a user cohort) to the candidate.
 
     The weight is ``candidate_fraction`` (as a percentage), or follows ``schedule``
     (``at_s``/``weight`` points). The summary reports the share of users who saw
@@ -93,6 +93,7 @@ class Canary(Strategy):
         self._schedule = [(p.at_s, p.weight) for p in config.schedule]
         self._next_point = 0
         self._seen = UserTable("B", empty=0)  # user -> bitmask of models seen (1 legacy, 2 candidate)
+        self._routed = [0, 0]  # requests routed to the candidate, and in all, since the weight last changed
 
     def start(self, ctx) -> None:
         """Open the uniform stream and apply the schedule's points at time 0."""
@@ -106,16 +107,26 @@ class Canary(Strategy):
             self._next_point += 1
             if weight != self.weight or at_s == 0.0:
                 previous, self.weight = self.weight, weight
-                self.ctx.emit("step", f"canary weight {previous:g}% -> {weight:g}%", model="candidate", time_s=at_s, weight=weight)
+                hits, total = self._routed
+                share = {}
+                said = ""
+                if total:
+                    share = {"realised_share": 100.0 * hits / total, "requests": total}
+                    said = f" ({share['realised_share']:.3g}% of {total} requests went to the candidate at {previous:g}%)"
+                self._routed = [0, 0]
+                self.ctx.emit("step", f"canary weight {previous:g}% -> {weight:g}%{said}", model="candidate",
+                              time_s=at_s, weight=weight, **share)
 
     def route(self, request: Request) -> str:
         """Advance the schedule; the cohort (or a random share of requests) gets the candidate."""
         if self._next_point < len(self._schedule) and self._schedule[self._next_point][0] <= request.time_s:
             self._advance(request.time_s)
-        if self.config.per_request:
+        if self.config.split == "requests":
             hit = self._uniform.next() * 100.0 < self.weight
         else:
             hit = self.cohort.contains(request.user_id, self.weight)
+        self._routed[0] += hit
+        self._routed[1] += 1
         self._seen.or_(request.user_id, 2 if hit else 1)
         return "candidate" if hit else "legacy"
 
@@ -139,7 +150,7 @@ class Canary(Strategy):
         times = np.asarray(times_s, dtype=np.float64)
         k = times.size
         hit = np.empty(k, dtype=bool)
-        buckets = None if self.config.per_request else self.cohort.buckets(user_ids)
+        buckets = None if self.config.split == "requests" else self.cohort.buckets(user_ids)
         schedule = self._schedule
         i = 0
         while i < k:
@@ -154,6 +165,8 @@ class Canary(Strategy):
                 hit[i:j] = self._uniform.take(j - i) * 100.0 < self.weight
             else:
                 hit[i:j] = buckets[i:j] < round(self.weight * 100)
+            self._routed[0] += int(np.count_nonzero(hit[i:j]))
+            self._routed[1] += j - i
             i = j
         users = np.asarray(user_ids)
         self._seen.or_many(users[hit], 2)
@@ -165,7 +178,7 @@ class Canary(Strategy):
         return self.weight
 
     def summary(self) -> dict[str, Any]:
-        """Final weight and how many users saw both models."""
+        """Final weight and how many users saw both models (many with a request split)."""
         out = super().summary()
         seen = self._seen.values()
         users = int(seen.size)
@@ -175,6 +188,7 @@ class Canary(Strategy):
             users=users,
             users_saw_both=both,
             share_users_saw_both=both / users if users else float("nan"),
-            per_request=self.config.per_request,
+            split=self.config.split,
+            per_request=self.config.split == "requests",
         )
         return out

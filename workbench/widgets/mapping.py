@@ -431,6 +431,9 @@ def state_to_overrides(state: Mapping[str, Any], scenario: Scenario) -> dict[str
     ov["faults"] = faults
     # the candidate model
     needs = state["strategy"] != "single" or any(f.get("target") == "candidate" for f in faults)
+    st = scenario.strategy
+    if state["strategy"] == st.kind and st.kind in ("ab", "bandit") and "candidate" not in st.arms:
+        needs = any(f.get("target") == "candidate" for f in faults)  # an A/B/n split of other models
     if "candidate" in scenario.models:
         cand = scenario.models["candidate"]
         ov.update(_candidate_latency(cand.latency, float(state["candidate_median_ms"]), "models.candidate.latency."))
@@ -450,13 +453,18 @@ def state_to_overrides(state: Mapping[str, Any], scenario: Scenario) -> dict[str
     return ov
 
 
+def _plain(value):
+    """A distribution field as the mapping holds it: a list for a table's tuple, else a float."""
+    return list(value) if isinstance(value, tuple) else float(value)
+
+
 def _candidate_latency(latency: LatencyDistribution, median_ms: float, prefix: str) -> dict[str, float]:
     """Overrides of the latency's parameters that move its median to ``median_ms``, keeping its shape."""
     if not median_ms > 0:
         raise ValueError(f"state['candidate_median_ms']: must be positive, got {median_ms!r}")
     ratio = median_ms / _median_ms(latency)
     scaled = latency.scaled(ratio)
-    return {f"{prefix}{name}": float(getattr(scaled, name)) for name in scaled.scale_fields}
+    return {f"{prefix}{name}": _plain(getattr(scaled, name)) for name in scaled.scale_fields}
 
 
 def compare_specs(state: Mapping[str, Any], scenario: Scenario, kinds: Sequence[str]) -> list[dict[str, Any]]:
