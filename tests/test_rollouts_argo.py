@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import workbench
 from workbench.rollouts import from_argo, to_argo
 from workbench.rollouts.common import RolloutSpecError
 from workbench.scenario import ScenarioError, load_scenario
@@ -326,11 +327,26 @@ def test_export_of_a_written_scenario_round_trips(base):
     assert from_argo(to_argo(again), base=base)[0] == again
 
 
-def test_export_refuses_strategies_argo_cannot_hold_and_notes_gates():
+def test_export_refuses_strategies_argo_cannot_hold_and_carries_gates_as_analysis():
     with pytest.raises(RolloutSpecError, match="'ab' has no Argo Rollouts equivalent"):
         to_argo(ROOT / "scenarios" / "ab_test.toml")
     notes: list = []
-    text = to_argo(ROOT / "scenarios" / "progressive_good_candidate.toml", warnings=notes)
-    assert "# not exported: gates and judge" in text
-    assert len(notes) == 1 and "gates" in notes[0].message
-    assert yaml.safe_load(text.split("---")[0])["metadata"]["name"] == "progressive-good-candidate"
+    path = ROOT / "scenarios" / "progressive_bad_candidate.toml"
+    text = to_argo(path, warnings=notes)
+    assert "# note: gates[1] (latency_p99_ms relative to legacy) is not exported" in text
+    assert "# note: gates exported as the AnalysisTemplate 'gates'" in text
+    assert len(notes) == 3 and "resets them on a pass" in notes[2].message
+    rollout, template = yaml.safe_load_all(text)
+    assert rollout["metadata"]["name"] == "progressive-bad-candidate"
+    assert rollout["spec"]["strategy"]["canary"]["analysis"] == {"templates": [{"templateName": "gates"}]}
+    (metric,) = template["spec"]["metrics"]
+    assert (metric["interval"], metric["failureLimit"]) == ("1m", 1)
+    assert metric["failureCondition"] == "len(result) > 0 && result[0] > 0.02"
+    # imported back, the gate is an Argo metric that catches the scenario's broken candidate
+    base = load_scenario(path)
+    again, _ = from_argo(text, base=base)
+    (m,) = again.strategy.analysis_templates["gates"].metrics
+    assert (m.measure, m.min_samples, m.window_s) == ("error_rate", 100, 60.0)
+    result = workbench.run(again)
+    assert result.summary.rollback.rolled_back
+    assert workbench.run(again.with_overrides({"faults": []})).summary.strategy.final_state == "promoted"

@@ -588,7 +588,8 @@ def cmd_plan(args) -> int:
     result = plan(scenario, bad=args.bad, max_false_rollback=args.max_false_rollback,
                   min_detection=args.min_detection, seeds=args.seeds, recheck_seeds=args.recheck_seeds,
                   workers=args.workers, progress=not args.quiet)
-    print(escape_control(result.summary()))
+    for line in result.summary().splitlines():
+        print(escape_control(line))
     if args.export == "argo":
         text = result.to_argo()
     elif args.export == "flagger":

@@ -82,6 +82,8 @@ from pathlib import Path
 from typing import Any
 
 from ..scenario import (
+    AnalysisMetric,
+    AnalysisTemplate,
     BlueGreenStrategy,
     ConditionError,
     ProgressiveStrategy,
@@ -761,9 +763,11 @@ def to_argo(scenario: Scenario | str | Path | Mapping[str, Any], *, warnings: li
 
     Progressive strategies become ``canary`` steps, blue/green ones ``blueGreen``. The
     Rollout refers to its pods with ``workloadRef`` (a Deployment named like the
-    scenario), so the document is complete without inventing a pod template. What Argo
-    cannot express (gates, a judge, fractional weights) is named in a comment at the top
-    and, when ``warnings`` is a list, appended to it.
+    scenario), so the document is complete without inventing a pod template. Threshold
+    gates become an AnalysisTemplate (``gates``) run in the background (blue/green:
+    after the switch). What Argo cannot express (gates relative to legacy, a statistical
+    judge, fractional weights) and how the gates were carried over are named in ``# note:``
+    comments at the top and, when ``warnings`` is a list, appended to it.
 
     Raises
     ------
@@ -777,14 +781,12 @@ def to_argo(scenario: Scenario | str | Path | Mapping[str, Any], *, warnings: li
     notes: list[str] = []
     st = s.strategy
     name = dns_name(s.name)
+    if isinstance(st, ProgressiveStrategy | BlueGreenStrategy):
+        st = _gates_as_analysis(st, notes)
     if isinstance(st, ProgressiveStrategy):
         body = {"canary": _export_canary(st, notes)}
-        if st.uses_checks():
-            notes.append("gates and judge are not exported: Argo decides with AnalysisTemplates only")
     elif isinstance(st, BlueGreenStrategy):
         body = {"blueGreen": _export_blue_green(st, name)}
-        if st.gates:
-            notes.append("gates are not exported: Argo decides with AnalysisTemplates only")
     else:
         raise RolloutSpecError(f"strategy kind {st.kind!r} has no Argo Rollouts equivalent; export a progressive "
                                "or blue_green strategy", source=s.source_path, field="strategy.kind")
@@ -802,12 +804,64 @@ def to_argo(scenario: Scenario | str | Path | Mapping[str, Any], *, warnings: li
     for tname, template in st.analysis_templates.items():
         documents.append(_export_template(tname, template))
     header = [f"# Argo Rollouts spec of the rollout-workbench scenario {s.name!r}"]
-    header += [f"# not exported: {n}" for n in notes]
+    header += [f"# note: {n}" for n in notes]
     if warnings is not None:
         warnings.extend(SpecWarning(n, s.source_path, None, None, "strategy") for n in notes)
     text = yaml.dump_all(documents, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                          allow_unicode=True, explicit_start=False, width=100)
     return "\n".join(header) + "\n" + text
+
+
+def _gates_as_analysis(st: ProgressiveStrategy | BlueGreenStrategy, notes: list[str]):
+    """The strategy with its threshold gates as an Argo AnalysisTemplate (Argo decides with templates only).
+
+    Each gate becomes a metric measured every ``interval_s`` over the last ``window_s``
+    (the progressive strategy's ``window_s``, else one interval), with the gate's
+    ``min_samples`` and a failure condition on its threshold that a window without
+    data does not meet; ``failure_limit`` carries over. A progressive strategy runs the
+    template in the background from the first step; blue/green after the switch
+    (post-promotion). What has no Argo form (gates relative to legacy, a statistical
+    judge, failures reset by a pass) is named in ``notes``.
+    """
+    if isinstance(st, ProgressiveStrategy) and st.judge.kind != "threshold":
+        notes.append(f"the {st.judge.kind} judge is not exported: Argo decides with AnalysisTemplates only")
+    if not st.gates:
+        return st
+    metrics, names = [], set()
+    window = st.window_s if isinstance(st, ProgressiveStrategy) else st.window_s
+    window = window if window is not None else st.interval_s
+    for i, g in enumerate(st.gates):
+        if g.relative_to_legacy:
+            notes.append(f"gates[{i}] ({g.metric} relative to legacy) is not exported: an Argo metric here reads "
+                         "one model")
+            continue
+        name = g.name or g.metric.replace("_", "-")
+        while name in names:
+            name += "-2"
+        names.add(name)
+        op = ">" if g.direction == "max" else "<"
+        metrics.append(AnalysisMetric(
+            name=name, measure=g.metric, window_s=window, min_samples=g.min_samples, interval_s=st.interval_s,
+            failure_condition=f"len(result) > 0 && result[0] {op} {g.threshold!r}",
+            failure_limit=st.failure_limit))
+    if not metrics:
+        return st
+    template = "gates"
+    while template in st.analysis_templates:
+        template += "-2"
+    notes.append(f"gates exported as the AnalysisTemplate {template!r}: measured every "
+                 f"{format_duration(st.interval_s)} over the last {format_duration(window)}; a window without "
+                 "data passes in Argo (the scenario holds)")
+    if st.failure_limit > 0 and getattr(st, "consecutive", False):
+        notes.append("Argo counts failed measurements over the whole analysis; the scenario resets them on a pass")
+    templates = {**st.analysis_templates, template: AnalysisTemplate(metrics=tuple(metrics))}
+    if isinstance(st, ProgressiveStrategy):
+        return st.model_copy(update={"gates": (), "analysis_templates": templates,
+                                     "background_analysis": (*st.background_analysis, template),
+                                     "background_starting_step": 1 if not st.background_analysis
+                                     else st.background_starting_step})
+    return st.model_copy(update={"gates": (), "analysis_templates": templates,
+                                 "post_promotion_analysis": (*st.post_promotion_analysis, template)})
 
 
 def _analysis_ref(names: Sequence[str]) -> dict[str, Any]:
