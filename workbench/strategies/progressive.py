@@ -54,6 +54,15 @@ def _template_durations(templates) -> list[float | None]:
     return out
 
 
+def _start_run(strategy, name: str, templates: tuple[str, ...], now_s: float) -> AnalysisRun:
+    """Start an analysis run of ``strategy``'s templates: kept in ``strategy.runs`` and announced."""
+    run = AnalysisRun(name, [(t, strategy.config.analysis_templates[t]) for t in templates], now_s)
+    strategy.runs.append(run)
+    strategy.ctx.emit("analysis_run", f"{name}: analysis {', '.join(templates)} started", model="candidate",
+                      time_s=now_s, run=name, templates=list(templates))
+    return run
+
+
 class _RunEvents:
     """Emit a run's new measurements as events (a failed one as ``gate_failed``)."""
 
@@ -266,11 +275,7 @@ class Progressive(Strategy):
         self.phase_start_s = now_s
 
     def _new_run(self, name: str, templates: tuple[str, ...], now_s: float) -> AnalysisRun:
-        run = AnalysisRun(name, [(t, self.config.analysis_templates[t]) for t in templates], now_s)
-        self.runs.append(run)
-        self.ctx.emit("analysis_run", f"{name}: analysis {', '.join(templates)} started", model="candidate",
-                      time_s=now_s, run=name, templates=list(templates))
-        return run
+        return _start_run(self, name, templates, now_s)
 
     def _run_ended(self, run: AnalysisRun, now_s: float) -> str:
         """Report a finished run; abort on Failed or Error. Returns what the rollout does next."""
@@ -521,11 +526,7 @@ class BlueGreen(Strategy):
             self.pre = self._new_run("pre-promotion", self.config.pre_promotion_analysis, 0.0)
 
     def _new_run(self, name: str, templates: tuple[str, ...], now_s: float) -> AnalysisRun:
-        run = AnalysisRun(name, [(t, self.config.analysis_templates[t]) for t in templates], now_s)
-        self.runs.append(run)
-        self.ctx.emit("analysis_run", f"{name}: analysis {', '.join(templates)} started", model="candidate",
-                      time_s=now_s, run=name, templates=list(templates))
-        return run
+        return _start_run(self, name, templates, now_s)
 
     def route(self, request: Request) -> str:
         """Legacy until the switch, then the candidate for every request."""
