@@ -14,10 +14,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make demo: run a real scenario end to end and write its report to runs/demo/
+## make demo: run a real scenario end to end and write its reports (markdown and HTML) to runs/demo/
 demo: $(STAMP)
 	$(BIN)/workbench run scenarios/progressive_bad_candidate.toml --out runs/demo
-	@echo "report: runs/demo/report.md"
+	$(BIN)/workbench report runs/demo -o runs/demo/report.html
+	@echo "report: runs/demo/report.md and runs/demo/report.html (figures inline)"
 
 ## make test: lint and the layer contracts, then every test (unit, end-to-end, doctests, notebooks, browser when Chromium exists)
 test: $(STAMP)

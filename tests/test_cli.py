@@ -195,13 +195,10 @@ def test_run_prints_summary_and_writes_the_run(capsys, small, tmp_path):
     # a readable table: a header and one row per model
     lines = out.splitlines()
     header = next(line for line in lines if line.split()[:2] == ["model", "requests"])
-    for column in ("p50", "p95", "p99", "err", "MAE"):
+    for column in ("p50", "p95", "p99", "non-ok", "MAE"):
         assert column in header
-    rows = {
-        line.split()[0]: line.split()
-        for line in lines
-        if line.split() and line.split()[0] in ("legacy", "candidate")
-    }
+    table = lines[lines.index(header):lines.index(header) + 3]  # the KPI table comes first
+    rows = {line.split()[0]: line.split() for line in table[1:]}
     assert set(rows) == {"legacy", "candidate"}
     assert "small-ab" in out
 
@@ -519,3 +516,93 @@ error_rate = 0.01
     assert code in (0, 1) and "Pareto front" in printed and "Recheck on 2 fresh seeds" in printed
     assert "kind: Rollout" in out.read_text()
     assert main(["plan", str(scenario), "--bad", "nope", "--quiet"]) == 2
+
+
+# ----------------------------------------------------------------------------- compare, runs, rerun, report
+def test_compare_fits_120_columns_and_wide_prints_every_column(capsys, small):
+    from workbench.experiments import compare
+
+    code, out, _ = _run(capsys, "compare", *_short(small), "--strategies", "ab,canary,progressive,blue_green",
+                        "--no-registry")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 120
+    header = out.splitlines()[1].split()
+    assert header[:2] == ["strategy", "state"] and "hurt" in header
+    table = compare(str(small), ["ab", "canary"], overrides={"duration_s": 60, "traffic.rate_per_s": 10})
+    row = out.splitlines()[2].split()
+    assert row[0] == "ab" and row[2] == f"{table['candidate_requests'].iloc[0]:,}"
+    code, wide, _ = _run(capsys, "compare", *_short(small), "--strategies", "ab,canary", "--no-registry", "--wide")
+    assert code == 0 and "prediction_mae" in wide and "errors_candidate" in wide
+
+
+def test_runs_show_and_diff_two_recorded_runs(capsys, small, tmp_path):
+    from workbench.registry import RunRegistry
+
+    reg = str(tmp_path / "r.sqlite")
+    for seed in ("1", "2"):
+        assert _run(capsys, "run", *_short(small), "--seed", seed, "--registry", reg)[0] == 0
+    with RunRegistry(reg) as r:
+        ids = list(r.list_runs()["run_id"])[::-1]  # oldest first
+        a, b = (r.get_run(i) for i in ids)
+    code, out, _ = _run(capsys, "runs", "show", ids[0][:6], "--registry", reg)
+    assert code == 0 and f"run {ids[0]}" in out and "per model" in out
+    model_row = next(line for line in out.splitlines() if line.strip().startswith("requests"))
+    assert model_row.split()[1:] == [f"{a.kpis['models'][m]['requests']:,}" for m in ("candidate", "legacy")]
+    code, out, _ = _run(capsys, "runs", "diff", ids[0], ids[1], "--registry", reg)
+    assert code == 0 and "same scenario content" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("requests "))
+    assert line.split()[1:] == [f"{a.kpis['requests']:,}", f"{b.kpis['requests']:,}",
+                                f"{b.kpis['requests'] - a.kpis['requests']:+,}"]
+    code, out, _ = _run(capsys, "runs", "diff", ids[0], ids[0], "--registry", reg)
+    assert code == 0 and "identical KPIs" in out
+    with pytest.raises(SystemExit) as exc:  # a usage error, as argparse's own
+        main(["runs", "diff", ids[0], "--registry", reg])
+    assert exc.value.code == 2 and "give two run ids" in capsys.readouterr().err
+
+
+def test_rerun_reproduces_a_written_run_and_flags_a_changed_one(capsys, small, tmp_path):
+    out_dir = tmp_path / "run"
+    assert _run(capsys, "run", *_short(small), "--out", str(out_dir), "--no-registry")[0] == 0
+    code, out, _ = _run(capsys, "run", "--rerun", str(out_dir), "--no-registry")
+    assert code == 0 and "the summary is identical" in out and "seed 11" in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    summary["requests"] += 1  # as if another version of the tool had counted differently
+    (out_dir / "summary.json").write_text(json.dumps(summary))
+    code, out, _ = _run(capsys, "run", "--rerun", str(out_dir), "--no-registry")
+    assert code == 1 and "1 of" in out and "although scenario and seed are the same" in out
+    code, out, _ = _run(capsys, "run", "--rerun", str(out_dir), "--seed", "3", "--no-registry")
+    assert code == 0 and "expected: seed or --set changed" in out
+    code, _, err = _run(capsys, "run", "--rerun", str(tmp_path / "nowhere"), "--no-registry")
+    assert code == 2 and "nowhere" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "run", str(small), "--rerun", str(out_dir), "--no-registry")
+    assert code == 2 and "not both" in err
+
+
+def test_report_writes_a_self_contained_html_page(capsys, small, tmp_path):
+    out_dir = tmp_path / "run"
+    assert _run(capsys, "run", *_short(small), "--out", str(out_dir), "--no-registry")[0] == 0
+    code, out, _ = _run(capsys, "report", str(out_dir), "-o", str(tmp_path / "r.html"))
+    assert code == 0 and "r.html" in out
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "small-ab" in page and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page
+    code, _, err = _run(capsys, "report", str(tmp_path), "-o", str(tmp_path / "x.html"))
+    assert code == 2 and str(tmp_path) in err
+
+
+def test_capacity_lists_the_autoscaler_s_scale_events(capsys):
+    code, out, _ = _run(capsys, "capacity", str(REPO / "scenarios" / "autoscaling_diurnal.toml"),
+                        "--set", "duration_s=2000")  # down in the trough, up again after 1500 s
+    assert code == 0 and "scale events of the autoscaled fleet" in out
+    events = [line for line in out.splitlines() if " -> " in line and "replicas" in line]
+    ups = sum(int(x.split(" -> ")[1].split()[0]) > int(x.split(":")[1].split("->")[0]) for x in events)
+    header, autoscaled = out.splitlines()[1], out.splitlines()[2].split()
+    assert header.endswith("scale up  scale down") and autoscaled[0] == "autoscaled"
+    assert autoscaled[-2:] == [str(ups), str(len(events) - ups)] and 0 < ups < len(events)
+
+
+def test_the_module_docstring_lists_every_command():
+    import workbench.cli as cli
+
+    names = set(cli.build_parser()._subparsers._group_actions[0].choices)
+    doc_commands = {line.split()[0] for line in cli.__doc__.splitlines() if line and not line.startswith(" ")}
+    assert len(names) >= 12 and names <= doc_commands, names - doc_commands

@@ -49,7 +49,7 @@ def test_compare_prints_a_paired_table_and_records(tmp_path, capsys):
 def test_capacity_prints_both_fleets(capsys):
     assert main(["capacity", scen("autoscaling_diurnal"), "--set", "duration_s=1800"]) == 0
     out = capsys.readouterr().out
-    assert "autoscaled" in out and "fixed (8 replicas)" in out and "replica_seconds" in out
+    assert "autoscaled" in out and "fixed (8 replicas)" in out and "replica-s" in out
     assert main(["capacity", scen("baseline")]) == 2
 
 

@@ -147,3 +147,159 @@ def test_summary_helpers_match_numpy():
         work = lat.copy()  # partitioned in place, once, for the three
         assert _percentiles(work, (50, 95, 99)) == ref
     assert all(math.isnan(v) for v in _percentiles(np.empty(0), (50, 95, 99)))
+
+
+# ----------------------------------------------------------------------------- A/B verdict
+@pytest.fixture(scope="module")
+def ab_run(scenarios_dir):
+    return workbench.run(scenarios_dir / "ab_test.toml", seed=2)
+
+
+def _same(record, lift) -> None:
+    """A summary record equals a stats Lift field by field (NaN equal to NaN)."""
+    for name, value in record.to_dict().items():
+        expected = getattr(lift, name)
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(expected), name
+        else:
+            assert value == expected, name
+
+
+def test_ab_verdict_equals_lift_computed_from_the_request_table(ab_run):
+    from statsmodels.stats.multitest import multipletests
+
+    from workbench.engine.traffic import pre_period_conversions
+    from workbench.stats.abtest import lift
+
+    sc, req, v = ab_run.scenario, ab_run.requests, ab_run.summary.ab_verdict
+    warm = req[req["time_s"] >= sc.warmup_s]
+    per_user = warm.groupby("user_id", sort=True).agg(model=("model", "first"), conversions=("converted", "sum"))
+    a = per_user[per_user["model"] == "legacy"]
+    b = per_user[per_user["model"] == "candidate"]
+    _same(v.primary, lift(a["conversions"], b["conversions"], metric="conversions_per_user"))
+    models = ab_run.summary.models
+    assert (v.unit, v.primary.n_control, v.primary.n_treatment) == ("users", 4355, 4270)
+    assert (v.primary.n_control, v.primary.n_treatment) == (models["legacy"].users, models["candidate"].users)
+    legacy_rate = ab_run.summary.models["legacy"].conversion_rate
+    _, pre = pre_period_conversions(sc, 2, 3600.0, legacy_rate)
+    cuped = lift(a["conversions"], b["conversions"], metric="conversions_per_user",
+                 covariate_control=pre[a.index.to_numpy()], covariate_treatment=pre[b.index.to_numpy()])
+    _same(v.cuped, cuped)
+    err = warm["status"] != "ok"
+    ea, eb = err[warm["model"] == "legacy"], err[warm["model"] == "candidate"]
+    served = warm[warm["status"] != "dropped"]
+    la = served.loc[served["model"] == "legacy", "latency_ms"]
+    lb = served.loc[served["model"] == "candidate", "latency_ms"]
+    g_err, g_lat = v.guardrails
+    _same(g_err.lift, lift(ea.astype(float), eb.astype(float), kind="proportion", metric="error_rate"))
+    _same(g_lat.lift, lift(la, lb, metric="mean_latency_ms"))
+    assert g_lat.lift.mean_control == pytest.approx(ab_run.summary.models["legacy"].mean_latency_ms)
+    assert g_err.lift.mean_treatment == pytest.approx(ab_run.summary.models["candidate"].error_rate)
+    holm = multipletests([g_err.lift.p_value, g_lat.lift.p_value], method="holm")[1]
+    assert [g_err.adjusted_p, g_lat.adjusted_p] == pytest.approx(list(holm))
+    assert (g_err.status, g_lat.status) == ("ok", "better")
+    assert (v.decision, v.decided_on, v.correction, v.alpha) == ("inconclusive", "cuped", "holm", 0.05)
+
+
+def test_cuped_reduces_the_variance_on_the_shipped_ab_scenario(ab_run):
+    v = ab_run.summary.ab_verdict
+    assert v.cuped_pre_period_s == 3600.0
+    assert v.cuped.variance_reduction > 0.9 and v.cuped.method == "cuped_welch"
+    width = v.primary.difference_ci_high - v.primary.difference_ci_low
+    assert v.cuped.difference_ci_high - v.cuped.difference_ci_low < 0.2 * width
+    # the numbers the scenario's description states
+    assert round(v.primary.relative, 3) == 0.251 and round(v.cuped.relative, 3) == 0.030
+    assert round(v.primary.p_value, 2) == 0.56 and round(v.cuped.p_value, 1) == 0.4
+
+
+def test_ab_verdict_survives_the_json_round_trip_and_formats_within_120_columns(ab_run):
+    from workbench.summary import RunSummary, format_ab_verdict
+
+    s = ab_run.summary
+    back = RunSummary.from_json(s.to_json())
+    assert back.ab_verdict == s.ab_verdict and back.to_json() == s.to_json()
+    assert "ab_verdict" in s.to_dict() and s.to_dict()["ab_verdict"]["guardrails"][0]["metric"] == "error_rate"
+    text = format_ab_verdict(s.ab_verdict)
+    lines = text.splitlines()
+    assert all(len(line) <= 120 for line in lines)
+    assert lines[0].startswith("primary: conversions per user") and lines[-1].startswith("verdict: inconclusive")
+    assert any(line.startswith("CUPED (pre-period 3600 s): variance -99%") for line in lines)
+    assert all(line.startswith("- ") for line in format_ab_verdict(s.ab_verdict, markdown=True).splitlines())
+
+
+def test_ab_verdict_is_the_same_on_both_engines_and_deterministic(scenarios_dir):
+    from workbench.engine.fast import FastSimulation
+    from workbench.outputs import dumps_strict
+
+    sc = workbench.load_scenario(scenarios_dir / "ab_test.toml").with_overrides({"duration_s": 400})
+    reference = build_result(Simulation(sc, 5).run()).summary.ab_verdict
+    fast = build_result(FastSimulation(sc, 5).run()).summary.ab_verdict
+    again = build_result(FastSimulation(sc, 5).run()).summary.ab_verdict
+    assert dumps_strict(reference.to_dict()) == dumps_strict(fast.to_dict()) == dumps_strict(again.to_dict())
+    assert reference.cuped is not None
+
+
+def test_the_pre_period_stream_moves_no_other_draw(scenarios_dir):
+    sc = workbench.load_scenario(scenarios_dir / "ab_test.toml").with_overrides({"duration_s": 300})
+    on = workbench.run(sc, seed=4)
+    off = workbench.run(sc.with_overrides({"strategy.cuped_pre_period_s": 0}), seed=4)
+    pd.testing.assert_frame_equal(on.requests, off.requests, check_exact=True)
+    assert off.summary.ab_verdict.cuped is None and off.summary.ab_verdict.decided_on == "primary"
+    assert on.summary.ab_verdict.primary == off.summary.ab_verdict.primary
+    assert on.summary.ab_verdict.guardrails == off.summary.ab_verdict.guardrails
+
+
+def test_a_per_request_split_is_analysed_per_request_and_abn_has_no_verdict(scenarios_dir):
+    from workbench.engine.traffic import pre_period_conversions
+    from workbench.stats.abtest import lift
+
+    r = workbench.run(scenarios_dir / "ab_test.toml", seed=1, overrides={"duration_s": 300, "strategy.sticky": False})
+    v, req = r.summary.ab_verdict, r.requests
+    warm = req[req["time_s"] >= r.scenario.warmup_s]
+    arm = {m: warm[warm["model"] == m] for m in ("legacy", "candidate")}
+    a, b = arm["legacy"]["converted"], arm["candidate"]["converted"]
+    _same(v.primary, lift(a, b, kind="proportion", metric="conversion_rate"))
+    assert (v.unit, v.primary.method, v.cuped.method) == ("requests", "proportion_z", "cuped_welch")
+    _, pre = pre_period_conversions(r.scenario, 1, 3600.0, float(a.mean()))
+    _same(v.cuped, lift(a, b, kind="proportion", metric="conversion_rate",
+                        covariate_control=pre[arm["legacy"]["user_id"].to_numpy()],
+                        covariate_treatment=pre[arm["candidate"]["user_id"].to_numpy()]))
+    abn = workbench.run(scenarios_dir / "abn_three_models.toml", seed=1, overrides={"duration_s": 120})
+    assert abn.summary.ab_verdict is None and "ab_verdict" not in abn.summary.to_dict()
+
+
+def test_ab_verdict_after_a_rollback_counts_the_earlier_arrivals_only(scenarios_dir):
+    r = workbench.run(scenarios_dir / "latency_spike_rollback.toml", seed=1)
+    assert r.summary.rollback.rolled_back
+    v, req = r.summary.ab_verdict, r.requests
+    window = req[(req["time_s"] >= r.scenario.warmup_s) & (req["time_s"] < r.summary.rollback.time_s)]
+    assert v.before_rollback_only
+    assert v.primary.n_treatment == window.loc[window["model"] == "candidate", "user_id"].nunique()
+
+
+def test_cuped_pre_period_is_checked_by_the_schema(scenarios_dir):
+    from workbench.scenario import ScenarioError
+
+    sc = workbench.load_scenario(scenarios_dir / "ab_test.toml")
+    with pytest.raises(ScenarioError, match="strategy.cuped_pre_period_s"):
+        sc.with_overrides({"strategy.cuped_pre_period_s": -1})
+    with pytest.raises(ScenarioError, match="cuped_pre_period_s: is only for an A/B test with one candidate"):
+        workbench.load_scenario(scenarios_dir / "abn_three_models.toml", overrides={"strategy.cuped_pre_period_s": 60})
+
+
+def test_pre_period_conversions_follow_the_traffic_model(scenarios_dir):
+    from workbench.engine.traffic import pre_period_conversions, user_activity_shares
+
+    sc = workbench.load_scenario(scenarios_dir / "ab_test.toml")
+    shares = user_activity_shares(sc, 2)
+    assert shares.shape == (sc.traffic.users,) and shares.sum() == pytest.approx(1.0)
+    requests, conversions = pre_period_conversions(sc, 2, 3600.0, 0.08)
+    again = pre_period_conversions(sc, 2, 3600.0, 0.08)
+    assert np.array_equal(requests, again[0]) and np.array_equal(conversions, again[1])
+    total = 60 * 3600.0  # rate_per_s x pre_period_s: the Poisson total's mean (and variance)
+    assert abs(requests.sum() - total) < 5 * math.sqrt(total)
+    assert abs(conversions.sum() / requests.sum() - 0.08) < 5 * math.sqrt(0.08 * 0.92 / requests.sum())
+    heavy = np.argsort(-shares)[:20]  # the heaviest users send about their share
+    assert np.corrcoef(requests[heavy], shares[heavy] * total)[0, 1] > 0.99
+    with pytest.raises(ValueError, match="pre_period_s"):
+        pre_period_conversions(sc, 2, -1.0, 0.08)

@@ -50,11 +50,11 @@ def test_missing_or_nan_metric_never_passes_a_gate(direction):
 
 
 @pytest.mark.parametrize("value,direction,outcome,reason", [
-    (150.0, "max", "pass", "latency_p99_ms 150 ok"),
-    (200.0, "max", "pass", "latency_p99_ms 200 ok"),  # at the threshold: within it
-    (250.0, "max", "fail", "latency_p99_ms 250 > 200"),
-    (250.0, "min", "pass", "latency_p99_ms 250 ok"),
-    (150.0, "min", "fail", "latency_p99_ms 150 < 200"),
+    (150.0, "max", "pass", "latency_p99_ms 150 ok (500 requests)"),
+    (200.0, "max", "pass", "latency_p99_ms 200 ok (500 requests)"),  # at the threshold: within it
+    (250.0, "max", "fail", "latency_p99_ms 250 > 200 (500 requests)"),
+    (250.0, "min", "pass", "latency_p99_ms 250 ok (500 requests)"),
+    (150.0, "min", "fail", "latency_p99_ms 150 < 200 (500 requests)"),
 ])
 def test_absolute_gates(value, direction, outcome, reason):
     res = one(Gate(metric="latency_p99_ms", threshold=200.0, direction=direction), _wm(latency_p99_ms=value))
@@ -66,9 +66,9 @@ def test_relative_gates_compare_the_ratio_to_legacy():
     gate = Gate(metric="latency_p95_ms", threshold=1.2, relative_to_legacy=True)
     legacy = _wm("legacy", latency_p95_ms=100.0)
     ok = one(gate, _wm(latency_p95_ms=110.0), legacy)
-    assert ok.outcome == "pass" and ok.value == pytest.approx(1.1) and ok.reason == "latency_p95_ms ratio to legacy 1.1 ok"
+    assert ok.outcome == "pass" and ok.value == pytest.approx(1.1) and ok.reason == "latency_p95_ms ratio to legacy 1.1 ok (500 requests)"
     bad = one(gate, _wm(latency_p95_ms=130.0), legacy)
-    assert bad.outcome == "fail" and bad.reason == "latency_p95_ms ratio to legacy 1.3 > 1.2"
+    assert bad.outcome == "fail" and bad.reason == "latency_p95_ms ratio to legacy 1.3 > 1.2 (500 requests)"
 
 
 @pytest.mark.parametrize("legacy", [
@@ -113,11 +113,11 @@ P99 = {"metric": "latency_p99_ms", "threshold": 200.0}
 
 def test_fail_outranks_inconclusive_which_outranks_pass():
     m, _ = analysed([ERR, P99], _wm(error_rate=0.1, latency_p99_ms=math.nan))
-    assert (m.outcome, m.reason) == ("fail", "error_rate 0.1 > 0.05")
+    assert (m.outcome, m.reason) == ("fail", "error_rate 0.1 > 0.05 (500 requests in 10-70 s)")
     m, _ = analysed([ERR, P99], _wm(latency_p99_ms=math.nan))
     assert (m.outcome, m.reason) == ("inconclusive", "latency_p99_ms: value missing or NaN")
     m, _ = analysed([ERR, P99], _wm(error_rate=0.01))
-    assert (m.outcome, m.reason) == ("pass", "error_rate 0.01 ok; latency_p99_ms 120 ok")
+    assert (m.outcome, m.reason) == ("pass", "error_rate 0.01 ok (500 requests in 10-70 s); latency_p99_ms 120 ok (500 requests in 10-70 s)")
     assert [g.outcome for g in m.gates] == ["pass", "pass"] and m.judge is None
 
 
@@ -129,6 +129,14 @@ def test_analyse_reads_the_candidate_since_start_and_legacy_only_for_relative_ga
     assert ctx.window_calls == [("candidate", 10.0, None), ("legacy", 10.0, None)] and m.outcome == "pass"
     _, ctx = analysed([rel], _wm(), _wm("legacy"), legacy_window=(0.0, 10.0))
     assert ctx.window_calls == [("candidate", 10.0, None), ("legacy", 0.0, 10.0)]
+
+
+def test_a_gate_reason_names_its_requests_and_the_window_measured():
+    m, _ = analysed([ERR], _wm(n=1234, error_rate=0.1))  # measured at 70 s since 10 s
+    assert m.reason == "error_rate 0.1 > 0.05 (1,234 requests in 10-70 s)"
+    (res,) = evaluate_gates([Gate(metric="prediction_mae", threshold=0.3, min_samples=10)],
+                            _wm(n_labelled=40, prediction_mae=0.5), None, " in 0-60 s")
+    assert res.reason == "prediction_mae 0.5 > 0.3 (40 labelled requests in 0-60 s)"
 
 
 def test_no_gates_and_no_judge_is_inconclusive():
@@ -149,10 +157,10 @@ class ScriptedJudge:
 
 
 @pytest.mark.parametrize("gate_error,judge_outcome,outcome,reason", [
-    (0.01, "pass", "pass", "error_rate 0.01 ok; judge: scripted pass"),
+    (0.01, "pass", "pass", "error_rate 0.01 ok (500 requests in 10-70 s); judge: scripted pass"),
     (0.01, "fail", "fail", "judge: scripted fail"),
     (0.01, "inconclusive", "inconclusive", "judge: scripted inconclusive"),
-    (0.10, "pass", "fail", "error_rate 0.1 > 0.05"),  # the judge's pass is not the outcome's reason
+    (0.10, "pass", "fail", "error_rate 0.1 > 0.05 (500 requests in 10-70 s)"),  # the judge's pass is not the outcome's reason
 ])
 def test_the_judge_votes_with_the_gates(gate_error, judge_outcome, outcome, reason):
     judge = ScriptedJudge(judge_outcome, [])
@@ -168,7 +176,7 @@ def test_measurement_details_list_every_gate():
     m, _ = analysed([ERR], _wm())
     (gate,) = m.details()["gates"]
     assert gate == {"metric": "error_rate", "outcome": "pass", "value": 0.0, "threshold": 0.05,
-                    "direction": "max", "samples": 500, "reason": "error_rate 0 ok"}
+                    "direction": "max", "samples": 500, "reason": "error_rate 0 ok (500 requests in 10-70 s)"}
     assert "judge" not in Measurement("pass", "").details()
 
 

@@ -100,12 +100,12 @@ def test_a_failing_gate_rolls_back_once_past_the_failure_limit_with_the_gates_re
     run_ticks(strategy, ctx, [BAD])
     assert ctx.rollbacks == [] and strategy.failures == 1
     (failed,) = ctx.of_kind("gate_failed")
-    assert failed.reason == "step 1 (10%): fail: error_rate 0.2 > 0.05"
+    assert failed.reason == "step 1 (10%): fail: error_rate 0.2 > 0.05 (500 requests in 0-30 s)"
     assert failed.details["treated_as"] == "fail" and failed.details["gates"][0]["outcome"] == "fail"
     run_ticks(strategy, ctx, [BAD], start_s=60.0)
     (rb,) = ctx.rollbacks
     assert rb.accepted and rb.trigger == "strategy:progressive" and rb.time_s == 60.0
-    assert rb.reason == "2 failed analyses > failure_limit 1: error_rate 0.2 > 0.05"
+    assert rb.reason == "2 failed analyses > failure_limit 1: error_rate 0.2 > 0.05 (500 requests in 0-60 s)"
     assert rb.details["step"] == 1 and rb.details["weight"] == 10.0
     assert strategy.state == "rolled_back" and strategy.candidate_weight() == 0.0
     # rolled back: ticks analyse nothing, routing is the engine's (legacy) and no second rollback
@@ -282,7 +282,7 @@ def test_blue_green_rolls_back_past_the_failure_limit():
     run_ticks(strategy, ctx, [BAD, GOOD, BAD, NAN, BAD], start_s=330.0)  # a pass resets, inconclusive does not
     (rb,) = ctx.rollbacks
     assert rb.time_s == 450.0 and rb.trigger == "strategy:blue_green"
-    assert rb.reason == "green failed its gates: error_rate 0.2 > 0.05"
+    assert rb.reason == "green failed its gates: error_rate 0.2 > 0.05 (500 requests in 330-450 s)"
     assert strategy.state == "rolled_back" and strategy.candidate_weight() == 0.0
     s = strategy.summary()
     assert s["final_state"] == "rolled_back" and s["first_failure_s"] == 330.0

@@ -10,6 +10,8 @@ import pytest
 
 import workbench
 from workbench.summary import (
+    AbVerdict,
+    CandidateHarm,
     Incident,
     ModelKpis,
     MonitoringOutcome,
@@ -35,7 +37,7 @@ RUNS = {
 TOP_KEYS = ["scenario", "seed", "duration_s", "warmup_s", "requests", "users", "status_counts", "error_rate",
             "throughput_per_s", "models", "strategy", "resources", "rollback", "incidents"]
 SECTIONS = {"validation": ValidationOutcome, "monitoring": MonitoringOutcome, "shadow": ShadowKpis,
-            "srm": SampleRatioCheck}
+            "srm": SampleRatioCheck, "harm": CandidateHarm, "ab_verdict": AbVerdict}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,7 @@ def test_to_dict_is_the_layout_of_summary_json(tmp_path, scenarios_dir):
     # the file has sorted keys; its content is to_json's, NaN as null
     assert json.dumps(written, sort_keys=True) == json.dumps(strict_loads(r.summary.to_json()), sort_keys=True)
     d = r.summary.to_dict()
-    assert set(d) == set(written) and list(d) == TOP_KEYS + ["monitoring", "srm"]
+    assert set(d) == set(written) and list(d) == TOP_KEYS + ["monitoring", "srm", "harm", "ab_verdict"]
     assert list(d["models"]["candidate"]) == [f.name for f in dataclasses.fields(ModelKpis)]
     assert list(d["status_counts"]) == ["ok", "error", "timeout", "dropped"]
     assert list(d["strategy"])[:2] == ["kind", "final_state"]  # details flat beside them

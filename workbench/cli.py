@@ -3,21 +3,38 @@
 Commands
 --------
 run
-    Simulate one scenario, print its summary and events (``--out DIR`` writes the run);
-    ``--seeds N``: its strategy's risk over N seeds, with intervals.
+    Simulate one scenario, print its summary, what it showed (outcome, users hurt, the
+    strategy's verdict) and its events (``--out DIR`` writes the run); ``--seeds N``: its
+    strategy's risk over N seeds, with intervals; ``--rerun RUN_DIR``: repeat a written
+    run and say whether its summary is the same.
 compare
-    Run several strategies on the same traffic and print one row per strategy;
-    ``--seeds N``: each strategy's risk over the same N seeds, with intervals.
+    Run several strategies on the same traffic and print one row per strategy (120
+    columns; ``--wide`` for every column); ``--seeds N``: each strategy's risk over the
+    same N seeds, with intervals.
 sweep
     Monte-Carlo operating characteristics of a rollout policy over seeds and a grid.
 capacity
-    An autoscaled fleet against a fixed fleet sized for the peak, on the same traffic.
+    An autoscaled fleet against a fixed fleet sized for the peak, on the same traffic,
+    and the autoscaler's scale events.
 runs
     List the runs recorded in the run registry.
 runs show RUN_ID
-    Show one recorded run (a unique prefix of its id will do).
+    Show one recorded run (a unique prefix of its id will do): its outcome, KPIs per model.
+runs diff RUN_A RUN_B
+    What differs between two recorded runs: scenario, seed, version, then each KPI with B - A.
+report RUN_DIR [-o report.html]
+    A self-contained HTML report of a run written with ``run --out``: outcome, KPIs,
+    figures, events and the scenario, for a review's minutes.
 logs
     Analyse a run's structured log: templates, volume and anomalies.
+import argo|flagger SPEC [TEMPLATES...]
+    A scenario that rehearses an Argo Rollout or a Flagger Canary (with its analysis templates).
+export argo|flagger SCENARIO
+    A scenario's rollout as Argo Rollouts or Flagger YAML.
+calibrate LOG
+    A scenario with the traffic and latency of a request log (or a Prometheus export).
+plan SCENARIO
+    Search step schedules for the fastest rollout within risk limits (exit 1 when none meets them).
 validate
     Check scenario files and report every problem found.
 
@@ -29,10 +46,10 @@ ids, reasons, log messages) is printed with control characters escaped.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +62,7 @@ if TYPE_CHECKING:
     from .summary import RunSummary
 
 EXIT_BAD_INPUT = 2
+OUTPUT_WIDTH = 120  # sentences are wrapped to this; default tables fit in it
 
 
 def _seed(text: str) -> int:
@@ -236,9 +254,23 @@ def cmd_run(args) -> int:
     from .api import run
     from .outputs import escape_control
     from .result import format_summary
-    from .scenario import load_scenario
+    from .scenario import ScenarioError, load_scenario
+    from .story import story_lines
 
-    scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
+    previous = None
+    if args.rerun is not None:
+        if args.scenario is not None:
+            raise ScenarioError("run: give a scenario file or --rerun RUN_DIR, not both")
+        if args.seeds is not None:
+            raise ScenarioError("--rerun, --seeds: a rerun repeats one recorded run; give one of them")
+        from .result import RunResult
+
+        previous = RunResult.from_dir(args.rerun)
+        scenario = previous.scenario.with_overrides(_overrides(args.set))
+        if args.seed is None:
+            args.seed = previous.seed
+    else:
+        scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
     _check_out(args)
     if args.seeds is not None:
         return _risk_over_seeds(args, scenario, [scenario.strategy.kind], "runs.parquet")
@@ -253,18 +285,13 @@ def cmd_run(args) -> int:
     print(f"status: {dict(s.status_counts)}  strategy: {escape_control(s.strategy.kind)} -> "
           f"{escape_control(s.strategy.final_state)}")
     print(format_summary(s))  # model names are identifiers
-    if s.shadow is not None:
-        sh = s.shadow
-        print(
-            f"\nshadow: {sh.mirrored} mirrored calls; candidate error rate {sh.candidate_error_rate:.2%}, "
-            f"p99 {sh.candidate_latency_p99_ms:.0f} ms; agreement {sh.agreement:.1%} "
-            f"(|diff| <= {sh.agreement_tolerance:g}) over {sh.compared} compared"
-        )
-    if s.srm is not None:
-        srm = s.srm
-        flag = "MISMATCH" if srm.mismatch else "ok"
-        print(f"\nsample ratio ({srm.unit}): {list(srm.counts)} vs {list(srm.expected_shares)}: "
-              f"p = {srm.p_value:.4g} {flag}")
+    print()
+    for item in story_lines(result):
+        if "\n" in item:  # a table: printed as it is
+            print("\n".join(escape_control(line) for line in item.split("\n")))
+        else:
+            print(textwrap.fill(escape_control(item), width=OUTPUT_WIDTH, subsequent_indent="    ",
+                                break_on_hyphens=False))
     if not result.events.empty:
         shown = result.events[~result.events["kind"].isin(["analysis"])]
         if len(shown):
@@ -279,7 +306,32 @@ def cmd_run(args) -> int:
         print(f"\nwrote {escape_control(out)}/ (requests.parquet, events.parquet, summary.json, report.md, "
               "log.jsonl)")
     _record(args, "run", scenario, result.seed, _run_kpis(s), args.out)
+    if previous is not None:
+        return _rerun_verdict(args, previous, result)
     return 0
+
+
+def _rerun_verdict(args, previous, result) -> int:
+    """``run --rerun``: whether the new summary equals the recorded one; 1 when an unchanged rerun differs."""
+    from .outputs import escape_control, to_strict_json
+
+    changed = bool(args.set) or result.seed != previous.seed
+    old = _flat_kpis(to_strict_json(previous.summary.to_dict()))
+    new = _flat_kpis(to_strict_json(result.summary.to_dict()))
+    differ = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
+    where = escape_control(args.rerun)
+    if not differ:
+        print(f"\nrerun of {where}: the summary is identical ({len(new)} values compared)")
+        return 0
+    print(f"\nrerun of {where}: {len(differ)} of {len(new)} summary values differ"
+          + (" (expected: seed or --set changed)" if changed else
+             " although scenario and seed are the same: another version of the tool, or a reproducibility bug"))
+    rows = [(escape_control(k), escape_control(_kpi_text(old.get(k))), escape_control(_kpi_text(new.get(k))))
+            for k in differ[:20]]
+    print("\n".join(_aligned([("value", "recorded", "now"), *rows], indent="  ")))
+    if len(differ) > 20:
+        print(f"  ... {len(differ) - 20} more")
+    return 0 if changed else 1
 
 
 def cmd_compare(args) -> int:
@@ -301,15 +353,14 @@ def cmd_compare(args) -> int:
     if args.seeds is not None:
         return _risk_over_seeds(args, scenario, kinds, "compare.parquet")
     table = compare(scenario, kinds, seed=args.seed)
-    columns = [
-        "strategy", "candidate_requests", "candidate_users", "bad_requests_legacy",
-        "bad_requests_candidate", "time_to_detect_s", "time_to_rollback_s",
-        "time_to_full_rollout_s", "time_degraded_s", "final_state", "prediction_mae", "conversion_rate",
-    ]
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3f}".format):
-        print(f"scenario '{escape_control(scenario.name)}'  seed {table['seed'].iloc[0]}  "
-              "(paired: same traffic for every row)")
-        print(_safe_frame(table[columns]).to_string(index=False))
+    print(f"scenario '{escape_control(scenario.name)}'  seed {table['seed'].iloc[0]}  "
+          "(paired: same traffic for every row)")
+    if args.wide:
+        with pd.option_context("display.width", 1000, "display.max_columns", 100,
+                               "display.float_format", "{:.3f}".format):
+            print(_safe_frame(table).to_string(index=False))
+    else:
+        print(format_compare(_safe_frame(table)))
     if args.out:
         from .outputs import atomic_output_dir
 
@@ -321,6 +372,46 @@ def cmd_compare(args) -> int:
             for row in table.to_dict("records")}
     _record(args, "compare", scenario, int(table["seed"].iloc[0]), kpis, args.out)
     return 0
+
+
+#: ``workbench compare``'s default columns: (column, header, format); fits 120 columns
+COMPARE_COLUMNS = (
+    ("strategy", "strategy", "{}"),
+    ("final_state", "state", "{}"),
+    ("candidate_requests", "cand req", "{:,.0f}"),
+    ("candidate_users", "cand users", "{:,.0f}"),
+    ("bad_requests_candidate", "bad", "{:,.0f}"),
+    ("bad_users_candidate", "hurt", "{:,.0f}"),
+    ("bad_requests_legacy", "bad legacy", "{:,.0f}"),
+    ("time_to_detect_s", "detect s", "{:,.0f}"),
+    ("time_to_rollback_s", "rollback s", "{:,.0f}"),
+    ("time_to_full_rollout_s", "full s", "{:,.0f}"),
+    ("time_degraded_s", "degraded s", "{:,.0f}"),
+)
+COMPARE_NOTE = (
+    "bad: the candidate's requests not ok or slower than the SLO; hurt: users who got one; bad legacy: the same "
+    "on legacy\ndetect, rollback: seconds from the first fault; full: seconds to full rollout; degraded: seconds "
+    "users were\non a faulty candidate. --wide: every column (MAE, conversion, errors, timeouts, ...)")
+
+
+def format_compare(table) -> str:
+    """``workbench compare``'s table: the columns a review reads first, in at most 120 characters."""
+    rows = [[header for _, header, _ in COMPARE_COLUMNS]]
+    for rec in table.to_dict("records"):
+        row = []
+        for col, _, spec in COMPARE_COLUMNS:
+            value = rec.get(col)
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            row.append("-" if missing else spec.format(value))
+        rows.append(row)
+    return "\n".join(_aligned(rows, left=2) + [COMPARE_NOTE])
+
+
+def _aligned(rows: list, left: int = 1, indent: str = "") -> list[str]:
+    """Rows of text cells as lines: the first ``left`` columns left-aligned, the rest right-aligned."""
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(w) if c < left else cell.rjust(w)
+                               for c, (cell, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
 
 
 def _parse_vary(items: Sequence[str] | None) -> dict:
@@ -373,6 +464,7 @@ def cmd_capacity(args) -> int:
     import pandas as pd
 
     from .experiments.capacity import autoscaling_vs_fixed
+    from .outputs import escape_control
     from .scenario import ScenarioError, load_scenario
 
     scenario = load_scenario(args.scenario, overrides=_overrides(args.set))
@@ -383,38 +475,137 @@ def cmd_capacity(args) -> int:
         table = autoscaling_vs_fixed(scenario, seed=args.seed, model=args.model)
     except ValueError as exc:
         raise ScenarioError(str(exc), source=args.scenario) from None
-    cols = ["fleet", "latency_p95_ms", "latency_p99_ms", "slo_ms", "p95_within_slo", "replica_seconds",
-            "mean_replicas", "peak_replicas", "utilisation", "cost_vs_fixed"]
-    with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
-        print(f"scenario {scenario.name!r}  seed {table['seed'].iloc[0]}  (same traffic for both fleets)")
-        print(table[cols].to_string(index=False))
+    cols = {"fleet": "fleet", "latency_p95_ms": "p95 ms", "latency_p99_ms": "p99 ms", "p95_within_slo": "p95 ok",
+            "replica_seconds": "replica-s", "mean_replicas": "mean repl", "peak_replicas": "peak repl",
+            "utilisation": "util", "cost_vs_fixed": "cost vs fixed", "scale_ups": "scale up",
+            "scale_downs": "scale down"}
+    with pd.option_context("display.width", 120, "display.float_format", "{:,.2f}".format):
+        print(f"scenario {escape_control(scenario.name)!r}  seed {table['seed'].iloc[0]}  (same traffic for both "
+              f"fleets; SLO p95 <= {table['slo_ms'].iloc[0]:g} ms)")
+        print(table[list(cols)].rename(columns=cols).to_string(index=False))
+    events = table.attrs.get("scale_events")
+    if events is not None and len(events):
+        print(f"\nscale events of the autoscaled fleet ({len(events)}):")
+        for row in events.head(40).itertuples(index=False):
+            print(f"  {row.time_s:8.0f} s  {escape_control(row.reason)}")
+        if len(events) > 40:
+            print(f"  ... {len(events) - 40} more")
     return 0
 
 
+def _flat_kpis(value, prefix: str = "") -> dict:
+    """A run's recorded KPIs as ``{dotted.key: value}`` (lists of numbers stay whole)."""
+    if isinstance(value, dict):
+        out: dict = {}
+        for key in sorted(value):
+            out.update(_flat_kpis(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _kpi_text(value, most: int = 48) -> str:
+    """A recorded value as a short cell: numbers with separators, long text cut at ``most`` characters."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        text = str(value)
+        return text if len(text) <= most else text[:most - 3] + "..."
+    if isinstance(value, int):
+        return f"{value:,}"
+    if math.isnan(value):
+        return "-"
+    return f"{value:,.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.3g}"
+
+
+def _show_run(rec) -> None:
+    """``runs show``: the run's identity, its outcome, then every KPI as an aligned ``key  value`` list."""
+    from .outputs import escape_control as e
+
+    print(f"run {e(rec.run_id)}  ({e(rec.kind)}, recorded {e(rec.created_at)})")
+    seed = rec.seed if not isinstance(rec.seed, list) else (
+        f"{len(rec.seed)} seeds ({rec.seed[0]}..{rec.seed[-1]})" if rec.seed else "none")
+    print(f"scenario '{e(rec.scenario_name)}'  hash {e(rec.scenario_hash)}  seed {e(seed)}  "
+          f"workbench {e(rec.package_version)}")
+    print(f"output: {e(rec.output_dir or '-')}")
+    kpis = rec.kpis or {}
+    if "final_state" in kpis:
+        rb = kpis.get("rollback") or {}
+        when = f", rolled back at {rb['time_s']:.0f} s" if rb.get("rolled_back") and rb.get("time_s") is not None else ""
+        print(f"final state: {e(kpis['final_state'])}{when}")
+    models = kpis.get("models") if isinstance(kpis.get("models"), dict) else {}
+    flat = _flat_kpis({k: v for k, v in kpis.items() if k != "models" or not models})
+    if not flat and not models:
+        print("no KPIs recorded")
+        return
+    if models:  # one column per model
+        names = list(models)
+        metrics = sorted({m for kp in models.values() if isinstance(kp, dict) for m in kp})
+        rows = [["per model", *map(e, names)]]
+        rows += [[e(m), *(e(_kpi_text((models[n] or {}).get(m))) for n in names)] for m in metrics]
+        print()
+        print("\n".join(_aligned(rows, indent="  ")))
+    if flat:
+        width = min(max(len(k) for k in flat), 60)
+        print()
+        for key, value in flat.items():
+            print(f"  {e(key):<{width}}  {e(_kpi_text(value))}")
+
+
+def _diff_runs(a, b, show_all: bool) -> None:
+    """``runs diff A B``: what differs between two recorded runs (identity, then KPIs with B - A)."""
+    from .outputs import escape_control as e
+
+    print(f"A: run {e(a.run_id)}  {e(a.kind)}  '{e(a.scenario_name)}'  seed {e(a.seed)}  workbench "
+          f"{e(a.package_version)}")
+    print(f"B: run {e(b.run_id)}  {e(b.kind)}  '{e(b.scenario_name)}'  seed {e(b.seed)}  workbench "
+          f"{e(b.package_version)}")
+    same_scenario = a.scenario_hash == b.scenario_hash
+    print("same scenario content" if same_scenario else
+          f"different scenario content (hash {e(a.scenario_hash)} vs {e(b.scenario_hash)})")
+    fa, fb = _flat_kpis(a.kpis or {}), _flat_kpis(b.kpis or {})
+    keys = list(fa) + [k for k in fb if k not in fa]
+    rows = []
+    for key in keys:
+        va, vb = fa.get(key), fb.get(key)
+        if va == vb and not show_all:
+            continue
+        delta = ""
+        if isinstance(va, (int, float)) and isinstance(vb, (int, float)) and not isinstance(va, bool) \
+                and not isinstance(vb, bool):
+            d = vb - va
+            delta = _kpi_text(d) if d <= 0 or isinstance(d, float) and math.isnan(d) else "+" + _kpi_text(d)
+        rows.append((e(key), e(_kpi_text(va)), e(_kpi_text(vb)), delta))
+    if not rows:
+        print(f"identical KPIs ({len(keys)} compared)")
+        return
+    changed = sum(1 for k in keys if fa.get(k) != fb.get(k))
+    print(f"{changed} of {len(keys)} KPIs differ" + (" (all shown)" if show_all else ""))
+    print("\n".join(_aligned([("kpi", "A", "B", "B - A"), *rows], indent="  ")))
+
+
 def cmd_runs(args) -> int:
-    """``workbench runs [show RUN_ID]``: list recorded runs, or show one."""
+    """``workbench runs [show RUN_ID | diff RUN_A RUN_B]``: list recorded runs, show one, or compare two."""
     import pandas as pd
 
-    from .outputs import escape_control
     from .registry import RegistryError, RunRegistry
     from .scenario import ScenarioError
 
-    e = escape_control
     try:
         _check_registry_arg(args.registry)
         with RunRegistry(args.registry) as reg:
-            if args.show:
+            def get(run_id):
                 try:
-                    rec = reg.get_run(args.show)
+                    return reg.get_run(run_id)
                 except RegistryError:
                     raise
                 except (KeyError, ValueError) as exc:
-                    raise ScenarioError(f"runs show: {exc}") from None
-                print(f"run {e(rec.run_id)}  ({e(rec.kind)}, {e(rec.created_at)})")
-                print(f"scenario '{e(rec.scenario_name)}'  hash {e(rec.scenario_hash)}  seed {e(rec.seed)}  "
-                      f"workbench {e(rec.package_version)}")
-                print(f"output: {e(rec.output_dir or '-')}")
-                print(json.dumps(rec.kpis, indent=2, sort_keys=True, default=str))
+                    raise ScenarioError(f"runs {args.action}: {exc}") from None
+
+            if args.action == "show":
+                _show_run(get(args.run_id))
+                return 0
+            if args.action == "diff":
+                _diff_runs(get(args.run_id), get(args.other_id), args.all)
                 return 0
             table = reg.list_runs(limit=args.limit)
     except RegistryError as exc:
@@ -425,6 +616,21 @@ def cmd_runs(args) -> int:
     cols = [c for c in ("run_id", "created_at", "kind", "scenario_name", "seed", "output_dir") if c in table]
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
         print(_safe_frame(table[cols]).to_string(index=False))
+    return 0
+
+
+def cmd_report(args) -> int:
+    """``workbench report RUN_DIR -o report.html``: a self-contained HTML report of a written run."""
+    from .outputs import escape_control
+    from .viz.report import write_html_report
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / "report.html"
+    if out.is_dir():
+        from .scenario import ScenarioError
+
+        raise ScenarioError(f"-o {out}: is a directory; give the HTML file to write")
+    path = write_html_report(args.run_dir, out)
+    print(f"wrote {escape_control(path)}")
     return 0
 
 
@@ -608,7 +814,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="simulate one scenario and print its summary")
-    p.add_argument("scenario", help="scenario TOML file")
+    p.add_argument("scenario", nargs="?", help="scenario TOML file")
+    p.add_argument("--rerun", default=None, metavar="RUN_DIR",
+                   help="run again the scenario and seed of a run written with --out, and say whether the "
+                        "summary is the same (exit 1 when it differs without --seed or --set)")
     p.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="instead of one run: the strategy's risk over seeds 0..N-1, with intervals "
@@ -630,6 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=None)
     p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="instead of one seed: each strategy's risk over the same seeds 0..N-1, with intervals")
+    p.add_argument("--wide", action="store_true", help="print every column (the default fits 120 characters)")
     p.add_argument("--out", default=None,
                    help="directory to write compare.parquet (with --seeds also summary.parquet)")
     p.add_argument("--force", action="store_true",
@@ -661,12 +871,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_capacity)
 
-    p = sub.add_parser("runs", help="list recorded runs, or show one")
-    p.add_argument("show_word", nargs="?", choices=["show"], help=argparse.SUPPRESS)
+    p = sub.add_parser("runs", help="list recorded runs, show one, or diff two",
+                       usage="workbench runs [show RUN_ID | diff RUN_A RUN_B] [options]")
+    p.add_argument("action_word", nargs="?", choices=["show", "diff"], help=argparse.SUPPRESS)
     p.add_argument("run_id", nargs="?", help="run id (or a unique prefix) to show")
+    p.add_argument("other_id", nargs="?", help="with diff: the second run id")
+    p.add_argument("--all", action="store_true", help="with diff: list equal KPIs too")
     p.add_argument("--limit", type=lambda text: _positive(text, most=1_000_000), default=20)
     p.add_argument("--registry", default=None, help="registry database (default: user data dir or $WORKBENCH_REGISTRY)")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("report", help="a self-contained HTML report of a run written with --out (figures inline)")
+    p.add_argument("run_dir", help="a run directory written by `workbench run --out`")
+    p.add_argument("-o", "--out", default=None, help="HTML file to write (default: RUN_DIR/report.html)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("logs", help="analyse a run's structured log (templates, volume, anomalies)")
     p.add_argument("path", help="a run directory written with --out, or a log.jsonl file")
@@ -751,10 +969,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .outputs import OutputDirError, escape_control
     from .scenario import ScenarioError
 
+    if args.command == "run" and args.scenario is None and args.rerun is None:
+        parser.print_usage(sys.stderr)
+        parser.exit(EXIT_BAD_INPUT, "workbench run: error: give a scenario file (or --rerun RUN_DIR)\n")
     if args.command == "runs":
-        if args.show_word == "show" and not args.run_id:
-            parser.exit(EXIT_BAD_INPUT, "workbench runs show: error: give a run id\n")
-        args.show = args.run_id if args.show_word == "show" or args.run_id else None
+        args.action = args.action_word or ("show" if args.run_id else "list")
+        if args.action == "show" and (not args.run_id or args.other_id):
+            parser.exit(EXIT_BAD_INPUT, "workbench runs show: error: give one run id\n")
+        if args.action == "diff" and not (args.run_id and args.other_id):
+            parser.exit(EXIT_BAD_INPUT, "workbench runs diff: error: give two run ids\n")
     try:
         return int(args.func(args) or 0)
     except ScenarioError as exc:

@@ -10,13 +10,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .outputs import OutputDirError, escape_control
 from .scenario import Scenario
 from .status import STATUS_NAMES
 from .summary import RunSummary, format_summary
 
-__all__ = ["RunResult", "RunSummary", "format_summary", "STATUS_CATEGORIES"]
+__all__ = ["RunResult", "RunSummary", "RunDirError", "format_summary", "STATUS_CATEGORIES", "RUN_TABLES"]
 
 STATUS_CATEGORIES = pd.CategoricalDtype(list(STATUS_NAMES))
+
+#: The tables every run directory holds, each as ``<name>.parquet``; any other
+#: Parquet file of the directory is one of :attr:`RunResult.tables`.
+RUN_TABLES = ("requests", "shadow", "events", "incidents")
+
+
+class RunDirError(OutputDirError):
+    """A run directory cannot be read back; the message names the directory and the file."""
 
 
 @dataclass
@@ -87,6 +96,43 @@ class RunResult:
             (out / "log_report.md").write_text(log_report.to_markdown(), encoding="utf-8")
             (out / "report.md").write_text(self.report_markdown(), encoding="utf-8")
         return Path(path)
+
+    @classmethod
+    def from_dir(cls, path: str | os.PathLike) -> RunResult:
+        """Read back a run directory written by :meth:`to_dir`.
+
+        The scenario is validated again from ``scenario.json``, the summary read from
+        ``summary.json`` (``null`` floats back to NaN), the four run tables from their
+        Parquet files, and every other ``*.parquet`` file becomes an entry of
+        :attr:`tables` under its stem.
+
+        Raises
+        ------
+        RunDirError
+            When ``path`` is not a directory, holds no run manifest (or the manifest of
+            another kind of output), or a file is missing, unreadable or damaged. The
+            message names the directory and the file.
+        """
+        from .outputs import MANIFEST_NAME, read_manifest
+
+        directory = Path(path)
+        if not directory.exists():
+            raise RunDirError(f"{directory}: no such run directory")
+        if not directory.is_dir():
+            raise RunDirError(f"{directory}: not a directory (give the directory `workbench run --out` wrote)")
+        manifest = read_manifest(directory)
+        if manifest is None:
+            raise RunDirError(f"{directory}: {MANIFEST_NAME}: missing or damaged; not a run directory of this tool")
+        if manifest.get("kind") != "run":
+            raise RunDirError(f"{directory}: {MANIFEST_NAME}: holds a {escape_control(manifest.get('kind'))} "
+                              "output, not a run")
+        scenario, seed = _read_scenario(directory)
+        summary = _read_summary(directory)
+        frames = {name: _read_table(directory, name) for name in RUN_TABLES}
+        extra = sorted(p.stem for p in directory.glob("*.parquet")
+                       if p.is_file() and not p.name.startswith(".") and p.stem not in RUN_TABLES)
+        tables = {name: _read_table(directory, name) for name in extra}
+        return cls(scenario=scenario, seed=seed, summary=summary, tables=tables, **frames)
 
     def log_records(self) -> pd.DataFrame:
         """The run's structured log: one entry per request and per event, by time.
@@ -168,3 +214,75 @@ def _atomic_json(path: Path, obj: Any) -> None:
     from .outputs import atomic_write_text, dumps_strict
 
     atomic_write_text(path, dumps_strict(obj, indent=2, sort_keys=True) + "\n")
+
+
+def _read_json(directory: Path, name: str) -> Any:
+    """The parsed JSON file ``directory / name``; a :class:`RunDirError` naming it otherwise."""
+    import json
+
+    file = directory / name
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunDirError(f"{directory}: {name}: missing") from None
+    except UnicodeDecodeError as exc:
+        raise RunDirError(f"{directory}: {name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise RunDirError(f"{directory}: {name}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RunDirError(f"{directory}: {name}: not valid JSON ({exc})") from None
+
+
+def _read_scenario(directory: Path) -> tuple[Scenario, int]:
+    """The scenario and seed of ``scenario.json`` (``{"seed": int, "scenario": mapping}``)."""
+    from .scenario import ScenarioError, validate_mapping
+
+    name = "scenario.json"
+    data = _read_json(directory, name)
+    if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
+        raise RunDirError(f"{directory}: {name}: expected an object with a 'scenario' table and a 'seed'")
+    seed = data.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise RunDirError(f"{directory}: {name}: seed: expected a non-negative integer, got {seed!r}")
+    try:
+        scenario = validate_mapping(data["scenario"], source=None)
+    except ScenarioError as exc:
+        raise RunDirError(f"{directory}: {name}: scenario: {exc}") from None
+    return scenario, seed
+
+
+def _read_summary(directory: Path) -> RunSummary:
+    """The run summary of ``summary.json``."""
+    name = "summary.json"
+    data = _read_json(directory, name)
+    if not isinstance(data, dict):
+        raise RunDirError(f"{directory}: {name}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return RunSummary.from_dict(data)
+    except KeyError as exc:
+        raise RunDirError(f"{directory}: {name}: field {exc.args[0]!r} is missing") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise RunDirError(f"{directory}: {name}: not a run summary ({exc})") from None
+
+
+def _read_table(directory: Path, name: str) -> pd.DataFrame:
+    """The table ``<name>.parquet``, with the request statuses as their categorical."""
+    import pyarrow
+
+    file = directory / f"{name}.parquet"
+    if not file.is_file():
+        raise RunDirError(f"{directory}: {file.name}: missing")
+    try:
+        frame = pd.read_parquet(file)
+    except (OSError, ValueError, TypeError, pyarrow.ArrowException) as exc:
+        raise RunDirError(f"{directory}: {file.name}: not a readable Parquet table ({exc})") from None
+    # Parquet keeps no categories for an empty column: give statuses their fixed ones back
+    if "status" in frame.columns and isinstance(frame["status"].dtype, pd.CategoricalDtype):
+        unknown = sorted(set(frame["status"].dropna().astype(str)) - set(STATUS_NAMES))
+        if unknown:
+            raise RunDirError(f"{directory}: {file.name}: status: unknown value(s) {unknown[:5]}; "
+                              f"expected {list(STATUS_NAMES)}")
+        frame["status"] = frame["status"].astype(STATUS_CATEGORIES)
+    return frame

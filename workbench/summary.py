@@ -47,10 +47,16 @@ __all__ = [
     "MonitoringOutcome",
     "ShadowKpis",
     "SampleRatioCheck",
+    "CandidateHarm",
     "CandidateComparison",
     "ArmComparison",
     "format_summary",
     "format_arms",
+    "AbLift",
+    "AbGuardrail",
+    "AbVerdict",
+    "format_ab_verdict",
+    "outcome_lines",
 ]
 
 
@@ -235,6 +241,27 @@ class ShadowKpis(_Record):
 
 
 @dataclass(frozen=True)
+class CandidateHarm(_Record):
+    """Who the candidate hurt: its requests that failed or breached the SLO, and their users.
+
+    Counts cover the whole run, warm-up included (the same counts as ``workbench
+    compare``'s ``bad_requests_candidate`` and ``bad_users_candidate``). "Bad" is any
+    status but ``ok``, or an ``ok`` answer slower than the SLO; ``failed`` counts
+    only errors, timeouts and drops. After a rollback the candidate serves no one,
+    so with ``rollback_s`` set every count is "before the rollback".
+    """
+
+    requests: int
+    users: int
+    bad_requests: int
+    bad_users: int
+    failed_requests: int
+    failed_users: int
+    slo_ms: float
+    rollback_s: float | None
+
+
+@dataclass(frozen=True)
 class SampleRatioCheck(_Record):
     """Sample-ratio-mismatch check of an A/B split (chi-square; mismatch at p < 0.001)."""
 
@@ -331,11 +358,119 @@ class ArmComparison(_Record):
         return tuple(c.candidate for c in self.candidates if c.verdict == "worse")
 
 
+@dataclass(frozen=True)
+class AbLift(_Record):
+    """One metric of an A/B verdict: candidate minus legacy, absolute and relative.
+
+    ``difference`` is ``mean_treatment - mean_control`` (treatment is the candidate,
+    control legacy) with its ``1 - alpha`` interval and two-sided ``p_value``;
+    ``relative`` is ``mean_treatment / mean_control - 1`` with its delta-method
+    interval. ``method`` is ``welch``, ``proportion_z`` (two-proportion z test, unpooled
+    interval) or ``cuped_welch`` (Welch on CUPED-adjusted values, whose means are then
+    the adjusted means; ``cuped_theta`` and ``variance_reduction`` are NaN otherwise).
+    Without enough data every estimate is NaN and ``method`` is ``none``.
+    """
+
+    metric: str
+    kind: str
+    method: str
+    alpha: float
+    n_control: int
+    n_treatment: int
+    mean_control: float
+    mean_treatment: float
+    difference: float
+    difference_ci_low: float
+    difference_ci_high: float
+    p_value: float
+    relative: float
+    relative_ci_low: float
+    relative_ci_high: float
+    cuped_theta: float = math.nan
+    variance_reduction: float = math.nan
+
+
+@dataclass(frozen=True)
+class AbGuardrail(_Record):
+    """A guardrail of an A/B verdict: its lift, which way is better, its adjusted p-value, its status.
+
+    ``direction`` is ``lower`` or ``higher`` (which way is better); ``status`` is
+    ``breached`` (significantly worse after the correction across the guardrails),
+    ``better``, ``ok`` or ``no data``.
+    """
+
+    metric: str
+    direction: str
+    lift: AbLift
+    adjusted_p: float
+    status: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AbGuardrail:
+        """Build from :meth:`to_dict` output or its JSON form."""
+        return cls(metric=str(data["metric"]), direction=str(data["direction"]),
+                   lift=AbLift.from_dict(data["lift"]), adjusted_p=_float(data.get("adjusted_p")),
+                   status=str(data["status"]))
+
+
+@dataclass(frozen=True)
+class AbVerdict(_Record):
+    """The statistical verdict of a two-arm A/B run: primary lift, CUPED, guardrails, decision.
+
+    ``unit`` is what was randomised and analysed: ``users`` for a sticky split (the
+    primary metric is each user's conversions), ``requests`` otherwise (each request's
+    conversion). The window is the requests after the warm-up (and before the
+    rollback when ``before_rollback_only``). ``cuped`` is the primary lift adjusted by
+    a simulated pre-period of ``cuped_pre_period_s`` seconds (None when off), and the
+    decision uses it when present (``decided_on``). Guardrails (non-ok rate and mean
+    latency of served requests, per request) are adjusted together by ``correction``.
+    ``decision`` is ``ship``, ``don't ship`` or ``inconclusive``; ``reason`` says why.
+    """
+
+    unit: str
+    primary: AbLift
+    cuped: AbLift | None
+    cuped_pre_period_s: float
+    guardrails: tuple[AbGuardrail, ...]
+    correction: str
+    alpha: float
+    decision: str
+    reason: str
+    decided_on: str
+    before_rollback_only: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (the ``ab_verdict`` entry of ``summary.json``)."""
+        out = super().to_dict()
+        out["guardrails"] = [g.to_dict() for g in self.guardrails]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AbVerdict:
+        """Build from :meth:`to_dict` output or its JSON form."""
+        cuped = data.get("cuped")
+        return cls(
+            unit=str(data["unit"]),
+            primary=AbLift.from_dict(data["primary"]),
+            cuped=None if cuped is None else AbLift.from_dict(cuped),
+            cuped_pre_period_s=_float(data.get("cuped_pre_period_s", 0.0)),
+            guardrails=tuple(AbGuardrail.from_dict(g) for g in data.get("guardrails", ())),
+            correction=str(data["correction"]),
+            alpha=_float(data["alpha"]),
+            decision=str(data["decision"]),
+            reason=str(data.get("reason", "")),
+            decided_on=str(data.get("decided_on", "primary")),
+            before_rollback_only=bool(data.get("before_rollback_only", False)),
+        )
+
+
 _SECTIONS: dict[str, type] = {
     "validation": ValidationOutcome,
     "monitoring": MonitoringOutcome,
     "shadow": ShadowKpis,
     "srm": SampleRatioCheck,
+    "harm": CandidateHarm,
+    "ab_verdict": AbVerdict,
 }
 
 
@@ -365,6 +500,8 @@ class RunSummary:
     monitoring: MonitoringOutcome | None = None
     shadow: ShadowKpis | None = None
     srm: SampleRatioCheck | None = None
+    harm: CandidateHarm | None = None
+    ab_verdict: AbVerdict | None = None
 
     @property
     def arms(self) -> ArmComparison | None:
@@ -437,11 +574,10 @@ class RunSummary:
 _COLUMNS = [
     ("requests", "requests", "{:d}"),
     ("users", "users", "{:d}"),
-    ("ok", "ok", "{:d}"),
     ("error", "error", "{:d}"),
     ("timeout", "timeout", "{:d}"),
     ("dropped", "dropped", "{:d}"),
-    ("error_rate", "err %", "{:.2%}"),
+    ("error_rate", "non-ok %", "{:.2%}"),
     ("latency_p50_ms", "p50 ms", "{:.1f}"),
     ("latency_p95_ms", "p95 ms", "{:.1f}"),
     ("latency_p99_ms", "p99 ms", "{:.1f}"),
@@ -494,6 +630,96 @@ def format_arms(arms: ArmComparison, markdown: bool = False) -> str:
     return title + "\n" + ("\n" if markdown else "") + _table(rows, markdown)
 
 
+_AB_WIDTH = 120  # columns of a verdict line
+
+
+def _ab_decimals(lift: AbLift, scale: float) -> int:
+    """Decimals that show the interval's half-width to two significant digits (0 to 6)."""
+    half = abs(lift.difference_ci_high - lift.difference_ci_low) / 2 * scale
+    if not math.isfinite(half) or half <= 0:
+        return 2
+    return min(6, max(0, 1 - math.floor(math.log10(half))))
+
+
+def _ab_p(p: float, name: str = "p") -> str:
+    if math.isnan(p):
+        return f"{name} -"
+    return f"{name} < 0.001" if p < 0.001 else f"{name} = {p:.2g}"
+
+
+def _ab_parts(lift: AbLift) -> tuple[str, str, str]:
+    """The metric's label, its two means and its ``difference [interval]`` in the metric's units."""
+    name = lift.metric
+    label = name[:-3] if name.endswith("_ms") else name
+    label = label.replace("_", " ")
+    if lift.kind == "proportion":
+        means = f"legacy {_fmt(lift.mean_control, '{:.2%}')}  candidate {_fmt(lift.mean_treatment, '{:.2%}')}"
+        scale, unit = 100.0, " pp"
+    else:
+        unit = " ms" if name.endswith("_ms") else ""
+        means = f"legacy {_fmt(lift.mean_control, '{:.3g}')}{unit}  candidate {_fmt(lift.mean_treatment, '{:.3g}')}{unit}"
+        scale = 1.0
+    if math.isnan(lift.difference):
+        return label, means, "no data"
+    d = _ab_decimals(lift, scale)
+    diff = (f"{lift.difference * scale:+.{d}f}{unit} [{lift.difference_ci_low * scale:+.{d}f}, "
+            f"{lift.difference_ci_high * scale:+.{d}f}]")
+    return label, means, diff
+
+
+def _ab_relative(lift: AbLift) -> str:
+    if math.isnan(lift.relative):
+        return "relative -"
+    return f"{lift.relative:+.1%} [{lift.relative_ci_low:+.1%}, {lift.relative_ci_high:+.1%}]"
+
+
+def format_ab_verdict(verdict: AbVerdict, markdown: bool = False) -> str:
+    """The A/B verdict, one line each (at most 120 columns): primary lift, CUPED, guardrails, decision.
+
+    Differences are candidate minus legacy, absolute then relative, each with its
+    ``1 - alpha`` interval; a proportion's absolute difference is in percentage points
+    (pp). A line that would be too long is split. ``markdown`` makes each line a list item.
+    """
+    p, unit = verdict.primary, verdict.unit
+    label, means, diff = _ab_parts(p)
+    test = {"welch": "Welch", "proportion_z": "z test"}.get(p.method, p.method)
+    when = "" if not verdict.before_rollback_only else ", before the rollback"
+    head = f"primary: {label}  {means}  lift {diff}, {_ab_relative(p)}  {_ab_p(p.p_value)}"
+    tail = f"  ({test}, {p.n_control} vs {p.n_treatment} {unit}{when})"
+    if math.isnan(p.difference):
+        lines = [f"primary: {label}  {means}  no data ({p.n_control} vs {p.n_treatment} {unit}{when})"]
+    elif len(head) + len(tail) <= _AB_WIDTH:
+        lines = [head + tail]
+    elif len(head) <= _AB_WIDTH:
+        lines = [head, f"primary test: {test} over {p.n_control} legacy and {p.n_treatment} candidate {unit}{when}"]
+    else:
+        lines = [f"primary: {label}  {means}  lift {diff}  {_ab_p(p.p_value)}",
+                 f"primary relative lift {_ab_relative(p)}  ({test}, {p.n_control} vs {p.n_treatment} {unit}{when})"]
+    c = verdict.cuped
+    if c is not None:
+        _, _, cdiff = _ab_parts(c)
+        lines.append(f"CUPED (pre-period {verdict.cuped_pre_period_s:g} s): variance "
+                     f"{-c.variance_reduction:+.0%}, lift {cdiff}, {_ab_relative(c)}, {_ab_p(c.p_value)}")
+    parts = []
+    for g in verdict.guardrails:
+        glabel, _, gdiff = _ab_parts(g.lift)
+        parts.append(f"{glabel} no data" if math.isnan(g.adjusted_p)
+                     else f"{glabel} {gdiff} {_ab_p(g.adjusted_p, 'p_adj')} {g.status}")
+    if parts:
+        title = f"guardrails ({'Holm' if verdict.correction == 'holm' else verdict.correction})"
+        joined = f"{title}: " + "; ".join(parts)
+        lines += [joined] if len(joined) <= _AB_WIDTH else [f"{title}: {part}" for part in parts]
+    basis = " (on the CUPED lift)" if verdict.decided_on == "cuped" else ""
+    reason = verdict.reason
+    for lift in (p, *(g.lift for g in verdict.guardrails)):
+        if lift.metric:
+            reason = reason.replace(lift.metric, _ab_parts(lift)[0])
+    lines.append(f"verdict: {verdict.decision}{basis}: {reason}")
+    if markdown:
+        return "\n".join(f"- {line}" for line in lines)
+    return "\n".join(lines)
+
+
 def format_summary(summary: RunSummary, markdown: bool = False) -> str:
     """The per-model table of a summary, as aligned text or markdown.
 
@@ -509,3 +735,139 @@ def format_summary(summary: RunSummary, markdown: bool = False) -> str:
     if arms is not None:
         text += "\n\n" + format_arms(arms, markdown)
     return text
+
+
+def _outcome_line(summary: RunSummary) -> str:
+    strat = summary.strategy
+    if summary.validation is not None and summary.validation.blocked:
+        return f"outcome: blocked before any traffic by pre-deployment validation: {summary.validation.summary}"
+    if summary.rollback.rolled_back:
+        why = ""
+        if summary.incidents:
+            first = summary.incidents[0]
+            why = f" ({first.trigger}: {first.reason})"
+        return f"outcome: rolled back at {summary.rollback.time_s:.0f} s{why}"
+    promoted = strat.get("promoted_at_s")
+    if promoted is not None:
+        return f"outcome: promoted to 100% at {promoted:.0f} s"
+    if strat.final_state == "switched":
+        return f"outcome: switched to the candidate at {strat.get('switch_s'):.0f} s and stayed there"
+    return f"outcome: {strat.kind} still {strat.final_state} at the end ({summary.duration_s:.0f} s)"
+
+
+def _harm_line(summary: RunSummary) -> str | None:
+    h = summary.harm
+    if h is None or summary.strategy.kind in ("shadow", "interleaving"):  # users never get its answers
+        return None
+    if h.requests == 0:
+        return "users hurt: none (the candidate served no request)"
+    when = (f"before the rollback at {h.rollback_s:.0f} s" if h.rollback_s is not None
+            else "by the candidate over the whole run")
+    return (f"users hurt {when}: {h.bad_users:,} of the {h.users:,} users the candidate served got a bad answer; "
+            f"{h.bad_requests:,} of its {h.requests:,} requests were bad ({h.failed_requests:,} errors, timeouts "
+            f"or drops, the rest slower than the {h.slo_ms:g} ms SLO)")
+
+
+def _interleaving_lines(strat: StrategyOutcome) -> list[str]:
+    d = strat.details
+    n = d.get("impressions", 0)
+    if not n:
+        return ["interleaving: no impressions"]
+    ci = d.get("delta_ci")
+    ci_text = f" [{ci[0]:+.4f}, {ci[1]:+.4f}] (95% bootstrap over users)" if ci else ""
+    users_b, users_a = d["users_prefer_candidate"], d["users_prefer_legacy"]
+    p_user, p_imp = d["user_sign_test_p_value"], d["sign_test_p_value"]
+    if p_user < 0.05:
+        better = "candidate" if users_b > users_a else "legacy"
+        verdict = f"verdict: {better} ranks better (sign test over users p = {p_user:.2g} < 0.05)"
+    else:
+        verdict = f"verdict: no ranker is shown better (sign test over users p = {p_user:.2g})"
+    return [
+        f"interleaving ({d['method']}, {d['click_model']} clicks): {n:,} impressions; wins candidate "
+        f"{d['wins_candidate']:,}, legacy {d['wins_legacy']:,}, ties {d['ties']:,}",
+        f"Delta_AB = {d['delta_ab']:+.4f}{ci_text}; below 0 favours the candidate",
+        f"sign test over impressions p = {p_imp:.2g}; over users ({users_b:,} prefer the candidate, "
+        f"{users_a:,} legacy) p = {p_user:.2g}",
+        verdict,
+        "trust the test over users: it counts each user once, while the test over impressions treats a returning "
+        "user's impressions as independent (they are not), so a few heavy users can sway it",
+    ]
+
+
+def _bandit_lines(summary: RunSummary) -> list[str]:
+    d = summary.strategy.details
+    routed = {k[len("routed_"):]: int(v) for k, v in d.items() if k.startswith("routed_")}
+    total = sum(routed.values())
+    if not total:
+        return ["bandit: no request routed"]
+    shares = ", ".join(f"{m} {routed[m] / total:.1%}" for m in routed)
+    rates = ", ".join(f"{m} {d[f'reward_rate_{m}']:.2%}" for m in routed
+                      if d.get(f"reward_rate_{m}") is not None)
+    lines = [f"bandit ({d.get('algorithm')}, reward {d.get('reward')}): {total:,} requests routed: {shares}",
+             f"observed reward rates: {rates}"]
+    regret = d.get("regret")
+    if regret is not None:
+        lines.append(f"regret: {regret:,.1f} rewards lost against always serving {d.get('better_arm')} "
+                     f"({regret / total:.2%} of the routed requests)")
+    return lines
+
+
+def _srm_line(summary: RunSummary) -> str:
+    srm = summary.srm
+    flag = "MISMATCH" if srm.mismatch else "ok"
+    if srm.unit == "users":
+        what = "users, by the arm of their first request"
+    else:
+        what = "requests"
+    when = (f"arriving before the rollback at {summary.rollback.time_s:.0f} s" if srm.before_rollback_only
+            else "over the whole run")
+    return (f"sample ratio ({what}, {when}, warm-up included; the table counts after the warm-up): "
+            f"{[int(c) for c in srm.counts]} vs {list(srm.expected_shares)}: p = {srm.p_value:.4g} {flag}")
+
+
+def _shadow_line(summary: RunSummary) -> str:
+    sh = summary.shadow
+    return (f"shadow: {sh.mirrored:,} mirrored calls; candidate non-ok rate {sh.candidate_error_rate:.2%}, "
+            f"p99 {sh.candidate_latency_p99_ms:.0f} ms; agreement {sh.agreement:.1%} "
+            f"(|diff| <= {sh.agreement_tolerance:g}) over {sh.compared:,} compared; users got legacy's answers")
+
+
+def _monitoring_line(summary: RunSummary) -> str | None:
+    mon = summary.monitoring
+    if mon is None or not mon.alerts:
+        return None
+    parts = []
+    for monitor, count in mon.alerts.items():
+        firsts = [f"{key.split(':', 1)[1]} at {t:.0f} s" for key, t in mon.first_alarm_s.items()
+                  if key.split(":", 1)[0] == monitor]
+        parts.append(f"{monitor} {count:,}" + (f" (first: {', '.join(firsts)})" if firsts else ""))
+    return "monitor alerts: " + "; ".join(parts)
+
+
+def outcome_lines(summary: RunSummary) -> list[str]:
+    """What the run showed, one line each: the outcome, who was hurt, and each strategy's own verdict.
+
+    The outcome (rolled back, promoted, blocked, still running), the users and requests
+    the candidate hurt (before the rollback, if any), the interleaving verdict, the
+    bandit's shares and regret, the shadow's health, the A/B verdict and sample-ratio
+    check, and monitor alerts; whichever apply to the run.
+    """
+    lines = [_outcome_line(summary)]
+    harm = _harm_line(summary)
+    if harm:
+        lines.append(harm)
+    kind = summary.strategy.kind
+    if kind == "interleaving":
+        lines += _interleaving_lines(summary.strategy)
+    elif kind == "bandit":
+        lines += _bandit_lines(summary)
+    if summary.shadow is not None:
+        lines.append(_shadow_line(summary))
+    if summary.ab_verdict is not None:
+        lines += format_ab_verdict(summary.ab_verdict).splitlines()
+    if summary.srm is not None:
+        lines.append(_srm_line(summary))
+    monitoring = _monitoring_line(summary)
+    if monitoring:
+        lines.append(monitoring)
+    return lines

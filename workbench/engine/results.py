@@ -19,6 +19,7 @@ from ..result import STATUS_CATEGORIES, RunResult
 from ..scenario import Scenario
 from ..status import DROPPED, ERROR, OK, PENDING, STATUS_NAMES, TIMEOUT
 from ..summary import (
+    CandidateHarm,
     Incident,
     ModelKpis,
     MonitoringOutcome,
@@ -35,6 +36,7 @@ from .draws import CAUSE_MESSAGES, OUTAGE_HANG
 from .simulation import Simulation
 
 if TYPE_CHECKING:
+    from ..summary import AbVerdict
     from .fast import FastSimulation
 
 __all__ = ["build_result", "summarise"]
@@ -92,6 +94,9 @@ def build_result(sim: Simulation | FastSimulation) -> RunResult:
         monitoring=monitoring,
         shadow=shadow_kpis(shadow, sim.strategy.agreement_tolerance) if sim.mirror is not None else None,
         srm=ab_sample_ratio(requests, sc, ctx.rollback_time_s) if sc.strategy.kind == "ab" else None,
+        ab_verdict=(ab_test_verdict(requests, sc, sim.seed, ctx.rollback_time_s)
+                    if sc.strategy.kind == "ab" and len(sc.strategy.arms) == 1 else None),
+        harm=candidate_harm(requests, sc, ctx.rollback_time_s) if "candidate" in sc.models else None,
     )
     return RunResult(scenario=sc, seed=sim.seed, requests=requests, shadow=shadow, events=events,
                      incidents=incidents, summary=summary, tables=tables)
@@ -247,6 +252,20 @@ def shadow_kpis(shadow: pd.DataFrame, tolerance: float) -> ShadowKpis:
     )
 
 
+def candidate_harm(requests: pd.DataFrame, scenario: Scenario, rollback_time_s: float | None) -> CandidateHarm:
+    """The candidate's bad requests (not ``ok``, or slower than the SLO) and the users who got them."""
+    cand = (requests["model"] == "candidate").to_numpy()
+    failed = cand & (requests["status"] != "ok").to_numpy()
+    bad = failed | (cand & requests["slo_breach"].to_numpy())
+    users = requests["user_id"].to_numpy()
+    return CandidateHarm(
+        requests=int(cand.sum()), users=int(np.unique(users[cand]).size),
+        bad_requests=int(bad.sum()), bad_users=int(np.unique(users[bad]).size),
+        failed_requests=int(failed.sum()), failed_users=int(np.unique(users[failed]).size),
+        slo_ms=float(scenario.slo.latency_ms), rollback_s=rollback_time_s,
+    )
+
+
 def ab_sample_ratio(
     requests: pd.DataFrame, scenario: Scenario, rollback_time_s: float | None = None
 ) -> SampleRatioCheck:
@@ -276,6 +295,106 @@ def ab_sample_ratio(
         p, mismatch = math.nan, False
     return SampleRatioCheck(unit=unit, counts=counts, expected_shares=tuple(shares), p_value=p,
                             mismatch=mismatch, before_rollback_only=rollback_time_s is not None)
+
+
+AB_ALPHA = 0.05  # significance level of the A/B verdict
+AB_CORRECTION = "holm"  # correction across the A/B verdict's guardrails
+
+
+def ab_test_verdict(
+    requests: pd.DataFrame, scenario: Scenario, seed: int, rollback_time_s: float | None = None
+) -> AbVerdict:
+    """The statistical verdict of a two-arm A/B run (legacy against one candidate).
+
+    Over the requests after the warm-up (and before the rollback, if any):
+
+    * primary metric, per unit of randomisation: with a sticky split each user's
+      conversions (``conversions_per_user``, Welch's test over users; a user's arm is
+      that of their first request), otherwise each request's conversion
+      (``conversion_rate``, two-proportion z test over requests);
+    * CUPED, when ``strategy.cuped_pre_period_s > 0``: the same lift adjusted by each
+      unit's user's conversions in a simulated pre-period
+      (:func:`~workbench.engine.traffic.pre_period_conversions`, at legacy's conversion
+      rate in this window); the decision then uses it;
+    * guardrails, per request: the non-ok rate (``error_rate``, lower is better) and
+      the mean latency of requests that were not dropped (``mean_latency_ms``), their
+      p-values Holm-adjusted together. With a sticky split their requests are
+      correlated within a user, which these per-request tests do not model.
+    """
+    from ..stats.abtest import Lift, ab_verdict, lift
+    from ..summary import AbGuardrail, AbLift, AbVerdict
+    from .traffic import pre_period_conversions
+
+    st = scenario.strategy
+    alpha = AB_ALPHA
+    times = requests["time_s"].to_numpy()
+    keep = times >= scenario.warmup_s
+    if rollback_time_s is not None:
+        keep &= times < rollback_time_s
+    cats = list(requests["model"].cat.categories)
+    codes = requests["model"].cat.codes.to_numpy()[keep]
+    legacy_code = cats.index("legacy") if "legacy" in cats else -2
+    candidate = st.arms[0]
+    cand_code = cats.index(candidate) if candidate in cats else -2
+    in_a, in_b = codes == legacy_code, codes == cand_code
+    users = requests["user_id"].to_numpy()[keep]
+    converted = requests["converted"].to_numpy()[keep]
+    status = requests["status"].cat.codes.to_numpy()[keep]
+    latency = requests["latency_ms"].to_numpy()[keep]
+
+    def measured(metric: str, kind: str, a: np.ndarray, b: np.ndarray, **covariates: Any) -> Lift:
+        if a.size < 2 or b.size < 2:
+            return Lift.no_data(metric, kind, a.size, b.size, alpha,
+                                float(a.mean()) if a.size else math.nan, float(b.mean()) if b.size else math.nan)
+        return lift(a, b, kind=kind, alpha=alpha, metric=metric, **covariates)
+
+    if st.sticky:
+        unit, metric, kind = "users", "conversions_per_user", "mean"
+        unit_users, first, inverse = np.unique(users, return_index=True, return_inverse=True)
+        per_user = np.bincount(inverse, weights=converted, minlength=unit_users.size)
+        arm = codes[first]
+        y_a, y_b = per_user[arm == legacy_code], per_user[arm == cand_code]
+        u_a, u_b = unit_users[arm == legacy_code], unit_users[arm == cand_code]
+    else:
+        unit, metric, kind = "requests", "conversion_rate", "proportion"
+        y_a, y_b = converted[in_a], converted[in_b]
+        u_a, u_b = users[in_a], users[in_b]
+    primary = measured(metric, kind, y_a, y_b)
+    cuped = None
+    pre_s = float(st.cuped_pre_period_s)
+    legacy_rate = float(converted[in_a].mean()) if in_a.any() else math.nan
+    if pre_s > 0 and math.isfinite(legacy_rate) and y_a.size >= 2 and y_b.size >= 2:
+        _, pre_conversions = pre_period_conversions(scenario, seed, pre_s, legacy_rate)
+        cuped = measured(metric, kind, y_a, y_b, covariate_control=pre_conversions[u_a].astype(float),
+                         covariate_treatment=pre_conversions[u_b].astype(float))
+    ok = status == OK
+    served = status != DROPPED
+    guardrails = {
+        "error_rate": (measured("error_rate", "proportion", (~ok[in_a]).astype(float),
+                                (~ok[in_b]).astype(float)), "lower"),
+        "mean_latency_ms": (measured("mean_latency_ms", "mean", latency[in_a & served],
+                                     latency[in_b & served]), "lower"),
+    }
+    decided = cuped if cuped is not None else primary
+    verdict = ab_verdict(decided, guardrails, alpha=alpha, correction=AB_CORRECTION)
+
+    def record(x: Lift) -> AbLift:
+        return AbLift(**{f: getattr(x, f) for f in AbLift.__dataclass_fields__})
+
+    return AbVerdict(
+        unit=unit,
+        primary=record(primary),
+        cuped=None if cuped is None else record(cuped),
+        cuped_pre_period_s=pre_s,
+        guardrails=tuple(AbGuardrail(metric=g.metric, direction=g.direction, lift=record(g.lift),
+                                     adjusted_p=g.adjusted_p, status=g.status) for g in verdict.guardrails),
+        correction=verdict.correction,
+        alpha=verdict.alpha,
+        decision=verdict.decision,
+        reason=verdict.reason,
+        decided_on="cuped" if cuped is not None else "primary",
+        before_rollback_only=rollback_time_s is not None,
+    )
 
 
 def _empty_shadow() -> pd.DataFrame:

@@ -17,7 +17,7 @@ from ..rng import stream
 from ..scenario import ConceptDrift, DataDrift, FeatureSpec, Scenario
 
 __all__ = ["Traffic", "generate_traffic", "draw_feature", "inverse_cdf_ranks", "rate_at", "ramp_factor",
-           "trace_rates", "true_signal"]
+           "trace_rates", "true_signal", "user_activity_shares", "pre_period_conversions"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,58 @@ def user_activity(scenario: Scenario, seed: int, top: int = 100_000) -> tuple[np
     total = float(weights.sum())
     perm = stream(seed, "users:permutation").permutation(tr.users)
     return perm[:k].astype(np.int64), weights[:k] / total, float(weights[k:].sum()) / total
+
+
+def user_activity_shares(scenario: Scenario, seed: int) -> np.ndarray:
+    """Every user's share of the requests, indexed by user id (the Zipf activity the arrivals follow).
+
+    The shares sum to 1; with ``user_skew = 0`` every user has ``1 / users``.
+    """
+    tr = scenario.traffic
+    if tr.user_skew == 0:
+        return np.full(tr.users, 1.0 / tr.users)
+    weights = _activity_weights(tr.users, tr.user_skew)
+    shares = np.empty(tr.users)
+    shares[stream(seed, "users:permutation").permutation(tr.users)] = weights / weights.sum()
+    return shares
+
+
+def pre_period_conversions(
+    scenario: Scenario, seed: int, pre_period_s: float, conversion_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated requests and conversions of every user (by id) in a pre-period before the run.
+
+    A pre-period of ``pre_period_s`` seconds served by legacy, from the same traffic
+    model: each user's request count is Poisson with mean ``rate_per_s * pre_period_s``
+    times the user's activity share (:func:`user_activity_shares`), and their
+    conversions are binomial over those requests at ``conversion_rate``. Both are drawn,
+    for every user in id order, from the run's own ``pre_period`` stream, so they are
+    deterministic and no other draw of the run moves. It is a simulation of history the
+    run does not have, used as the CUPED covariate of an A/B verdict.
+
+    Returns
+    -------
+    requests, conversions : numpy.ndarray
+        int64 arrays of length ``traffic.users``.
+
+    Examples
+    --------
+    >>> from workbench.scenario import load_scenario
+    >>> sc = load_scenario({"name": "t", "duration_s": 10, "traffic": {"users": 5, "user_skew": 0},
+    ...                     "models": {"legacy": {"latency": {"dist": "constant", "ms": 10}}}})
+    >>> requests, conversions = pre_period_conversions(sc, 1, 100.0, 0.1)
+    >>> requests.shape, bool((conversions <= requests).all())
+    ((5,), True)
+    """
+    if not (math.isfinite(pre_period_s) and pre_period_s >= 0):
+        raise ValueError(f"pre_period_s: must be a finite number >= 0, got {pre_period_s!r}")
+    if not (0.0 <= conversion_rate <= 1.0):
+        raise ValueError(f"conversion_rate: must be in [0, 1], got {conversion_rate!r}")
+    rng = stream(seed, "pre_period")
+    mean_requests = scenario.traffic.rate_per_s * pre_period_s * user_activity_shares(scenario, seed)
+    requests = rng.poisson(mean_requests).astype(np.int64)
+    conversions = rng.binomial(requests, conversion_rate).astype(np.int64)
+    return requests, conversions
 
 
 _GUIDED_MAX_POINTS = 1 << 18  # above this, building the guide table costs more than it saves

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..api import resolve_scenario, run
 from ..scenario import Scenario
+from ..story import scaled_up
 
 __all__ = ["autoscaling_vs_fixed", "peak_fleet_size"]
 
@@ -37,13 +38,17 @@ def autoscaling_vs_fixed(
     """Run the scenario with its autoscaler and with a fixed fleet (same seed, same traffic).
 
     Returns one row per fleet: p95 and p99 latency, whether p95 is within the SLO,
-    replica-seconds (the cost), mean and peak replicas, and utilisation.
+    replica-seconds (the cost), mean and peak replicas, utilisation, and the
+    autoscaler's scale events (up and down; 0 for the fixed fleet). The autoscaled
+    fleet's scale events themselves (``time_s``, ``reason``) are in
+    ``table.attrs["scale_events"]``.
     """
     sc = resolve_scenario(scenario, overrides)
     if sc.models[model].autoscaling is None:
         raise ValueError(f"models.{model}.autoscaling: the scenario has no autoscaler to compare")
     fixed = fixed_replicas or peak_fleet_size(sc, model)
     rows = []
+    scale_events = pd.DataFrame(columns=["time_s", "reason"])
     for label, ov in (
         ("autoscaled", {}),
         (f"fixed ({fixed} replicas)", {f"models.{model}.autoscaling": None, f"models.{model}.replicas": fixed}),
@@ -51,6 +56,11 @@ def autoscaling_vs_fixed(
         r = run(sc.with_overrides(ov) if ov else sc, seed=seed)
         m = r.summary.models[model]
         res = r.summary.resources[model]
+        ev = r.events
+        scale = ev[(ev["kind"] == "scale") & (ev["model"] == model)] if len(ev) else ev
+        ups = int(scale["reason"].map(scaled_up).sum()) if len(scale) else 0
+        if not ov:
+            scale_events = scale[["time_s", "reason"]].reset_index(drop=True)
         rows.append(
             {
                 "fleet": label,
@@ -64,8 +74,12 @@ def autoscaling_vs_fixed(
                 "peak_replicas": res.peak_replicas,
                 "utilisation": m.utilisation,
                 "error_rate": m.error_rate,
+                "scale_ups": ups,
+                "scale_downs": len(scale) - ups,
             }
         )
     table = pd.DataFrame(rows)
     table["cost_vs_fixed"] = table["replica_seconds"] / table["replica_seconds"].iloc[1]
+    table.attrs["scale_events"] = scale_events
     return table
+

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..limits import MAX_DURATION_S
 from .base import FrozenDict, ReadOnlyDict, StrictModel
 from .errors import FieldError
 
@@ -53,6 +54,12 @@ class ABStrategy(StrictModel):
     and the candidates share ``candidate_fraction`` equally, so one candidate is the
     classic A/B test. With ``weights``, ``candidate_fraction`` is the candidates' total
     share (leave it out, or give the same value).
+
+    ``cuped_pre_period_s`` (one candidate only; 0 turns it off) adds a CUPED-adjusted
+    primary lift to the run's A/B verdict. The pre-period is simulated, not observed:
+    each user's requests in it are Poisson with mean ``rate_per_s * cuped_pre_period_s``
+    times the user's share of the traffic, and their conversions binomial at legacy's
+    conversion rate in the run, from the run's own ``pre_period`` stream.
     """
 
     kind: Literal["ab"] = "ab"
@@ -61,6 +68,23 @@ class ABStrategy(StrictModel):
     salt: str = "ab"
     arms: tuple[str, ...] = ("candidate",)
     weights: tuple[float, ...] | None = None
+    cuped_pre_period_s: float = Field(
+        default=0.0, ge=0, le=MAX_DURATION_S,
+        description=(
+            "Length in seconds of a simulated pre-period before the run whose per-user conversions are "
+            "the CUPED covariate of the A/B verdict's primary metric; 0 (the default) turns CUPED off. "
+            "Simulated from the same traffic model on legacy: per-user requests Poisson(rate_per_s x "
+            "cuped_pre_period_s x the user's activity share), conversions Binomial(requests, legacy's "
+            "conversion rate in the run). Only for an A/B test with one candidate."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _cuped_one_candidate(self) -> ABStrategy:
+        if self.cuped_pre_period_s > 0 and len(self.arms) != 1:
+            raise FieldError("cuped_pre_period_s", f"is only for an A/B test with one candidate "
+                                                   f"({len(self.arms)} arms are given)")
+        return self
 
     @staticmethod
     def check_arms(arms: tuple[str, ...]) -> tuple[str, ...]:

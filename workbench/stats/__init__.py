@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
+    "abtest": ("AbVerdict", "GuardrailCheck", "Lift", "ab_verdict", "cuped", "lift"),
     "bayesian": ("BayesianResult", "beta_binomial", "normal_lift"),
     "comparison": ("ComparisonReport", "ModelComparison"),
     "corrections": ("CandidateComparison", "CorrectionResult", "MetricDecision", "adjust_p_values",
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
+    "AbVerdict", "GuardrailCheck", "Lift", "ab_verdict", "cuped", "lift",
     "BayesianResult", "BootstrapResult", "CandidateComparison", "ComparisonReport", "CorrectionResult",
     "EffectResult", "compare_with_legacy",
     "GateJudge", "GroupSequentialBounds", "JudgeVerdict", "KayentaJudge", "KayentaMetric",
@@ -61,6 +63,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    from .abtest import AbVerdict, GuardrailCheck, Lift, ab_verdict, cuped, lift
     from .bayesian import BayesianResult, beta_binomial, normal_lift
     from .comparison import ComparisonReport, ModelComparison
     from .corrections import (

@@ -89,7 +89,7 @@ def _legacy_baseline(gate: Gate, legacy: WindowMetrics | None) -> float | None:
     return base
 
 
-def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None) -> GateResult:
+def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None, span: str = "") -> GateResult:
     samples = _samples(gate.metric, cand)
     value = cand.get(gate.metric)
     if gate.relative_to_legacy and samples >= gate.min_samples:
@@ -106,13 +106,24 @@ def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None) -> Gate
     else:
         what = "ratio to legacy " if gate.relative_to_legacy else ""
         verdict = f"{check.breach_sign} {gate.threshold:g}" if check.failed else "ok"
-        reason = f"{gate.metric} {what}{check.value:.4g} {verdict}"
+        counted = "labelled requests" if gate.metric in _LABELLED else "requests"
+        reason = f"{gate.metric} {what}{check.value:.4g} {verdict} ({samples:,} {counted}{span})"
     return GateResult(gate.metric, check.outcome, check.value, gate.threshold, gate.direction, samples, reason)
 
 
-def evaluate_gates(gates: list[Gate], cand: WindowMetrics, legacy: WindowMetrics | None) -> list[GateResult]:
-    """Check every gate against the candidate's window (and legacy's, for relative gates)."""
-    return [_gate(g, cand, legacy) for g in gates]
+def evaluate_gates(gates: list[Gate], cand: WindowMetrics, legacy: WindowMetrics | None,
+                   span: str = "") -> list[GateResult]:
+    """Check every gate against the candidate's window (and legacy's, for relative gates).
+
+    Each reason names the value, the limit and how many requests it rests on, then
+    ``span`` (e.g. ``" in 300-480 s"``, the window measured).
+    """
+    return [_gate(g, cand, legacy, span) for g in gates]
+
+
+def window_span(start_s: float, end_s: float) -> str:
+    """The measured window as text for a gate's reason: ``" in 300-480 s"``."""
+    return f" in {start_s:.0f}-{end_s:.0f} s"
 
 
 def build_judge(config: JudgeConfig):
@@ -156,7 +167,7 @@ def analyse(
     l_start, l_end = legacy_window if legacy_window is not None else (start_s, None)
     needs_legacy = any(g.relative_to_legacy for g in gates)
     legacy = ctx.window("legacy", l_start, l_end) if needs_legacy else None
-    results = evaluate_gates(gates, cand, legacy)
+    results = evaluate_gates(gates, cand, legacy, window_span(start_s, ctx.now_s))
     outcomes = [r.outcome for r in results]
     judge_info = None
     if judge is not None:
