@@ -11,7 +11,7 @@ markdown table (workload | baseline | measured | ratio | target | met):
 8. the control panel's strategy comparison without the widget: four strategies
    (the three the panel ticks, ``canary``, ``progressive`` and ``blue_green``, plus
    ``ab``; ``--kinds`` changes them) over 30 seeds of ``progressive_bad_candidate``,
-   called exactly as :meth:`workbench.widgets.panel.ControlPanel.compare` calls
+   called exactly as :meth:`workbench.widgets.panel.ControlPanel.risk` calls
    :func:`workbench.compare` (the panel's state from the scenario, its strategy
    tables and overrides), in this process; wall time, target <= 10 s.
 
@@ -129,7 +129,7 @@ def inline_sweep_seconds_per_run(seeds: int) -> float:
 
 # ----------------------------------------------------------------------------- (8) the panel's comparison
 def panel_compare_call(kinds, n_seeds: int):
-    """The arguments :meth:`ControlPanel.compare` passes to :func:`workbench.compare`, without the widget.
+    """The arguments :meth:`ControlPanel.risk` passes to :func:`workbench.compare`, without the widget.
 
     Returns (scenario, specs, seeds, overrides): the panel's state is the picked
     scenario's own (:func:`state_from_scenario`), as when it is first opened.

@@ -13,6 +13,7 @@ import copy
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ __all__ = [
     "Verbatim",
     "dotted_path",
     "mmc",
+    "shipped",
     "raises_scenario_error",
     "to_inline_toml",
     "to_toml",
@@ -89,6 +91,14 @@ def mmc(rate, mean_ms, c, duration=3600, **extra):
             }
         },
     }
+
+
+SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def shipped(name: str):
+    """A shipped scenario (``scenarios/<name>.toml``), loaded and validated."""
+    return load_scenario(SCENARIOS_DIR / f"{name}.toml")
 
 
 def with_changes(base: dict, **changes: Any) -> dict:

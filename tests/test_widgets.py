@@ -9,210 +9,31 @@ low utilisation: the median of ``m * S`` is ``m`` times the median of ``S``).
 
 from __future__ import annotations
 
-import math
+import html
 
 import numpy as np
 import pytest
+from scenario_builders import shipped
 
 import workbench
 from workbench.widgets import (
     CONTROLS,
-    STRATEGY_KINDS,
-    compare_specs,
     find_scenarios,
     state_from_scenario,
-    state_to_overrides,
-    strategy_table,
 )
 
 SCENARIO_FILES = find_scenarios()
 
 
-def _load(scenarios_dir, name):
-    return workbench.load_scenario(scenarios_dir / f"{name}.toml")
+
+@pytest.fixture(scope="module")
+def canary():
+    return shipped("canary_latency_spike")
 
 
 @pytest.fixture(scope="module")
-def canary(scenarios_dir):
-    return _load(scenarios_dir, "canary_latency_spike")
-
-
-@pytest.fixture(scope="module")
-def progressive(scenarios_dir):
-    return _load(scenarios_dir, "progressive_bad_candidate")
-
-
-def test_scenarios_found_next_to_the_package(scenarios_dir):
-    assert SCENARIO_FILES and all(p.parent == scenarios_dir for p in SCENARIO_FILES)
-    assert {"canary_latency_spike", "baseline", "progressive_bad_candidate"} <= {p.stem for p in SCENARIO_FILES}
-    assert find_scenarios(scenarios_dir) == SCENARIO_FILES  # a scenarios/ directory given directly
-
-
-@pytest.mark.parametrize("path", SCENARIO_FILES, ids=[p.stem for p in SCENARIO_FILES])
-def test_round_trip_runs_the_file_unchanged(path):
-    sc = workbench.load_scenario(path)
-    state = state_from_scenario(sc)
-    assert set(state) == {c.key for c in CONTROLS}
-    again = sc.with_overrides(state_to_overrides(state, sc))
-    assert again.to_mapping() == sc.to_mapping()
-
-
-def test_general_controls_map_to_their_paths(canary):
-    state = state_from_scenario(canary) | {"duration_s": 1800.0, "seed": 42, "rate_per_s": 20.0,
-                                            "candidate_noise": 0.7, "candidate_median_ms": 70.0}
-    ov = state_to_overrides(state, canary)
-    assert ov["duration_s"] == 1800.0 and ov["seed"] == 42 and ov["traffic.rate_per_s"] == 20.0
-    assert ov["models.candidate.noise"] == 0.7
-    # lognormal 35/100 ms scaled to a 70 ms median keeps its shape: p99 200 ms
-    assert ov["models.candidate.latency.median_ms"] == pytest.approx(70.0)
-    assert ov["models.candidate.latency.p99_ms"] == pytest.approx(200.0)
-    sc = canary.with_overrides(ov)
-    assert sc.models["candidate"].latency.sigma == pytest.approx(canary.models["candidate"].latency.sigma)
-    assert (sc.duration_s, sc.seed, sc.traffic.rate_per_s) == (1800.0, 42, 20.0)
-    # a fault starting after the end is an error naming the field, not silently dropped
-    with pytest.raises(ValueError, match=r"faults\[0\]\.start_s"):
-        canary.with_overrides(state_to_overrides(state | {"duration_s": 900.0}, canary))
-
-
-def test_strategy_parameters_map_to_the_strategy_table(canary):
-    base = state_from_scenario(canary)
-    ab = strategy_table(base | {"strategy": "ab", "ab_candidate_fraction": 0.3, "ab_sticky": False}, canary)
-    assert ab == {"kind": "ab", "candidate_fraction": 0.3, "sticky": False}  # DEFAULT_STRATEGIES + panel
-    can = state_to_overrides(base | {"canary_candidate_fraction": 0.2}, canary)["strategy"]
-    assert can["candidate_fraction"] == 0.2
-    assert can["schedule"] == [{"at_s": 600.0, "weight": 10.0}, {"at_s": 1200.0, "weight": 25.0}]  # kept
-    assert can["salt"] == "canary-2026-11"
-    sh = strategy_table(base | {"strategy": "shadow", "shadow_mirror_fraction": 0.5}, canary)
-    assert sh == {"kind": "shadow", "mirror_fraction": 0.5}
-    bg = strategy_table(base | {"strategy": "blue_green", "blue_green_switch_s": 600.0}, canary)
-    assert bg["switch_s"] == 600.0 and bg["gates"]  # DEFAULT_STRATEGIES' gates kept
-    bandit = strategy_table(base | {"strategy": "bandit", "bandit_algorithm": "epsilon_greedy",
-                                    "bandit_min_legacy_share": 0.2}, canary)
-    assert bandit == {"kind": "bandit", "algorithm": "epsilon_greedy", "min_legacy_share": 0.2}
-
-
-@pytest.mark.parametrize(
-    ("first", "weights"),
-    [(10.0, [10.0, 25.0, 50.0, 100.0]), (30.0, [30.0, 50.0, 100.0]), (50.0, [50.0, 100.0])],
-)
-def test_progressive_first_step_pause_interval_failure_limit(progressive, first, weights):
-    state = state_from_scenario(progressive) | {
-        "progressive_first_weight": first, "progressive_pause_s": 120.0,
-        "progressive_interval_s": 30.0, "progressive_failure_limit": 2}
-    table = state_to_overrides(state, progressive)["strategy"]
-    assert [s["weight"] for s in table["steps"]] == weights
-    assert [s.get("pause_s") for s in table["steps"]] == [120.0] * (len(weights) - 1) + [None]
-    assert table["interval_s"] == 30.0 and table["failure_limit"] == 2
-    assert table["gates"] == progressive.strategy.model_dump(mode="json")["gates"]  # the file's gates
-    assert progressive.with_overrides({"strategy": table}).strategy.steps[0].weight == first
-
-
-def test_fault_controls_map_to_faults(canary):
-    state = state_from_scenario(canary) | {
-        "spike_start_s": 300.0, "spike_duration_s": 0.0, "spike_multiplier": 6.0,
-        "burst_enabled": True, "burst_start_s": 400.0, "burst_duration_s": 120.0, "burst_error_rate": 0.25,
-        "outage_enabled": True, "outage_start_s": 500.0, "outage_duration_s": 60.0,
-        "data_drift_enabled": True, "data_drift_feature": "x2", "data_drift_start_s": 600.0,
-        "data_drift_shift": -1.5, "data_drift_ramp_s": 120.0,
-        "concept_drift_enabled": True, "concept_drift_feature": "x3", "concept_drift_start_s": 700.0,
-        "concept_drift_weight_shift": 0.4,
-    }
-    faults = state_to_overrides(state, canary)["faults"]
-    assert faults == [
-        {"kind": "latency_spike", "start_s": 300.0, "duration_s": None, "target": "candidate",
-         "multiplier": 6.0, "add_ms": 0.0},  # the file's spike, now open-ended
-        {"kind": "error_burst", "start_s": 400.0, "target": "candidate", "duration_s": 120.0, "error_rate": 0.25},
-        {"kind": "outage", "start_s": 500.0, "target": "candidate", "duration_s": 60.0},
-        {"kind": "data_drift", "start_s": 600.0, "feature": "x2", "shift": -1.5, "ramp_s": 120.0},
-        {"kind": "concept_drift", "start_s": 700.0, "weight_shift": {"x3": 0.4}},
-    ]
-    sc = canary.with_overrides({"faults": faults})
-    assert [f.kind for f in sc.faults] == ["latency_spike", "error_burst", "outage", "data_drift", "concept_drift"]
-    assert math.isinf(sc.faults[0].end_s)
-
-
-def test_disabled_faults_produce_no_fault(canary, scenarios_dir):
-    off = {f"{p}_enabled": False for p in ("spike", "burst", "outage", "data_drift", "concept_drift")}
-    assert state_to_overrides(state_from_scenario(canary) | off, canary)["faults"] == []
-    # a spike that multiplies by 1 and adds nothing is no fault either
-    assert state_to_overrides(state_from_scenario(canary) | {"spike_multiplier": 1.0}, canary)["faults"] == []
-    # faults no control stands for (outages of shared services) stay as the file has them
-    outage = _load(scenarios_dir, "feature_store_outage")
-    kept = state_to_overrides(state_from_scenario(outage) | off, outage)["faults"]
-    assert [(f["kind"], f["target"]) for f in kept] == [("outage", "feature_store"), ("outage", "embedding_service")]
-    # the file's data drift keeps its scale when the panel moves its shift
-    drift = _load(scenarios_dir, "data_drift")
-    f = state_to_overrides(state_from_scenario(drift) | {"data_drift_shift": 0.5}, drift)["faults"][0]
-    assert (f["shift"], f["scale"], f["feature"]) == (0.5, 1.5, "x2")
-
-
-@pytest.mark.parametrize("path", SCENARIO_FILES, ids=[p.stem for p in SCENARIO_FILES])
-def test_every_strategy_with_every_fault_validates(path):
-    sc = workbench.load_scenario(path)
-    on = {f"{p}_enabled": True for p in ("spike", "burst", "outage", "data_drift", "concept_drift")}
-    for kind in (*STRATEGY_KINDS, "single"):
-        state = state_from_scenario(sc) | on | {"strategy": kind}
-        out = sc.with_overrides(state_to_overrides(state, sc))
-        assert out.strategy.kind == kind
-        assert "candidate" in out.models
-        assert {f.kind for f in out.faults} >= {"latency_spike", "error_burst", "outage", "data_drift",
-                                                "concept_drift"}
-
-
-def test_candidate_added_only_when_needed(scenarios_dir):
-    base = _load(scenarios_dir, "baseline")  # legacy only, strategy single
-    assert "models.candidate" not in state_to_overrides(state_from_scenario(base), base)
-    state = state_from_scenario(base) | {"strategy": "canary", "candidate_median_ms": 20.0, "candidate_noise": 0.1}
-    ov = state_to_overrides(state, base)
-    cand = base.with_overrides(ov).models["candidate"]
-    legacy = base.models["legacy"]
-    assert cand.noise == 0.1 and cand.latency.median_ms == pytest.approx(20.0)
-    assert cand.latency.sigma == pytest.approx(legacy.latency.sigma)
-    assert cand.replicas == legacy.replicas
-    spike = state_from_scenario(base) | {"spike_enabled": True}  # a candidate fault needs a candidate too
-    assert "models.candidate" in state_to_overrides(spike, base)
-
-
-def test_single_switches_a_rollback_policy_off(scenarios_dir):
-    with_rollback = [workbench.load_scenario(p) for p in SCENARIO_FILES]
-    with_rollback = [s for s in with_rollback if s.rollback is not None and s.rollback.enabled]
-    assert with_rollback, "some scenario file has a rollback policy"
-    sc = with_rollback[0]
-    ov = state_to_overrides(state_from_scenario(sc) | {"strategy": "single"}, sc)
-    assert ov["rollback.enabled"] is False
-    assert sc.with_overrides(ov).strategy.kind == "single"
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"bogus": 1}, "unknown key"),
-        ({"strategy": "yolo"}, "state['strategy']"),
-        ({"data_drift_feature": "nope"}, "state['data_drift_feature']"),
-        ({"spike_multiplier": float("nan")}, "state['spike_multiplier']"),
-        ({"seed": "7"}, "state['seed']"),
-    ],
-)
-def test_bad_state_names_the_key(canary, change, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        state_to_overrides(state_from_scenario(canary) | change, canary)
-
-
-def test_missing_key_is_named(canary):
-    state = state_from_scenario(canary)
-    del state["spike_multiplier"]
-    with pytest.raises(ValueError, match="missing key.*spike_multiplier"):
-        state_to_overrides(state, canary)
-
-
-def test_compare_specs(canary):
-    state = state_from_scenario(canary) | {"canary_candidate_fraction": 0.2}
-    specs = compare_specs(state, canary, ["canary", "progressive"])
-    assert [s["label"] for s in specs] == ["canary", "progressive"]
-    assert specs[0]["candidate_fraction"] == 0.2
-    for bad in (["canary"], ["ab", "canary", "shadow", "bandit", "progressive"], ["ab", "ab"], ["ab", "nope"]):
-        with pytest.raises(ValueError, match="kinds"):
-            compare_specs(state, canary, bad)
+def progressive():
+    return shipped("progressive_bad_candidate")
 
 
 def _median_latency_ms(result, start_s, end_s):
@@ -221,26 +42,19 @@ def _median_latency_ms(result, start_s, end_s):
     return float(np.median(req.loc[sel, "latency_ms"]))
 
 
-def test_a_spike_set_in_the_panel_multiplies_candidate_latency(canary):
-    # 10% canary at 50 req/s on 4 replicas: utilisation stays low even at 4x, so the
-    # median latency inside the window is the multiplier times the median outside
-    state = state_from_scenario(canary) | {
-        "duration_s": 600.0, "canary_candidate_fraction": 0.1, "spike_start_s": 200.0,
-        "spike_duration_s": 200.0, "spike_multiplier": 4.0}
-    ov = state_to_overrides(state, canary)
-    ov["strategy"]["schedule"] = []  # no ramp in this short run
-    result = workbench.run(canary, seed=3, overrides=ov)
-    before = _median_latency_ms(result, 0.0, 200.0)
-    during = _median_latency_ms(result, 200.0, 400.0)
-    after = _median_latency_ms(result, 400.0, 600.0)
-    assert before == pytest.approx(35.0, rel=0.1)  # the candidate's median service time
-    assert during / before == pytest.approx(4.0, rel=0.12)
-    assert after == pytest.approx(35.0, rel=0.1)
-    off = workbench.run(canary, seed=3, overrides=ov | {"faults": []})
-    assert _median_latency_ms(off, 200.0, 400.0) == pytest.approx(35.0, rel=0.1)
-
-
 # --------------------------------------------------------------------------- the panel, headless
+def _png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG from its IHDR chunk."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _descendants(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _descendants(child)
+
+
 @pytest.fixture(scope="module")
 def panel(scenarios_dir):
     pytest.importorskip("ipywidgets")
@@ -250,13 +64,42 @@ def panel(scenarios_dir):
     return p
 
 
+def test_figure_size_keeps_text_readable():
+    from workbench.widgets.panel import MIN_TEXT_PX, figure_size
+
+    for width_px in (600, 1000, 1232, 1500, 1872, 2400):
+        width_in, dpi = figure_size(width_px)
+        assert width_in * dpi == pytest.approx(width_px)
+        assert 7.5 * dpi / 72.0 >= MIN_TEXT_PX  # the smallest font (7.5 pt) at least 11 px high
+        assert width_in <= 12.0
+    assert figure_size(1800) == (12.0, 150.0)  # a projector: more pixels per inch, bigger text
+    with pytest.raises(ValueError, match="width_px"):
+        figure_size(0)
+
+
 def test_panel_has_a_classed_widget_per_control(panel, canary):
+    from workbench.widgets.panel import TAB_TITLES
+
     assert set(panel.controls) == {c.key for c in CONTROLS}
     for c in CONTROLS:
         assert c.css_class in panel.controls[c.key]._dom_classes
         assert panel.controls[c.key].description == c.description
-    assert "wb-run-button" in panel.run_button._dom_classes
-    assert "wb-slider-spike-multiplier" in panel.controls["spike_multiplier"]._dom_classes
+    assert panel.tabs.titles == TAB_TITLES
+    assert "wb-tabs" in panel.tabs._dom_classes
+    assert [w._dom_classes[-1] for w in panel.tabs.children] == [
+        "wb-tab-setup", "wb-tab-faults-and-drift", "wb-tab-gates-and-rollback", "wb-tab-monitors",
+        "wb-tab-results", "wb-tab-compare", "wb-tab-risk"]
+    # every control is on exactly one tab
+    on_tabs = [w for page in panel.tabs.children for w in _descendants(page)]
+    for c in CONTROLS:
+        assert sum(w is panel.controls[c.key] for w in on_tabs) == 1, c.key
+    for button, css in ((panel.run_button, "wb-run-button"), (panel.save_button, "wb-save-toml-button"),
+                        (panel.load_button, "wb-load-toml-button"), (panel.argo_button, "wb-export-argo-button"),
+                        (panel.flagger_button, "wb-export-flagger-button"),
+                        (panel.report_button, "wb-report-button"), (panel.compare_button, "wb-compare-button"),
+                        (panel.risk_button, "wb-risk-button")):
+        assert css in button._dom_classes and "wb-button" in button._dom_classes
+        assert button.layout.width == "auto"  # the whole label, never cut
     assert panel.picker.value == "canary_latency_spike"
     assert panel.state() == state_from_scenario(canary)
 
@@ -264,15 +107,26 @@ def test_panel_has_a_classed_widget_per_control(panel, canary):
 def test_panel_run_shows_summary_plots_and_previous_run(panel, canary):
     panel.set_state(state_from_scenario(canary) | {"duration_s": 600.0, "spike_start_s": 200.0,
                                                    "spike_duration_s": 200.0})
+    panel.plot_width.value = 1000
     seen = []
     first = panel.run(progress=seen.append)
     assert first is not None, panel.status.value
     assert seen[-1] == 1.0 and panel.progress.value == 1.0
     assert len(first.requests) > 0 and first.scenario.duration_s == 600.0
     assert "<b>Current run</b>" in panel.current_html.value and "candidate" in panel.current_html.value
+    assert "wb-table-scroll" in panel.current_html.value  # the table scrolls instead of being clipped
+    from workbench.story import story_lines
+
+    story = story_lines(first)  # what the run showed, as the CLI prints it
+    assert "latency_spike #0 on candidate, 200-400 s: before -&gt; during" in panel.current_html.value
+    assert all(html.escape(item) in panel.current_html.value for item in story)
+    assert panel.tabs.selected_index == panel.tabs.titles.index("results")
     names = [w._dom_classes[-1] for w in panel.plots.children]
     assert names == ["wb-plot-traffic-share", "wb-plot-latency", "wb-plot-error-rate"]
-    assert all(w.value[:8] == b"\x89PNG\r\n\x1a\n" for w in panel.plots.children)
+    for w in panel.plots.children:  # exactly the plot width, shown at its own size
+        assert _png_size(w.value)[0] == 1000 and w.layout.width == "1000px"
+    panel.plot_width.value = 1500  # the panel got wider: the same figures drawn again
+    assert [_png_size(w.value)[0] for w in panel.plots.children] == [1500, 1500, 1500]
     panel.controls["spike_multiplier"].value = 8.0
     panel.run_button.click()  # the button calls run()
     assert panel.result is not first
@@ -281,14 +135,23 @@ def test_panel_run_shows_summary_plots_and_previous_run(panel, canary):
     assert panel.result.scenario.faults[0].multiplier == 8.0
 
 
+def test_panel_saves_an_html_report_of_the_last_run(panel, tmp_path):
+    assert panel.result is not None and not panel.report_button.disabled
+    panel.path.value = str(tmp_path / "spike.toml")
+    out = panel.save_report()
+    assert out == tmp_path / "spike.report.html", panel.status.value
+    text = out.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html") and "data:image/png;base64," in text
+
+
 def test_panel_compare_and_errors(panel):
     for kind, box in panel.compare_checks.items():
         box.value = kind in ("canary", "progressive")
-    panel.compare_seeds.value = 1  # one seed: the paired table of that seed
     table = panel.compare()
     assert list(table["strategy"]) == ["canary", "progressive"]
     assert len(set(table["requests"])) == 1  # same seed, same traffic
     assert panel.compare_plot.children and "wb-plot-compare" in panel.compare_plot.children[0]._dom_classes
+    assert "wb-table-scroll" in panel.compare_html.value
     panel.compare_checks["progressive"].value = False
     assert panel.compare() is None
     assert "wb-error" in panel.status.value and "two to four" in panel.status.value
@@ -303,9 +166,42 @@ def test_panel_keeps_start_times_inside_the_run(panel, canary):
     assert panel.scenario.with_overrides(panel.overrides()).faults[0].start_s == 899.0
 
 
-def test_panel_picker_reloads_the_scenario(panel, scenarios_dir):
+def test_panel_saves_and_loads_a_scenario_toml(panel, canary, tmp_path):
+    panel.set_state(state_from_scenario(canary) | {"spike_multiplier": 7.0, "canary_candidate_fraction": 0.3})
+    target = tmp_path / "what-if.toml"
+    assert panel.save_scenario(target) == target, panel.status.value
+    saved = workbench.load_scenario(target)
+    assert saved.faults[0].multiplier == 7.0 and saved.strategy.candidate_fraction == 0.3
+    panel.controls["spike_multiplier"].value = 3.0
+    panel.picker.value = "baseline"  # another scenario altogether
+    assert panel.load_scenario(target) is not None, panel.status.value
+    assert panel.picker.value == "(file) what-if.toml"
+    assert panel.controls["spike_multiplier"].value == 7.0
+    assert panel.controls["canary_candidate_fraction"].value == 0.3
+    assert panel.scenario.with_overrides(panel.overrides()).to_mapping() == saved.to_mapping()
+    assert panel.load_scenario(tmp_path / "missing.toml") is None
+    assert "no file" in panel.status.value and panel.controls["spike_multiplier"].value == 7.0
+
+
+def test_panel_exports_argo_and_flagger_or_says_why_not(panel, scenarios_dir, tmp_path):
+    panel.path.value = str(tmp_path / "rollout.toml")
     panel.picker.value = "progressive_bad_candidate"
-    sc = _load(scenarios_dir, "progressive_bad_candidate")
+    argo = panel.export("argo")
+    assert argo is not None, panel.status.value
+    assert "kind: Rollout" in argo and (tmp_path / "rollout.argo.yaml").read_text() == argo
+    assert "wb-yaml-argo" in panel.export_html.value
+    flagger = panel.export("flagger")
+    assert "kind: Canary" in flagger and (tmp_path / "rollout.flagger.yaml").read_text() == flagger
+    panel.controls["strategy"].value = "canary"  # a fixed canary share has no Argo form
+    assert panel.export("argo") is None
+    assert "No Argo Rollouts export" in panel.export_html.value and "Traceback" not in panel.export_html.value
+    assert "wb-error" in panel.status.value
+
+
+def test_panel_picker_reloads_the_scenario(panel, scenarios_dir):
+    panel.picker.value = "baseline"
+    panel.picker.value = "progressive_bad_candidate"
+    sc = shipped("progressive_bad_candidate")
     assert panel.state() == state_from_scenario(sc)
     assert panel._strategy_boxes["progressive"].layout.display == "flex"
     assert panel._strategy_boxes["canary"].layout.display == "none"
@@ -313,13 +209,49 @@ def test_panel_picker_reloads_the_scenario(panel, scenarios_dir):
     assert panel.scenario.with_overrides(panel.overrides()).to_mapping() == sc.to_mapping()
 
 
-def test_panel_compare_over_seeds_shows_intervals(panel):
+def test_panel_risk_over_seeds_shows_intervals(panel):
     for kind, box in panel.compare_checks.items():
         box.value = kind in ("canary", "progressive")
     panel.controls["duration_s"].value = 900.0
-    panel.compare_seeds.value = 3
-    risk = panel.compare()
+    panel.risk_seeds.value = 3
+    risk = panel.risk()
     seed = panel.controls["seed"].value
     assert risk.strategies == ("canary", "progressive") and risk.seeds == (seed, seed + 1, seed + 2)
-    assert "wb-risk-table" in panel.compare_html.value and "catches a bad candidate" in panel.compare_html.value
-    assert panel.comparison is risk
+    assert "wb-risk-table" in panel.risk_html.value and "catches a bad candidate" in panel.risk_html.value
+    assert "wb-table-scroll" in panel.risk_html.value
+    assert panel.risk_result is risk
+    (image,) = panel.risk_plot.children
+    assert "wb-plot-risk" in image._dom_classes and _png_size(image.value)[0] == panel.plot_width.value
+    assert panel.tabs.selected_index == panel.tabs.titles.index("risk")
+
+
+def test_panel_hides_what_does_not_apply_and_greys_out_what_is_off(panel, scenarios_dir):
+    from workbench.widgets import applicable
+    from workbench.widgets.mapping import inactive
+
+    panel.picker.value = "progressive_bad_candidate"
+    for kind in ("progressive", "canary", "blue_green"):
+        panel.controls["strategy"].value = kind
+        state = panel.state()
+        keep, off = applicable(state, panel.scenario), inactive(state)
+        assert "progressive_interval_s" in keep if kind == "progressive" else "progressive_interval_s" not in keep
+        for c in CONTROLS:
+            assert (panel.controls[c.key].layout.display != "none") == (c.key in keep), (kind, c.key)
+            assert panel.controls[c.key].disabled == (c.key in off), (kind, c.key)
+        assert panel._strategy_boxes[kind].layout.display == "flex"
+        assert all(box.layout.display == "none" for k, box in panel._strategy_boxes.items() if k != kind)
+
+
+def test_panel_builds_without_the_mapping_tabs(monkeypatch, canary):
+    pytest.importorskip("ipywidgets")
+    from workbench.widgets import mapping
+    from workbench.widgets.panel import ControlPanel
+
+    for name in ("TABS", "applicable", "inactive", "choice_options"):
+        monkeypatch.delattr(mapping, name)
+    p = ControlPanel(canary)
+    on_tabs = [w for page in p.tabs.children for w in _descendants(page)]
+    assert all(any(w is p.controls[c.key] for w in on_tabs) for c in CONTROLS)
+    assert p._strategy_boxes["canary"].layout.display == "flex"
+    assert p._strategy_boxes["progressive"].layout.display == "none"
+    assert p.state() == state_from_scenario(canary)
