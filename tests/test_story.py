@@ -164,3 +164,12 @@ def test_story_items_are_sentences_or_whole_tables_after_their_title(runs):
             else:  # a table: a header and rows, after a title naming it
                 assert len(item.splitlines()) >= 2 and "\n" not in items[k - 1]
                 assert items[k - 1].endswith(":") or "before -> during" in items[k - 1]
+
+
+def test_a_run_read_back_from_disk_tells_the_same_story(runs, tmp_path):
+    from workbench.result import RunResult
+
+    for name in ("error_burst", "bandit_better_candidate"):
+        r = runs[name]
+        back = RunResult.from_dir(r.to_dir(tmp_path / name))
+        assert story_lines(back) == story_lines(r)

@@ -79,7 +79,7 @@ def test_relative_gates_compare_the_ratio_to_legacy():
 ], ids=["none", "zero", "few", "nan"])
 def test_relative_gates_without_a_usable_baseline_are_inconclusive(legacy):
     res = one(Gate(metric="error_rate", threshold=2.0, relative_to_legacy=True), _wm(error_rate=0.5), legacy)
-    assert res.outcome == "inconclusive" and res.reason == "error_rate: no usable legacy baseline"
+    assert res.outcome == "inconclusive" and res.reason == "error_rate: no usable legacy baseline (500 requests)"
     assert math.isnan(res.value)
 
 
@@ -94,7 +94,7 @@ def test_min_samples_counts_labelled_requests_for_label_metrics():
 
 def test_nan_with_enough_samples_says_why():
     res = one(Gate(metric="prediction_mae", threshold=1.0), _wm(prediction_mae=math.nan))
-    assert res.outcome == "inconclusive" and res.reason == "prediction_mae: value missing or NaN"
+    assert res.outcome == "inconclusive" and res.reason == "prediction_mae: value missing or NaN (400 labelled requests)"
 
 
 # ---------------------------------------------------------------- analyse
@@ -115,7 +115,7 @@ def test_fail_outranks_inconclusive_which_outranks_pass():
     m, _ = analysed([ERR, P99], _wm(error_rate=0.1, latency_p99_ms=math.nan))
     assert (m.outcome, m.reason) == ("fail", "error_rate 0.1 > 0.05 (500 requests in 10-70 s)")
     m, _ = analysed([ERR, P99], _wm(latency_p99_ms=math.nan))
-    assert (m.outcome, m.reason) == ("inconclusive", "latency_p99_ms: value missing or NaN")
+    assert (m.outcome, m.reason) == ("inconclusive", "latency_p99_ms: value missing or NaN (500 requests in 10-70 s)")
     m, _ = analysed([ERR, P99], _wm(error_rate=0.01))
     assert (m.outcome, m.reason) == ("pass", "error_rate 0.01 ok (500 requests in 10-70 s); latency_p99_ms 120 ok (500 requests in 10-70 s)")
     assert [g.outcome for g in m.gates] == ["pass", "pass"] and m.judge is None

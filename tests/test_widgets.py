@@ -242,16 +242,3 @@ def test_panel_hides_what_does_not_apply_and_greys_out_what_is_off(panel, scenar
         assert all(box.layout.display == "none" for k, box in panel._strategy_boxes.items() if k != kind)
 
 
-def test_panel_builds_without_the_mapping_tabs(monkeypatch, canary):
-    pytest.importorskip("ipywidgets")
-    from workbench.widgets import mapping
-    from workbench.widgets.panel import ControlPanel
-
-    for name in ("TABS", "applicable", "inactive", "choice_options"):
-        monkeypatch.delattr(mapping, name)
-    p = ControlPanel(canary)
-    on_tabs = [w for page in p.tabs.children for w in _descendants(page)]
-    assert all(any(w is p.controls[c.key] for w in on_tabs) for c in CONTROLS)
-    assert p._strategy_boxes["canary"].layout.display == "flex"
-    assert p._strategy_boxes["progressive"].layout.display == "none"
-    assert p.state() == state_from_scenario(canary)

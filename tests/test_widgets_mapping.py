@@ -749,3 +749,24 @@ def test_a_spike_set_in_the_panel_multiplies_candidate_latency(canary):
     assert after == pytest.approx(35.0, rel=0.1)
     off = workbench.run(canary, seed=3, overrides=ov | {"faults": []})
     assert _median_latency_ms(off, 200.0, 400.0) == pytest.approx(35.0, rel=0.1)
+
+
+def test_a_single_full_step_keeps_ending_at_full_weight(progressive):
+    one_step = progressive.with_overrides({"strategy.steps": [{"weight": 100}]})
+    state = state_from_scenario(one_step) | {"progressive_first_weight": 10.0}
+    steps = scenario_from_state(state, one_step).strategy.steps
+    assert [s.weight for s in steps] == [10.0, 100.0]
+
+
+def test_the_concept_drift_knob_wins_over_a_kept_entry_of_the_same_feature(scenarios_dir):
+    sc = shipped("concept_drift").with_overrides({"faults[0].weight_shift": {"x1": 0.5, "x2": 0.3}})
+    state = state_from_scenario(sc) | {"concept_drift_feature": "x2", "concept_drift_weight_shift": 2.0}
+    (fault,) = scenario_from_state(state, sc).faults
+    assert dict(fault.weight_shift) == {"x2": 2.0}
+
+
+def test_candidate_settings_do_not_apply_to_a_single_model(canary):
+    state = state_from_scenario(canary)
+    candidate_keys = {c.key for c in CONTROLS if c.group == "candidate"}
+    assert candidate_keys and candidate_keys <= applicable(state, canary)
+    assert not candidate_keys & applicable(state | {"strategy": "single"}, canary)

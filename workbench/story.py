@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .summary import outcome_lines
+from .summary import model_order, outcome_lines
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -35,7 +35,7 @@ def saturated_spans(resources: pd.DataFrame, window_s: float = OVERLOAD_WINDOW_S
 
     ``resources`` holds one model's fleet samples (``time_s``, ``utilisation``) at a
     regular interval. A single sample with every replica busy is ordinary at high
-    load; a minute of it means the arrivals outran the replicas.
+    load; a minute of them means requests queued throughout.
 
     Examples
     --------
@@ -69,16 +69,18 @@ def saturated_spans(resources: pd.DataFrame, window_s: float = OVERLOAD_WINDOW_S
 def overload_lines(result: RunResult) -> list[str]:
     """One note per model whose replicas were saturated for a minute or more (see :func:`saturated_spans`).
 
-    Past utilisation 1 the arrival rate exceeds what the replicas can serve, so the
-    queue grows for as long as it lasts; the note says when, how long the queue got
-    and what timed out or was dropped meanwhile.
+    The fleet is sampled every few seconds (busy replicas over replicas); a minute of
+    samples that all find every replica busy means requests were queueing throughout,
+    near or past utilisation 1. The note says when, how long the queue got and what
+    timed out or was dropped meanwhile.
     """
     res = result.tables.get("resources")
     if res is None or res.empty:
         return []
     lines = []
     req = result.requests
-    for model, rows in res.groupby("model", sort=False, observed=True):
+    for model in model_order(res["model"].unique()):
+        rows = res[res["model"] == model]
         spans = saturated_spans(rows)
         if not spans:
             continue
@@ -92,9 +94,9 @@ def overload_lines(result: RunResult) -> list[str]:
         dropped = int((mine & (req["status"] == "dropped").to_numpy()).sum())
         when = ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
         lines.append(
-            f"overload: {model}'s replicas were all busy (utilisation >= {SATURATED:g} over "
-            f"{OVERLOAD_WINDOW_S:.0f} s) in {when}: arrivals outran its replicas and the queue reached "
-            f"{queue:,} requests; {timeouts:,} of its requests timed out and {dropped:,} were dropped then")
+            f"overload: {model}'s replicas were all busy in the fleet samples of a minute or more (sampled "
+            f"utilisation >= {SATURATED:g} over {OVERLOAD_WINDOW_S:.0f} s) in {when}; its queue reached "
+            f"{queue:,} requests, and {timeouts:,} of its requests timed out and {dropped:,} were dropped then")
     return lines
 
 
@@ -127,7 +129,7 @@ def fault_impact(result: RunResult, index: int) -> pd.DataFrame:
     before_mask = clear & (t < fault.start_s)
     during_mask = (t >= fault.start_s) & (t < end)
     rows = []
-    for model in sc.models:
+    for model in model_order(sc.models):
         mine = req["model"] == model
         before, during = _model_window_row(req[before_mask & mine]), _model_window_row(req[during_mask & mine])
         if not during["requests"]:
@@ -185,7 +187,8 @@ def scale_lines(result: RunResult) -> list[str]:
     ev = result.events
     scale = ev[ev["kind"] == "scale"] if not ev.empty else ev
     lines = []
-    for model, kpi in result.summary.resources.items():
+    for model in model_order(result.summary.resources):
+        kpi = result.summary.resources[model]
         if result.scenario.models[model].autoscaling is None:
             continue
         mine = scale[scale["model"] == model] if len(scale) else scale
@@ -223,7 +226,7 @@ def bandit_over_time(result: RunResult, bins: int = 6) -> pd.DataFrame:
     ``regret`` equals ``summary.strategy.get("regret")``.
     """
     d = result.summary.strategy.details
-    arms = [k[len("reward_rate_"):] for k in d if k.startswith("reward_rate_")]
+    arms = model_order(k[len("reward_rate_"):] for k in d if k.startswith("reward_rate_"))
     rates = {a: d[f"reward_rate_{a}"] for a in arms}
     if not arms or any(r is None or not math.isfinite(r) for r in rates.values()):
         return pd.DataFrame()
@@ -269,6 +272,17 @@ def drift_over_time(result: RunResult, max_rows: int = MAX_ROWS) -> pd.DataFrame
     return wide
 
 
+def _drift_rule(drift: pd.DataFrame) -> str:
+    """How the drift table's tests flag a feature: a distance above its threshold, or a p-value below it."""
+    from .monitoring.drift import P_VALUE_TESTS
+
+    rules = []
+    for (test, threshold), _ in drift.groupby(["test", "threshold"], sort=True):
+        rule = f"its p-value is below {threshold:g}" if test in P_VALUE_TESTS else f"it is above {threshold:g}"
+        rules.append(f"{test} statistic shown, flagged when {rule}")
+    return "; ".join(rules)
+
+
 def _frame_lines(title: str, frame: pd.DataFrame) -> list[str]:
     """A titled table: the title, then the whole table as one multi-line item."""
     return [title, frame.to_string(index=False)]
@@ -290,11 +304,8 @@ def story_lines(result: RunResult) -> list[str]:
                     shown[col] = shown[col].map(lambda v: "-" if math.isnan(v) else f"{v:.1%}")
             shown["regret"] = shown["regret"].map("{:,.1f}".format)
             lines += _frame_lines("bandit share and cumulative regret over time:", shown)
-    drift = drift_over_time(result)
-    if not drift.empty:
-        drift = result.tables["drift"]
-        test = ", ".join(sorted(drift["test"].unique()))
-        threshold = ", ".join(f"{t:g}" for t in sorted(drift["threshold"].unique()))
-        lines += _frame_lines(f"feature drift over time ({test} statistic, drift above {threshold}; "
-                              "* = flagged at that check):", drift_over_time(result))
+    over_time = drift_over_time(result)
+    if not over_time.empty:
+        lines += _frame_lines(f"feature drift over time ({_drift_rule(result.tables['drift'])}; "
+                              "* = flagged at that check):", over_time)
     return lines

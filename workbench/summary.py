@@ -57,6 +57,7 @@ __all__ = [
     "AbVerdict",
     "format_ab_verdict",
     "outcome_lines",
+    "model_order",
 ]
 
 
@@ -588,6 +589,22 @@ _COLUMNS = [
 ]
 
 
+def model_order(models: Any) -> list[str]:
+    """Models in display order: legacy, candidate, then the rest alphabetically.
+
+    One order for every table and figure, whatever order a file listed them in (a run
+    read back from disk has its keys sorted).
+
+    Examples
+    --------
+    >>> model_order(["candidate", "zeta", "legacy"])
+    ['legacy', 'candidate', 'zeta']
+    """
+    names = {str(m) for m in models}
+    first = [m for m in ("legacy", "candidate") if m in names]
+    return first + sorted(names - set(first))
+
+
 def _fmt(value: Any, spec: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -619,7 +636,7 @@ def format_arms(arms: ArmComparison, markdown: bool = False) -> str:
         f"; sample ratio ({arms.unit}) {list(arms.counts)}: {arms.srm_note or 'not checked'}")
     title = (f"candidates vs legacy ({arms.correction}-adjusted p across {len(arms.candidates)} "
              f"candidates, alpha {arms.alpha:g}){srm}")
-    rows = [["candidate", "requests", "err %", "d err pts", "p adj", "mean ms", "d ms", "p adj", "verdict"]]
+    rows = [["candidate", "requests", "non-ok %", "d err pts", "p adj", "mean ms", "d ms", "p adj", "verdict"]]
     for c in arms.candidates:
         rows.append([
             c.candidate, str(c.n_candidate), _fmt(c.error_rate_candidate, "{:.2%}"),
@@ -728,7 +745,8 @@ def format_summary(summary: RunSummary, markdown: bool = False) -> str:
     """
     header = ["model"] + [label for _, label, _ in _COLUMNS]
     rows = [header]
-    for name, m in summary.models.items():
+    for name in model_order(summary.models):
+        m = summary.models[name]
         rows.append([name] + [_fmt(getattr(m, key), spec) for key, _, spec in _COLUMNS])
     text = _table(rows, markdown)
     arms = summary.arms
@@ -797,12 +815,12 @@ def _interleaving_lines(strat: StrategyOutcome) -> list[str]:
 def _bandit_lines(summary: RunSummary) -> list[str]:
     d = summary.strategy.details
     routed = {k[len("routed_"):]: int(v) for k, v in d.items() if k.startswith("routed_")}
+    routed = {m: routed[m] for m in model_order(routed)}
     total = sum(routed.values())
     if not total:
         return ["bandit: no request routed"]
     shares = ", ".join(f"{m} {routed[m] / total:.1%}" for m in routed)
-    rates = ", ".join(f"{m} {d[f'reward_rate_{m}']:.2%}" for m in routed
-                      if d.get(f"reward_rate_{m}") is not None)
+    rates = ", ".join(f"{m} " + _fmt(d.get(f"reward_rate_{m}"), "{:.2%}") for m in routed)
     lines = [f"bandit ({d.get('algorithm')}, reward {d.get('reward')}): {total:,} requests routed: {shares}",
              f"observed reward rates: {rates}"]
     regret = d.get("regret")

@@ -87,7 +87,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "jensenshannon_base2": 0.1,
     "psi": 0.1,
 }
-_P_VALUE_TESTS = ("ks", "chisquare", "z")
+#: Tests whose drift rule is "p-value below the threshold" (the others: distance above it)
+P_VALUE_TESTS = ("ks", "chisquare", "z")
 _TESTS = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "jensenshannon_base2")
 _JS_BASES = {"jensenshannon": None, "jensenshannon_base2": 2.0}  # None: natural log (scipy)
 _COLUMNS = ["feature", "type", "test", "statistic", "p_value", "threshold", "drift", "psi",
@@ -487,7 +488,7 @@ class FeatureDriftMonitor:
             test = self._choose(f, window)
             threshold = self.thresholds[test]
             statistic, p_value, note = self._run(test, f, window)
-            if test in _P_VALUE_TESTS:
+            if test in P_VALUE_TESTS:
                 drift = bool(p_value < threshold)
             else:
                 drift = bool(statistic >= threshold)

@@ -91,22 +91,22 @@ def _legacy_baseline(gate: Gate, legacy: WindowMetrics | None) -> float | None:
 
 def _gate(gate: Gate, cand: WindowMetrics, legacy: WindowMetrics | None, span: str = "") -> GateResult:
     samples = _samples(gate.metric, cand)
+    counted = "labelled requests" if gate.metric in _LABELLED else "requests"
     value = cand.get(gate.metric)
     if gate.relative_to_legacy and samples >= gate.min_samples:
         base = _legacy_baseline(gate, legacy)
         if base is None:
             return GateResult(gate.metric, INCONCLUSIVE, math.nan, gate.threshold, gate.direction, samples,
-                              f"{gate.metric}: no usable legacy baseline")
+                              f"{gate.metric}: no usable legacy baseline ({samples:,} {counted}{span})")
         value = value / base
     check = check_threshold(value, gate.threshold, gate.direction, n=samples, min_samples=gate.min_samples)
     if check.why == "too_few_samples":
-        reason = f"{gate.metric}: {samples} samples < {gate.min_samples}"
+        reason = f"{gate.metric}: {samples} samples < {gate.min_samples}{span}"
     elif check.why == "not_finite":
-        reason = f"{gate.metric}: value missing or NaN"
+        reason = f"{gate.metric}: value missing or NaN ({samples:,} {counted}{span})"
     else:
         what = "ratio to legacy " if gate.relative_to_legacy else ""
         verdict = f"{check.breach_sign} {gate.threshold:g}" if check.failed else "ok"
-        counted = "labelled requests" if gate.metric in _LABELLED else "requests"
         reason = f"{gate.metric} {what}{check.value:.4g} {verdict} ({samples:,} {counted}{span})"
     return GateResult(gate.metric, check.outcome, check.value, gate.threshold, gate.direction, samples, reason)
 

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..summary import model_order
 from .style import finish_legend, mark_events, model_color, new_figure, time_axis, use_style
 
 __all__ = ["traffic_share", "latency_over_time", "error_rate_over_time", "binned", "model_order"]
@@ -41,19 +42,6 @@ def _check_bin(bin_s: float) -> float:
     if not (isinstance(bin_s, (int, float)) and math.isfinite(bin_s) and bin_s > 0):
         raise ValueError(f"bin_s: must be a positive number of seconds, got {bin_s!r}")
     return float(bin_s)
-
-
-def model_order(models: Any) -> list[str]:
-    """Models in display order: legacy, candidate, then the rest alphabetically.
-
-    Examples
-    --------
-    >>> model_order(["candidate", "zeta", "legacy"])
-    ['legacy', 'candidate', 'zeta']
-    """
-    names = {str(m) for m in models}
-    first = [m for m in ("legacy", "candidate") if m in names]
-    return first + sorted(names - set(first))
 
 
 def binned(time_s: Any, bin_s: float, end_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -420,7 +420,7 @@ def applicable(state: Mapping[str, Any], scenario: Scenario) -> set[str]:
     own); the judge under progressive, with its parameters for the chosen judge
     (``threshold`` has none: the gates decide); the rollback policy (which watches the
     model named ``candidate``) under every strategy but ``single`` and an A/B/n split of
-    other models; a detector's parameter for the chosen detector only. Controls that
+    other models; the candidate's settings under every strategy but ``single``; a detector's parameter for the chosen detector only. Controls that
     are merely switched off still apply (see :func:`inactive`). The panel hides the rest.
 
     Examples
@@ -450,6 +450,8 @@ def applicable(state: Mapping[str, Any], scenario: Scenario) -> set[str]:
                                                    "judge_marginal_threshold", "judge_min_samples")))
         elif g == "rollback":
             ok = kind != "single" and not _other_arms(state, scenario)
+        elif g == "candidate":
+            ok = kind != "single"  # one model serves everyone: a candidate's settings would change nothing
         elif key in _DETECTOR_PARAM_KEYS:
             ok = _DETECTOR_PARAM_KEYS[key] == state["detector_name"]
         else:
@@ -800,8 +802,9 @@ def strategy_table(state: Mapping[str, Any], scenario: Scenario, kind: str | Non
         pause = float(state["progressive_pause_s"])
         orig = [dict(s) for s in table["steps"]]
         steps = [{**orig[0], "weight": first}] + [s for s in orig[1:] if s["weight"] > first]
-        if len(orig) > 1 and orig[-1]["weight"] <= first:
-            steps.append({**orig[-1], "weight": 100.0})  # the final step was not above the first
+        reached_full = orig[-1]["weight"] >= 100.0
+        if steps[-1]["weight"] < 100.0 and (reached_full or (len(orig) > 1 and orig[-1]["weight"] <= first)):
+            steps.append({**orig[-1], "weight": 100.0})  # the rollout still ends at full weight
         for s in steps[:-1]:
             s["pause_s"] = pause
         if steps[-1].get("pause_s") is None:
@@ -841,8 +844,9 @@ def _fault(prefix: str, state: Mapping[str, Any], original: Mapping[str, Any] | 
         shifts = dict(out.get("weight_shift") or {})
         if shifts:
             shifts.pop(next(iter(shifts)))  # the control stands for the first entry
-        out["weight_shift"] = {state["concept_drift_feature"]: float(state["concept_drift_weight_shift"]),
-                               **shifts}
+        feature = state["concept_drift_feature"]
+        out["weight_shift"] = {feature: float(state["concept_drift_weight_shift"]),
+                               **{k: v for k, v in shifts.items() if k != feature}}  # the knob's value wins
     return out
 
 

@@ -53,13 +53,18 @@ import workbench
 from workbench import viz
 from workbench.summary import RunSummary
 
-from . import mapping
 from .mapping import (
     CONTROLS,
-    FAULT_KINDS,
     STRATEGY_KINDS,
+    TABS,
+    applicable,
+    choice_options,
     compare_specs,
     find_scenarios,
+    inactive,
+    load_state,
+    save_state,
+    scenario_from_state,
     state_from_scenario,
     state_to_overrides,
 )
@@ -87,12 +92,6 @@ _DEFAULT_FILE = Path("runs") / "playground" / "scenario.toml"
 #: The tabs, in order: the control tabs (titles of ``mapping.TABS``), then the output tabs.
 TAB_TITLES: tuple[str, ...] = ("setup", "faults and drift", "gates and rollback", "monitors",
                                "results", "compare", "risk")
-_CONTROL_TABS: dict[str, tuple[str, ...]] = {  # used while mapping.TABS is not defined
-    "setup": ("general", *STRATEGY_KINDS, "candidate"),
-    "faults and drift": tuple(FAULT_KINDS),
-    "gates and rollback": (),
-    "monitors": (),
-}
 _GROUP_TITLES = {
     "general": "Scenario, traffic and strategy",
     "candidate": "Candidate model",
@@ -270,8 +269,7 @@ def _scenario_options(root: str | os.PathLike | None) -> dict[str, Path]:
 
 def _control_tabs() -> dict[str, tuple[str, ...]]:
     """Control tab title -> Control groups: ``mapping.TABS``, every group placed once."""
-    tabs = getattr(mapping, "TABS", None) or _CONTROL_TABS
-    out = {title: tuple(groups) for title, groups in tabs.items()}
+    out = {title: tuple(groups) for title, groups in TABS.items()}
     placed = {g for groups in out.values() for g in groups}
     first = next(iter(out))
     extra = tuple(dict.fromkeys(c.group for c in CONTROLS if c.group not in placed))
@@ -285,43 +283,6 @@ def _group_title(group: str) -> str:
     if group in _STRATEGY_TITLES:
         return f"Strategy parameters: {_STRATEGY_TITLES[group]}"
     return group.replace("_", " ").capitalize()
-
-
-def _choice_options(scenario: Any) -> dict[str, tuple[str, ...]]:
-    """The options of every choice control for ``scenario`` (``mapping.choice_options``)."""
-    rule = getattr(mapping, "choice_options", None)
-    if rule is not None:
-        return dict(rule(scenario))
-    kinds = list(STRATEGY_KINDS) + ([scenario.strategy.kind] if scenario.strategy.kind not in STRATEGY_KINDS
-                                   else [])
-    return {"strategy": tuple(kinds), "data_drift_feature": tuple(scenario.feature_names),
-            "concept_drift_feature": tuple(scenario.feature_names)}
-
-
-def _save_state(state: Mapping[str, Any], scenario: Any, path: Path) -> Path:
-    save = getattr(mapping, "save_state", None)
-    if save is not None:
-        out = save(state, scenario, path)
-        return Path(out) if out is not None else path
-    sc = scenario.with_overrides(state_to_overrides(state, scenario))
-    path.write_text(sc.to_toml(), encoding="utf-8")
-    return path
-
-
-def _load_state(path: Path) -> tuple[Any, dict[str, Any]]:
-    load = getattr(mapping, "load_state", None)
-    if load is not None:
-        sc, state = load(path)
-        return sc, dict(state)
-    sc = workbench.load_scenario(path)
-    return sc, state_from_scenario(sc)
-
-
-def _scenario_from_state(state: Mapping[str, Any], scenario: Any) -> Any:
-    build = getattr(mapping, "scenario_from_state", None)
-    if build is not None:
-        return build(state, scenario)
-    return scenario.with_overrides(state_to_overrides(state, scenario))
 
 
 # --------------------------------------------------------------------------- the panel
@@ -573,7 +534,7 @@ class ControlPanel(widgets.VBox):
         sc = self.scenario
         self._quiet = True
         try:
-            for key, options in _choice_options(sc).items():
+            for key, options in choice_options(sc).items():
                 if key in self.controls:
                     self.controls[key].options = list(options) or ["-"]
             dur = float(state.get("duration_s", sc.duration_s))
@@ -607,24 +568,17 @@ class ControlPanel(widgets.VBox):
 
     def _applicable(self, state: Mapping[str, Any]) -> set[str] | None:
         """Keys that apply to the chosen strategy (``mapping.applicable``), or None to show all."""
-        rule = getattr(mapping, "applicable", None)
-        if rule is None:
-            return None
         try:
-            return set(rule(state, self.scenario))
+            return set(applicable(state, self.scenario))
         except ValueError:  # a state being set, not yet consistent
             return None
 
     def _inactive(self, state: Mapping[str, Any]) -> set[str]:
         """Keys whose on/off switch is off (``mapping.inactive``): shown greyed out."""
-        rule = getattr(mapping, "inactive", None)
-        if rule is not None:
-            try:
-                return set(rule(state))
-            except (KeyError, ValueError):
-                return set()
-        return {c.key for c in CONTROLS if c.group in FAULT_KINDS and not c.key.endswith("_enabled")
-                and not state.get(f"{c.group}_enabled", True)}
+        try:
+            return set(inactive(state))
+        except (KeyError, ValueError):
+            return set()
 
     def _refresh_visibility(self) -> None:
         """Hide the controls that do not apply to the chosen strategy, grey out those switched off."""
@@ -694,7 +648,7 @@ class ControlPanel(widgets.VBox):
         """
         state = self.state()
         try:
-            sc = _scenario_from_state(state, self.scenario)
+            sc = scenario_from_state(state, self.scenario)
         except ValueError as exc:
             self._error(exc)
             return None
@@ -886,7 +840,7 @@ class ControlPanel(widgets.VBox):
             if target.is_dir():
                 raise ValueError(f"scenario file: {target} is a directory; give a file name ending in .toml")
             target.parent.mkdir(parents=True, exist_ok=True)
-            written = _save_state(self.state(), self.scenario, target)
+            written = save_state(self.state(), self.scenario, target)
         except (ValueError, OSError) as exc:
             self._error(exc)
             return None
@@ -903,7 +857,7 @@ class ControlPanel(widgets.VBox):
             source = self._path(path)
             if not source.is_file():
                 raise ValueError(f"scenario file: no file {source}")
-            sc, state = _load_state(source)
+            sc, state = load_state(source)
         except (ValueError, OSError) as exc:
             self._error(exc)
             return None
@@ -934,7 +888,7 @@ class ControlPanel(widgets.VBox):
         write = rollouts.to_argo if target == "argo" else rollouts.to_flagger
         name = "Argo Rollouts" if target == "argo" else "Flagger"
         try:
-            sc = _scenario_from_state(self.state(), self.scenario)
+            sc = scenario_from_state(self.state(), self.scenario)
             text = write(sc)
             out = self._sibling(f".{target}.yaml")
             out.parent.mkdir(parents=True, exist_ok=True)
