@@ -11,6 +11,7 @@ scores over time.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from .summary import model_order, outcome_lines
 if TYPE_CHECKING:
     from .result import RunResult
 
-__all__ = ["story_lines", "fault_impact", "fault_lines", "saturated_spans", "overload_lines", "scale_lines", "scaled_up", "bandit_over_time", "drift_over_time"]
+__all__ = ["story_lines", "fault_impact", "fault_lines", "saturated_spans", "overload_lines", "scale_lines", "scale_counts", "bandit_over_time", "drift_over_time"]
 
 SATURATED = 0.98  # mean utilisation over a minute at or above this counts as overload
 OVERLOAD_WINDOW_S = 60.0
@@ -184,38 +185,37 @@ def fault_lines(result: RunResult) -> list[str]:
 
 def scale_lines(result: RunResult) -> list[str]:
     """One line per autoscaled model: scale events up and down, the replica range and replica-seconds paid."""
-    ev = result.events
-    scale = ev[ev["kind"] == "scale"] if not ev.empty else ev
     lines = []
     for model in model_order(result.summary.resources):
         kpi = result.summary.resources[model]
         if result.scenario.models[model].autoscaling is None:
             continue
-        mine = scale[scale["model"] == model] if len(scale) else scale
-        ups = int(mine["reason"].map(scaled_up).sum()) if len(mine) else 0
+        ups, downs = scale_counts(result.events, model)
         res = result.tables.get("resources")
         rows = res[res["model"] == model] if res is not None and len(res) else None
         low = int(rows["replicas"].min()) if rows is not None and len(rows) else kpi.peak_replicas
         lines.append(
-            f"autoscaling {model}: {len(mine)} scale events ({ups} up, {len(mine) - ups} down); "
+            f"autoscaling {model}: {ups + downs} scale events ({ups} up, {downs} down); "
             f"{low}-{kpi.peak_replicas:g} replicas, mean {kpi.mean_replicas:.1f}; "
             f"{kpi.replica_seconds:,.0f} replica-seconds paid")
     return lines
 
 
-def scaled_up(reason: str) -> bool:
-    """Whether a ``scale`` event's reason (``legacy: 3 -> 5 replicas (...)``) added replicas.
+def scale_counts(events: pd.DataFrame, model: str) -> tuple[int, int]:
+    """``(up, down)``: the autoscaler's ``scale`` events of ``model``, from their recorded replica counts.
 
     Examples
     --------
-    >>> scaled_up("legacy: 3 -> 5 replicas (utilisation 0.81)"), scaled_up("legacy: 5 -> 4 replicas")
-    (True, False)
+    >>> ev = pd.DataFrame({"kind": ["scale", "scale", "step"], "model": ["legacy"] * 3,
+    ...                    "details": ['{"current": 3, "desired": 5}', '{"current": 5, "desired": 4}', "{}"]})
+    >>> scale_counts(ev, "legacy")
+    (1, 1)
     """
-    try:
-        before, after = reason.split(": ", 1)[1].split(" replicas", 1)[0].split(" -> ")
-        return int(after) > int(before)
-    except (IndexError, ValueError):
-        return False
+    if events.empty:
+        return 0, 0
+    mine = events[(events["kind"] == "scale") & (events["model"] == model)]
+    ups = sum(int(d["desired"]) > int(d["current"]) for d in map(json.loads, mine["details"]))
+    return ups, len(mine) - ups
 
 
 def bandit_over_time(result: RunResult, bins: int = 6) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..api import resolve_scenario, run
 from ..scenario import Scenario
-from ..story import scaled_up
+from ..story import scale_counts
 
 __all__ = ["autoscaling_vs_fixed", "peak_fleet_size"]
 
@@ -56,11 +56,11 @@ def autoscaling_vs_fixed(
         r = run(sc.with_overrides(ov) if ov else sc, seed=seed)
         m = r.summary.models[model]
         res = r.summary.resources[model]
-        ev = r.events
-        scale = ev[(ev["kind"] == "scale") & (ev["model"] == model)] if len(ev) else ev
-        ups = int(scale["reason"].map(scaled_up).sum()) if len(scale) else 0
+        ups, downs = scale_counts(r.events, model)
         if not ov:
-            scale_events = scale[["time_s", "reason"]].reset_index(drop=True)
+            ev = r.events
+            scale_events = ev.loc[(ev["kind"] == "scale") & (ev["model"] == model), ["time_s", "reason"]]
+            scale_events = scale_events.reset_index(drop=True)
         rows.append(
             {
                 "fleet": label,
@@ -75,7 +75,7 @@ def autoscaling_vs_fixed(
                 "utilisation": m.utilisation,
                 "error_rate": m.error_rate,
                 "scale_ups": ups,
-                "scale_downs": len(scale) - ups,
+                "scale_downs": downs,
             }
         )
     table = pd.DataFrame(rows)

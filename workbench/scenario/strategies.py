@@ -214,6 +214,19 @@ class Step(StrictModel):
     analysis: tuple[str, ...] = Field(default_factory=tuple)
 
 
+# what a gate or a simulated analysis query reads, per model: the share of requests that
+# failed (errors, timeouts, drops) or succeeded, latency quantiles, label-based metrics
+AnalysisMeasure = Literal[
+    "error_rate",
+    "success_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "prediction_mae",
+    "business_rate",
+]
+
+
 class Gate(StrictModel):
     """A threshold gate on one metric over the analysis window.
 
@@ -224,15 +237,7 @@ class Gate(StrictModel):
     the candidate with legacy in the same window (threshold is then a ratio).
     """
 
-    metric: Literal[
-        "error_rate",
-        "success_rate",
-        "latency_p50_ms",
-        "latency_p95_ms",
-        "latency_p99_ms",
-        "prediction_mae",
-        "business_rate",
-    ]
+    metric: AnalysisMeasure
     threshold: float
     direction: Literal["max", "min"] = "max"
     relative_to_legacy: bool = False
@@ -307,19 +312,6 @@ class JudgeConfig(StrictModel):
         if self.kind == "sequential" and self.margin is None and self.metric not in ("error", "latency_ms"):
             raise FieldError("margin", f"is required for the sequential judge on {self.metric!r}")
         return self
-
-
-# what a simulated analysis query returns, per model: the share of requests that
-# failed (errors, timeouts, drops) or succeeded, latency quantiles, label-based metrics
-AnalysisMeasure = Literal[
-    "error_rate",
-    "success_rate",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "prediction_mae",
-    "business_rate",
-]
 
 
 class AnalysisMetric(StrictModel):
